@@ -1,0 +1,180 @@
+"""A muscle-driven MuJoCo body: model, data, stepping and named muscle accessors."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import mujoco
+import numpy as np
+from numpy.typing import NDArray
+
+MUSCLE_QUANTITIES = ("length", "velocity", "force")
+
+
+class SensorGroup(NamedTuple):
+    """Sensor components to read and how to normalize them: value = raw * scale + offset."""
+
+    addresses: NDArray[np.intp]
+    scale: NDArray[np.float64]
+    offset: NDArray[np.float64]
+
+
+class SensorReadout:
+    """Reads several sensor groups as one new normalized vector, in three numpy calls.
+
+    The hot path of every env: one gather from ``mjData.sensordata`` by precomputed address (which
+    allocates the result), one multiply, one add. ``extra`` trailing entries come out as 0, for
+    values the caller fills in (e.g. a timer), so one array can carry a whole observation.
+    """
+
+    def __init__(self, data: mujoco.MjData, groups: Sequence[SensorGroup], extra: int = 0):
+        self._sensordata = data.sensordata  # live view
+        pad = np.zeros(extra)
+        self._addresses = np.concatenate([*(g.addresses for g in groups), pad.astype(np.intp)])
+        self._scale = np.concatenate([*(g.scale for g in groups), pad])
+        self._offset = np.concatenate([*(g.offset for g in groups), pad])
+        self.n_sensors = int(self._addresses.size) - extra
+        self.size = int(self._addresses.size)
+
+    def read(self) -> NDArray[np.float64]:
+        values = self._sensordata[self._addresses]  # fancy indexing: a fresh float64 array
+        np.multiply(values, self._scale, out=values)
+        np.add(values, self._offset, out=values)
+        return values
+
+
+class MusclePlant:
+    """Wraps an ``MjModel``/``MjData`` pair of a body driven by MuJoCo ``<muscle>`` actuators.
+
+    Task code reads the body only through this object. Muscle quantities come out normalized:
+
+    - length: fibre length / optimal fibre length L0 (MuJoCo's normalized length, ~0.5-1.6);
+    - velocity: fibre velocity in L0/s, positive when lengthening;
+    - force: tensile force / peak isometric force (>= 0);
+    - activation: MuJoCo's muscle activation state in [0, 1].
+
+    The accessors (:meth:`muscle_length`, ...) read MuJoCo's actuator arrays; the hot path reads the
+    model's named sensors ``<muscle>_length`` (actuatorpos), ``<muscle>_velocity`` (actuatorvel) and
+    ``<muscle>_force`` (actuatorfrc) through a :class:`SensorReadout` built by :meth:`readout`.
+
+    Stepping keeps observations exact at no extra cost. ``mj_step`` leaves quantities of its forward
+    pass (actuator length and force, sensors, site positions) at the state *before* its last substep;
+    an extra ``mj_forward`` per control step would fix that at the price of one more substep. Instead
+    :meth:`step` runs ``mj_step2`` (integrate the pending substep with the new excitation), then
+    ``frame_skip - 1`` full steps, then ``mj_step1`` (position and velocity stages of the next
+    substep), ``mj_fwdActuation`` and ``mj_sensorAcc``. The trajectory is bit-identical to
+    ``frame_skip`` calls of ``mj_step``, and afterwards every quantity and sensor describes the
+    current state as ``mj_forward`` would (tests/test_plant.py checks both).
+
+    Args:
+        model: compiled model; its muscles are the actuators with muscle dynamics.
+        frame_skip: physics substeps per control step.
+    """
+
+    def __init__(self, model: mujoco.MjModel, frame_skip: int):
+        if frame_skip < 1:
+            raise ValueError(f"frame_skip must be >= 1, got {frame_skip}")
+        self.model = model
+        self.data = mujoco.MjData(model)
+        self.frame_skip = frame_skip
+        self.dt = model.opt.timestep * frame_skip
+
+        ids = np.flatnonzero(model.actuator_dyntype == mujoco.mjtDyn.mjDYN_MUSCLE)
+        if ids.size == 0:
+            raise ValueError("the model has no muscle actuators")
+        self.muscle_ids = ids
+        self.muscle_names: tuple[str, ...] = tuple(model.actuator(i).name for i in ids)
+        self.n_muscles = int(ids.size)
+
+        length_range = model.actuator_lengthrange[ids]
+        norm_range = model.actuator_gainprm[ids, :2]
+        excursion = length_range[:, 1] - length_range[:, 0]
+        self.optimal_fiber_length = excursion / (norm_range[:, 1] - norm_range[:, 0])
+        self.tendon_slack_length = length_range[:, 0] - norm_range[:, 0] * self.optimal_fiber_length
+        self.max_isometric_force = model.actuator_gainprm[ids, 2].copy()
+        if np.any(self.max_isometric_force <= 0) or np.any(self.optimal_fiber_length <= 0):
+            raise ValueError("every muscle needs a positive force and a valid lengthrange")
+
+        # Zero-copy views when the muscles are all the actuators, in order (the usual case).
+        every = ids.size == model.nu and np.array_equal(ids, np.arange(model.nu))
+        self._index = slice(None) if every else ids
+        self._ctrl = self.data.ctrl
+        act_adr = model.actuator_actadr[ids]
+        self._act_index = slice(None) if every and np.array_equal(act_adr, np.arange(model.na)) else act_adr
+
+    # -- simulation ---------------------------------------------------------------------------------
+    def forward(self) -> None:
+        """Recompute every derived quantity of the current state (after setting qpos/qvel/act)."""
+        mujoco.mj_forward(self.model, self.data)
+
+    def step(self, excitation: NDArray) -> None:
+        """Hold ``excitation`` (one value per muscle) for one control step.
+
+        The actuators are ``ctrllimited`` to [0, 1], so MuJoCo clamps out-of-range values itself;
+        ``excitation`` must be finite (the env checks).
+        """
+        self._ctrl[self._index] = excitation
+        model, data = self.model, self.data
+        mujoco.mj_step2(model, data)
+        if self.frame_skip > 1:
+            mujoco.mj_step(model, data, nstep=self.frame_skip - 1)
+        mujoco.mj_step1(model, data)
+        mujoco.mj_fwdActuation(model, data)
+        mujoco.mj_sensorAcc(model, data)
+
+    def warnings(self) -> dict[str, int]:
+        """MuJoCo warnings raised so far, by name (empty when the simulation is healthy)."""
+        return {mujoco.mjtWarning(i).name: int(w.number) for i, w in enumerate(self.data.warning) if w.number}
+
+    # -- muscles ------------------------------------------------------------------------------------
+    def muscle_length(self) -> NDArray[np.float64]:
+        """Fibre length / L0 of each muscle."""
+        return (self.data.actuator_length[self._index] - self.tendon_slack_length) / self.optimal_fiber_length
+
+    def muscle_velocity(self) -> NDArray[np.float64]:
+        """Fibre velocity in L0/s (positive when lengthening)."""
+        return self.data.actuator_velocity[self._index] / self.optimal_fiber_length
+
+    def muscle_force(self) -> NDArray[np.float64]:
+        """Tensile force / peak isometric force (>= 0)."""
+        return -self.data.actuator_force[self._index] / self.max_isometric_force
+
+    def muscle_activation(self) -> NDArray[np.float64]:
+        """Activation state of each muscle, in [0, 1]."""
+        return self.data.act[self._act_index].copy()
+
+    # -- sensors ------------------------------------------------------------------------------------
+    def sensor_group(self, names: Sequence[str], scale: NDArray | float = 1.0, offset: NDArray | float = 0.0,
+                     components: Sequence[int] | None = None) -> SensorGroup:
+        """Addresses of the named sensors (the given ``components`` of each, or all of them), with a
+        scale and offset per entry."""
+        addresses = []
+        for name in names:
+            try:
+                sensor = self.model.sensor(name)
+            except KeyError:
+                raise KeyError(f"the model has no sensor named {name!r}") from None
+            first, dim = int(sensor.adr[0]), int(sensor.dim[0])
+            addresses.extend(first + c for c in (components if components is not None else range(dim)))
+        n = len(addresses)
+        return SensorGroup(
+            np.asarray(addresses, dtype=np.intp),
+            np.broadcast_to(np.asarray(scale, dtype=np.float64), (n,)).copy(),
+            np.broadcast_to(np.asarray(offset, dtype=np.float64), (n,)).copy(),
+        )
+
+    def muscle_sensors(self, quantity: str) -> SensorGroup:
+        """Normalized ``length``, ``velocity`` or ``force`` of every muscle, from its named sensors."""
+        names = [f"{muscle}_{quantity}" for muscle in self.muscle_names]
+        inv_l0 = 1.0 / self.optimal_fiber_length
+        if quantity == "length":
+            return self.sensor_group(names, inv_l0, -self.tendon_slack_length * inv_l0)
+        if quantity == "velocity":
+            return self.sensor_group(names, inv_l0)
+        if quantity == "force":
+            return self.sensor_group(names, -1.0 / self.max_isometric_force)
+        raise ValueError(f"quantity must be one of {MUSCLE_QUANTITIES}, got {quantity!r}")
+
+    def readout(self, groups: Sequence[SensorGroup], extra: int = 0) -> SensorReadout:
+        return SensorReadout(self.data, groups, extra)
