@@ -54,17 +54,24 @@ class ArmReachConfig:
         for name in ("workspace_x", "workspace_z", "hold_duration"):
             lo, hi = getattr(self, name)
             _require(lo <= hi, f"{name} must be (low, high) with low <= high, got {(lo, hi)}")
-        _require(0 < self.reach_threshold <= self.hold_threshold,
-                 "need 0 < reach_threshold <= hold_threshold")
+        _require(
+            0 < self.reach_threshold <= self.hold_threshold, "need 0 < reach_threshold <= hold_threshold"
+        )
         _require(self.hold_duration[0] > 0, "hold_duration must be positive")
-        _require(self.target_encoding in _TARGET_ENCODINGS,
-                 f"target_encoding must be one of {_TARGET_ENCODINGS}, got {self.target_encoding!r}")
-        _require(min(self.place_cell_grid) >= 1 and self.place_cell_sigma > 0,
-                 "place_cell_grid needs >= 1 cell per axis and place_cell_sigma > 0")
+        _require(
+            self.target_encoding in _TARGET_ENCODINGS,
+            f"target_encoding must be one of {_TARGET_ENCODINGS}, got {self.target_encoding!r}",
+        )
+        _require(
+            min(self.place_cell_grid) >= 1 and self.place_cell_sigma > 0,
+            "place_cell_grid needs >= 1 cell per axis and place_cell_sigma > 0",
+        )
         _require(self.proprioceptive_delay >= 0 and self.visual_delay >= 0, "delays must be >= 0 steps")
         _require(self.sensory_noise >= 0 and self.motor_noise >= 0, "noise levels must be >= 0")
-        _require(self.joint_margin >= 0 and self.min_start_distance >= 0,
-                 "joint_margin and min_start_distance must be >= 0")
+        _require(
+            self.joint_margin >= 0 and self.min_start_distance >= 0,
+            "joint_margin and min_start_distance must be >= 0",
+        )
 
 
 def _require(condition: bool, message: str) -> None:
@@ -126,8 +133,13 @@ class ReachTask:
             "reward_success": cfg.success_bonus if success else 0.0,
             "reward_effort": -cfg.effort_weight * effort,
         }
-        reward = (terms["reward_distance"] + terms["reward_reach"] + terms["reward_hold"]
-                  + terms["reward_success"] + terms["reward_effort"])
+        reward = (
+            terms["reward_distance"]
+            + terms["reward_reach"]
+            + terms["reward_hold"]
+            + terms["reward_success"]
+            + terms["reward_effort"]
+        )
         return reward, terms, success
 
 
@@ -156,7 +168,7 @@ class MuscleArmReachEnv(MuscleEnv):
     | `muscle_force`       | (n_muscles,) | Fmax      | tensile force / peak isometric force           |
     | `muscle_activation`  | (n_muscles,) | [0, 1]    | activation (only with `muscle_activation=True`) |
     | `target`             | (2,)         | m         | target (x, z)                                  |
-    | `target_place_cells` | (gx*gz,)     | [0, 1]    | place-cell code (only with `target_encoding="place_cells"`) |
+    | `target_place_cells` | (gx*gz,)     | [0, 1]    | place cells (`target_encoding="place_cells"`) |
     | `hold_remaining`     | (1,)         | s         | hold time still needed (full hold until reached) |
     | `vision`             | (2,)         | m         | hand (x, z) (only with `vision=True`)          |
 
@@ -227,7 +239,7 @@ class MuscleArmReachEnv(MuscleEnv):
     | `place_cell_sigma`      | 0.05         | place-cell tuning width, m                                    |
     | `proprioceptive_delay`  | 0            | delay of the muscle entries, control steps                    |
     | `visual_delay`          | 0            | delay of `vision`, control steps                              |
-    | `sensory_noise`         | 0.0          | std of Gaussian noise on muscle and vision entries (their units) |
+    | `sensory_noise`         | 0.0          | std of noise on muscle and vision entries (their units) |
     | `motor_noise`           | 0.0          | std of Gaussian noise added to the excitation before clipping |
     | `render_size`           | (480, 360)   | width, height of rendered frames, pixels                      |
 
@@ -238,8 +250,9 @@ class MuscleArmReachEnv(MuscleEnv):
     def __init__(self, render_mode: str | None = None, config: ArmReachConfig | None = None, **options: Any):
         cfg = make_config(ArmReachConfig, config, options)
         plant = ArmPlant(cfg.model, cfg.frame_skip)
-        super().__init__(plant, render_mode, camera="side", render_size=cfg.render_size,
-                         motor_noise=cfg.motor_noise)
+        super().__init__(
+            plant, render_mode, camera="side", render_size=cfg.render_size, motor_noise=cfg.motor_noise
+        )
         self.config = cfg
         self.plant: ArmPlant = plant
         self.task = ReachTask(cfg, plant.dt)
@@ -261,11 +274,21 @@ class MuscleArmReachEnv(MuscleEnv):
         if cfg.muscle_activation:
             layout.add(obs_keys.MUSCLE_ACTIVATION, n, -np.inf if noisy else 0.0, np.inf if noisy else 1.0)
         layout.add(obs_keys.HOLD_REMAINING, 1, 0.0, np.inf)
-        layout.add(obs_keys.TARGET, 2, np.array([x0 - reach, z0 - reach]), np.array([x0 + reach, z0 + reach]),
-                   constant=True)
+        layout.add(
+            obs_keys.TARGET,
+            2,
+            np.array([x0 - reach, z0 - reach]),
+            np.array([x0 + reach, z0 + reach]),
+            constant=True,
+        )
         if cfg.target_encoding == "place_cells":
-            layout.add(obs_keys.TARGET_PLACE_CELLS, cfg.place_cell_grid[0] * cfg.place_cell_grid[1], 0.0, 1.0,
-                       constant=True)
+            layout.add(
+                obs_keys.TARGET_PLACE_CELLS,
+                cfg.place_cell_grid[0] * cfg.place_cell_grid[1],
+                0.0,
+                1.0,
+                constant=True,
+            )
         self.observation_space = layout.build()
         self._layout = layout
 
@@ -280,12 +303,17 @@ class MuscleArmReachEnv(MuscleEnv):
         self._ring = np.zeros((delay + 1, self._n_sensed)) if delay else None
         self._head = 0
         gx, gz = cfg.place_cell_grid
-        cx, cz = np.meshgrid(np.linspace(*cfg.workspace_x, gx), np.linspace(*cfg.workspace_z, gz), indexing="ij")
+        cx, cz = np.meshgrid(
+            np.linspace(*cfg.workspace_x, gx), np.linspace(*cfg.workspace_z, gz), indexing="ij"
+        )
         self.place_cell_centres = np.stack([cx.ravel(), cz.ravel()], axis=1)  # (gx*gz, 2), m
 
         self._target = (0.0, 0.0)
-        if not any(self._reachable(x, z) for x in np.linspace(*cfg.workspace_x, 21)
-                   for z in np.linspace(*cfg.workspace_z, 21)):
+        if not any(
+            self._reachable(x, z)
+            for x in np.linspace(*cfg.workspace_x, 21)
+            for z in np.linspace(*cfg.workspace_z, 21)
+        ):
             raise ValueError(
                 f"no point of the workspace x {cfg.workspace_x}, z {cfg.workspace_z} is reachable with a "
                 f"joint margin of {cfg.joint_margin} rad"
@@ -319,7 +347,9 @@ class MuscleArmReachEnv(MuscleEnv):
         self._layout.set_constant(obs_keys.TARGET, target)
         if cfg.target_encoding == "place_cells":
             sq = np.sum((self.place_cell_centres - np.asarray(target)) ** 2, axis=1)
-            self._layout.set_constant(obs_keys.TARGET_PLACE_CELLS, np.exp(-sq / (2.0 * cfg.place_cell_sigma**2)))
+            self._layout.set_constant(
+                obs_keys.TARGET_PLACE_CELLS, np.exp(-sq / (2.0 * cfg.place_cell_sigma**2))
+            )
         if self._ring is not None:  # before the first step, every delay sees the start state
             self._ring[:] = self._sense()[: self._n_sensed]
         return self._observation(), {"distance": self._distance(), "is_success": False}
@@ -370,7 +400,10 @@ class MuscleArmReachEnv(MuscleEnv):
         for _ in range(_MAX_SAMPLING_TRIES):
             x = float(self.np_random.uniform(*cfg.workspace_x))
             z = float(self.np_random.uniform(*cfg.workspace_z))
-            if away_from is not None and math.hypot(x - away_from[0], z - away_from[1]) < cfg.min_start_distance:
+            if (
+                away_from is not None
+                and math.hypot(x - away_from[0], z - away_from[1]) < cfg.min_start_distance
+            ):
                 continue
             if self._reachable(x, z):
                 return x, z

@@ -190,8 +190,9 @@ def _sweep(probe: mujoco.MjSpec, points_per_joint: int) -> MuscleCalibration:
         data.qpos[qpos_adr] = q
         mujoco.mj_fwdPosition(model, data)
         lengths[k] = data.actuator_length[muscle_ids]
-        mujoco.mju_sparse2dense(moment, data.actuator_moment, data.moment_rownnz, data.moment_rowadr,
-                                data.moment_colind)
+        mujoco.mju_sparse2dense(
+            moment, data.actuator_moment, data.moment_rownnz, data.moment_rowadr, data.moment_colind
+        )
         np.maximum(max_moment, np.abs(moment[np.ix_(muscle_ids, dof_adr)]), out=max_moment)
 
     peak_speed = max_moment.sum(axis=1) * PEAK_JOINT_SPEED

@@ -43,7 +43,9 @@ class ObservationLayout:
         self._constants: dict[str, tuple[slice, NDArray[np.float64]]] = {}
         self.size = 0
 
-    def add(self, key: str, size: int, low: Any = -np.inf, high: Any = np.inf, constant: bool = False) -> None:
+    def add(
+        self, key: str, size: int, low: Any = -np.inf, high: Any = np.inf, constant: bool = False
+    ) -> None:
         """Declare ``key``, the next ``size`` entries of the vector; ``constant`` ones are set per
         episode with :meth:`set_constant`."""
         self._entries.append((key, size, low, high, constant))

@@ -16,7 +16,13 @@ from muscle_envs import observations as keys
 from muscle_envs.arm_reach import ArmReachConfig, MuscleArmReachEnv, ReachTask
 
 IDS = list(muscle_envs.ENV_IDS)
-PER_STEP_KEYS = (keys.VISION, keys.MUSCLE_LENGTH, keys.MUSCLE_VELOCITY, keys.MUSCLE_FORCE, keys.HOLD_REMAINING)
+PER_STEP_KEYS = (
+    keys.VISION,
+    keys.MUSCLE_LENGTH,
+    keys.MUSCLE_VELOCITY,
+    keys.MUSCLE_FORCE,
+    keys.HOLD_REMAINING,
+)
 
 
 def rollout(env, seed, n_steps, actions_seed=0):
@@ -33,8 +39,18 @@ def rollout(env, seed, n_steps, actions_seed=0):
 
 
 @pytest.mark.parametrize("env_id", IDS)
-@pytest.mark.parametrize("options", [{}, {"target_encoding": "place_cells", "muscle_activation": True,
-                                          "sensory_noise": 0.01, "proprioceptive_delay": 2}])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {
+            "target_encoding": "place_cells",
+            "muscle_activation": True,
+            "sensory_noise": 0.01,
+            "proprioceptive_delay": 2,
+        },
+    ],
+)
 def test_gymnasium_and_sb3_env_checkers_pass(env_id, options):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the checkers report problems (obs outside space, ...) as warnings
@@ -68,7 +84,13 @@ def test_reward_is_the_sum_of_its_terms(env_id):
     seen = set()
     for _, reward, info in rollout(env, seed=0, n_steps=300)[1:]:
         terms = {k: v for k, v in info.items() if k.startswith("reward_")}
-        assert set(terms) == {"reward_distance", "reward_reach", "reward_hold", "reward_success", "reward_effort"}
+        assert set(terms) == {
+            "reward_distance",
+            "reward_reach",
+            "reward_hold",
+            "reward_success",
+            "reward_effort",
+        }
         assert reward == pytest.approx(sum(terms.values()), abs=1e-12)
         seen.update(k for k, v in terms.items() if v != 0)
     assert {"reward_distance", "reward_effort"} <= seen
@@ -269,8 +291,13 @@ def test_unknown_or_invalid_options_are_errors():
 
 
 def test_options_shape_the_observation():
-    env = gym.make("MuscleArmReach-v0", vision=False, muscle_activation=True, target_encoding="place_cells",
-                   place_cell_grid=[4, 5])
+    env = gym.make(
+        "MuscleArmReach-v0",
+        vision=False,
+        muscle_activation=True,
+        target_encoding="place_cells",
+        place_cell_grid=[4, 5],
+    )
     obs, _ = env.reset(seed=0)
     assert keys.VISION not in obs
     assert obs[keys.MUSCLE_ACTIVATION].shape == (4,)
@@ -295,8 +322,10 @@ def test_flatten_observation_works_for_mlp_policies():
 def test_sensory_delay_shows_the_past():
     """With delays of 3 (muscles) and 5 (vision) steps, a delayed env shows what an undelayed twin
     showed 3 and 5 steps earlier; the physics is the same."""
-    now, late = gym.make("MuscleArmReach-v0"), gym.make("MuscleArmReach-v0", proprioceptive_delay=3,
-                                                             visual_delay=5)
+    now, late = (
+        gym.make("MuscleArmReach-v0"),
+        gym.make("MuscleArmReach-v0", proprioceptive_delay=3, visual_delay=5),
+    )
     history = [now.reset(seed=2)[0]]
     delayed = [late.reset(seed=2)[0]]
     rng = np.random.default_rng(0)

@@ -109,8 +109,13 @@ def test_monoarticular_muscles_move_their_joint(model):
 @pytest.mark.parametrize("model", MODELS)
 def test_muscle_parameters_match_arm26(model):
     plant = ArmPlant(model, frame_skip=5)
-    for name, force, l0, slack in zip(plant.muscle_names, plant.max_isometric_force, plant.optimal_fiber_length,
-                                      plant.tendon_slack_length, strict=True):
+    for name, force, l0, slack in zip(
+        plant.muscle_names,
+        plant.max_isometric_force,
+        plant.optimal_fiber_length,
+        plant.tendon_slack_length,
+        strict=True,
+    ):
         ref_force, ref_l0 = ARM26[name]
         assert force == ref_force
         assert l0 == pytest.approx(ref_l0, rel=0.03), name
@@ -152,7 +157,9 @@ def test_split_stepping_matches_mj_step_and_observes_the_current_state():
     plant.set_state((0.3, 0.8))
     reference.qpos[:] = plant.data.qpos
     mujoco.mj_forward(model, reference)
-    readout = plant.readout([plant.hand_sensors(), *(plant.muscle_sensors(q) for q in ("length", "velocity", "force"))])
+    readout = plant.readout(
+        [plant.hand_sensors(), *(plant.muscle_sensors(q) for q in ("length", "velocity", "force"))]
+    )
     rng = np.random.default_rng(1)
     for _ in range(50):
         u = rng.uniform(0, 1, plant.n_muscles)
@@ -166,15 +173,21 @@ def test_split_stepping_matches_mj_step_and_observes_the_current_state():
 
         fresh = mujoco.MjData(model)
         fresh.qpos[:], fresh.qvel[:], fresh.act[:], fresh.ctrl[:] = (
-            plant.data.qpos, plant.data.qvel, plant.data.act, plant.data.ctrl)
+            plant.data.qpos,
+            plant.data.qvel,
+            plant.data.act,
+            plant.data.ctrl,
+        )
         mujoco.mj_forward(model, fresh)
         np.testing.assert_allclose(plant.data.sensordata, fresh.sensordata, rtol=1e-12, atol=1e-12)
-        expected = np.concatenate([
-            fresh.site_xpos[model.site("hand").id][[0, 2]],
-            (fresh.actuator_length - plant.tendon_slack_length) / plant.optimal_fiber_length,
-            fresh.actuator_velocity / plant.optimal_fiber_length,
-            -fresh.actuator_force / plant.max_isometric_force,
-        ])
+        expected = np.concatenate(
+            [
+                fresh.site_xpos[model.site("hand").id][[0, 2]],
+                (fresh.actuator_length - plant.tendon_slack_length) / plant.optimal_fiber_length,
+                fresh.actuator_velocity / plant.optimal_fiber_length,
+                -fresh.actuator_force / plant.max_isometric_force,
+            ]
+        )
         np.testing.assert_allclose(readout.read(), expected, rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(plant.muscle_length(), expected[2:8], rtol=1e-10)
         np.testing.assert_allclose(plant.muscle_force(), expected[14:20], rtol=1e-10, atol=1e-12)

@@ -145,8 +145,13 @@ class MusclePlant:
         return self.data.act[self._act_index].copy()
 
     # -- sensors ------------------------------------------------------------------------------------
-    def sensor_group(self, names: Sequence[str], scale: NDArray | float = 1.0, offset: NDArray | float = 0.0,
-                     components: Sequence[int] | None = None) -> SensorGroup:
+    def sensor_group(
+        self,
+        names: Sequence[str],
+        scale: NDArray | float = 1.0,
+        offset: NDArray | float = 0.0,
+        components: Sequence[int] | None = None,
+    ) -> SensorGroup:
         """Addresses of the named sensors (the given ``components`` of each, or all of them), with a
         scale and offset per entry."""
         addresses = []
