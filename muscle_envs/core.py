@@ -104,6 +104,7 @@ class MuscleEnv(gym.Env):
         n = plant.n_muscles
         self.action_space = spaces.Box(low=0.0, high=1.0, shape=(n,), dtype=np.float32)
         self._action_shape = (n,)
+        self._needs_reset = True  # step() before reset() raises, as Gymnasium's OrderEnforcing would
         self._motor_noise = motor_noise
         self._camera = camera
         self._render_size = render_size
@@ -127,9 +128,12 @@ class MuscleEnv(gym.Env):
         """The action as the excitation to apply (with motor noise, if any).
 
         Raises ValueError, before anything changes, for a wrong shape, a non-numeric dtype, or a NaN
-        or inf entry. Values outside [0, 1] pass through: the muscles are ``ctrllimited``, so MuJoCo
-        clamps them (use :func:`numpy.clip` on the result where the clipped value matters).
+        or inf entry, and ``ResetNeeded`` before the first ``reset()``. Values outside [0, 1] pass
+        through: the muscles are ``ctrllimited``, so MuJoCo clamps them (use :func:`numpy.clip` on the
+        result where the clipped value matters).
         """
+        if self._needs_reset:
+            raise gym.error.ResetNeeded("call reset() before step()")
         action = np.asarray(action)
         if action.shape != self._action_shape:
             raise ValueError(

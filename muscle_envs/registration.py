@@ -11,7 +11,13 @@ ENV_IDS: tuple[str, ...] = tuple(_ENVS)
 
 
 def register_envs() -> None:
-    """Register every environment id that is not registered yet; safe to call repeatedly."""
+    """Register every environment id that is not registered yet; safe to call repeatedly.
+
+    ``gym.make`` adds only the ``TimeLimit`` wrapper. Gymnasium's ``OrderEnforcing`` and
+    ``PassiveEnvChecker`` would cost about 1 us each on every step (some 6% of an arm step) for checks
+    that the envs make themselves (step before reset raises ``ResetNeeded``) or that the test suite
+    runs (``check_env`` on every id).
+    """
     for env_id, (entry_point, max_episode_steps, kwargs) in _ENVS.items():
         if env_id not in gym.registry:
             gym.register(
@@ -19,4 +25,6 @@ def register_envs() -> None:
                 entry_point=entry_point,
                 max_episode_steps=max_episode_steps,
                 kwargs=dict(kwargs),
+                order_enforce=False,
+                disable_env_checker=True,
             )

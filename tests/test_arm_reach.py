@@ -69,6 +69,12 @@ def test_registration_is_idempotent_and_sets_a_time_limit():
     assert gym.make("MuscleArm6Reach-v0").unwrapped.plant.n_muscles == 6
 
 
+def test_step_before_reset_is_an_error():
+    env = gym.make("MuscleArmReach-v0")
+    with pytest.raises(gym.error.ResetNeeded):
+        env.step(np.zeros(4))
+
+
 def test_documented_defaults_match_the_config():
     """The Arguments table of the class docstring (the env's manual) states the real defaults."""
     arguments = MuscleArmReachEnv.__doc__.split("## Arguments")[1].split("## ")[0]
