@@ -110,6 +110,8 @@ class MuscleEnv(gym.Env):
         self._render_size = render_size
         self._renderer: mujoco.Renderer | None = None
         self._viewer = None
+        self._scene_option = mujoco.MjvOption()
+        self._scene_option.flags[mujoco.mjtVisFlag.mjVIS_ACTIVATION] = True  # muscles redden with activation
 
     @property
     def dt(self) -> float:
@@ -165,7 +167,7 @@ class MuscleEnv(gym.Env):
                         "(or osmesa, with libosmesa6) before mujoco is first imported; "
                         f"MuJoCo said: {err}"
                     ) from err
-            self._renderer.update_scene(self.plant.data, camera=self._camera)
+            self._renderer.update_scene(self.plant.data, camera=self._camera, scene_option=self._scene_option)
             return self._renderer.render()
         if self.render_mode == "human":
             if self._viewer is None:

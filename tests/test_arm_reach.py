@@ -121,6 +121,8 @@ def test_start_state_and_target_are_randomized():
         targets.add(tuple(np.round(obs[keys.TARGET], 6)))
         x, z = obs[keys.TARGET]
         assert 0.1 <= x <= 0.6 and 0.3 <= z <= 0.7
+        marker = env.unwrapped.plant.data.geom("target").xpos  # what a rendered frame shows
+        assert marker[[0, 2]] == pytest.approx((x, z))
         assert np.linalg.norm(obs[keys.VISION] - obs[keys.TARGET]) >= 0.1
     assert len(starts) == 10 and len(targets) == 10
 

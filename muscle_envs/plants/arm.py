@@ -80,6 +80,7 @@ class ArmPlant(MusclePlant):
     def set_target_marker(self, x: float, z: float) -> None:
         """Move the (massless, collision-free) target marker; only rendering sees it."""
         self.data.mocap_pos[self._target_mocap] = (x, 0.0, z)
+        mujoco.mj_kinematics(self.model, self.data)  # place it now, not at the next step
 
     # -- analytic kinematics ------------------------------------------------------------------------
     def forward_kinematics(self, shoulder: float, elbow: float) -> tuple[float, float]:
