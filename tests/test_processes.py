@@ -22,6 +22,8 @@ obs, reward, *_ = env.step(env.action_space.sample())
 import muscle_envs
 print(muscle_envs.__file__)
 print(sorted(obs))
+heavy = [name for name in ("torch", "stable_baselines3") if name in sys.modules]
+assert not heavy, f"making an env imported {heavy}"
 """
 
 
