@@ -260,9 +260,10 @@ class MuscleArmReachEnv(MuscleEnv):
 
         # Each step's observation is one fresh vector, [vision | muscle length, velocity, force |
         # activation | hold_remaining | target | place cells], and the Dict's entries are views of it.
-        # A SensorReadout gathers the named sensors into a new array with room for the rest (three
-        # numpy calls). With delays, sensed values also go into a ring buffer, one row per control
-        # step, and a delay picks a row.
+        # A SensorReadout gathers the named sensors into a new array (three numpy calls) whose extra
+        # entries hold the per-episode target and place code as constants; activation and the hold
+        # timer are written in. With delays, sensed values also go into a ring buffer, one row per
+        # control step, and a delay picks a row.
         reach = plant.upper_arm_length + plant.forearm_length
         x0, z0 = plant.shoulder_position
         noisy = cfg.sensory_noise > 0
@@ -274,21 +275,9 @@ class MuscleArmReachEnv(MuscleEnv):
         if cfg.muscle_activation:
             layout.add(obs_keys.MUSCLE_ACTIVATION, n, -np.inf if noisy else 0.0, np.inf if noisy else 1.0)
         layout.add(obs_keys.HOLD_REMAINING, 1, 0.0, np.inf)
-        layout.add(
-            obs_keys.TARGET,
-            2,
-            np.array([x0 - reach, z0 - reach]),
-            np.array([x0 + reach, z0 + reach]),
-            constant=True,
-        )
+        layout.add(obs_keys.TARGET, 2, np.array([x0 - reach, z0 - reach]), np.array([x0 + reach, z0 + reach]))
         if cfg.target_encoding == "place_cells":
-            layout.add(
-                obs_keys.TARGET_PLACE_CELLS,
-                cfg.place_cell_grid[0] * cfg.place_cell_grid[1],
-                0.0,
-                1.0,
-                constant=True,
-            )
+            layout.add(obs_keys.TARGET_PLACE_CELLS, cfg.place_cell_grid[0] * cfg.place_cell_grid[1], 0.0, 1.0)
         self.observation_space = layout.build()
         self._layout = layout
 
@@ -345,12 +334,11 @@ class MuscleArmReachEnv(MuscleEnv):
         self._target = target
         self.task.reset(hold_steps=max(1, round(hold / plant.dt)))
 
-        self._layout.set_constant(obs_keys.TARGET, target)
+        self._readout.set_constant(self._layout.slice(obs_keys.TARGET), target)
         if cfg.target_encoding == "place_cells":
             sq = np.sum((self.place_cell_centres - np.asarray(target)) ** 2, axis=1)
-            self._layout.set_constant(
-                obs_keys.TARGET_PLACE_CELLS, np.exp(-sq / (2.0 * cfg.place_cell_sigma**2))
-            )
+            cells = np.exp(-sq / (2.0 * cfg.place_cell_sigma**2))
+            self._readout.set_constant(self._layout.slice(obs_keys.TARGET_PLACE_CELLS), cells)
         if self._ring is not None:  # before the first step, every delay sees the start state
             self._ring[:] = self._sense()[: self._n_sensed]
         return self._observation(), {"distance": self._distance(), "is_success": False}

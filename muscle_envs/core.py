@@ -31,33 +31,26 @@ class ObservationLayout:
     """A ``Dict`` observation whose entries are all views of one fresh float64 vector per step.
 
     The env builds a new vector every step (a :class:`~muscle_envs.plants.base.SensorReadout` returns
-    a new array) and fills the entries it owns; :meth:`assemble` copies in the per-episode constants
-    (e.g. the target) and returns the dict of views. Nothing handed out is shared between steps, and
-    no buffer is copied as a whole.
+    a new array, per-episode constants included) and :meth:`assemble` returns the dict of views into
+    it. Nothing handed out is shared between steps, and no buffer is copied as a whole.
     """
 
     def __init__(self) -> None:
-        self._entries: list[tuple[str, int, Any, Any, bool]] = []
+        self._entries: list[tuple[str, int, Any, Any]] = []
         self._slices: dict[str, slice] = {}
         self._items: tuple[tuple[str, slice], ...] = ()
-        self._constants: dict[str, tuple[slice, NDArray[np.float64]]] = {}
         self.size = 0
 
-    def add(
-        self, key: str, size: int, low: Any = -np.inf, high: Any = np.inf, constant: bool = False
-    ) -> None:
-        """Declare ``key``, the next ``size`` entries of the vector; ``constant`` ones are set per
-        episode with :meth:`set_constant`."""
-        self._entries.append((key, size, low, high, constant))
+    def add(self, key: str, size: int, low: Any = -np.inf, high: Any = np.inf) -> None:
+        """Declare ``key``, the next ``size`` entries of the vector."""
+        self._entries.append((key, size, low, high))
 
     def build(self) -> spaces.Dict:
         """Fix the layout and return the observation space."""
         boxes, offset = {}, 0
-        for key, size, low, high, constant in self._entries:
+        for key, size, low, high in self._entries:
             boxes[key] = spaces.Box(low=low, high=high, shape=(size,), dtype=np.float64)
-            part = self._slices[key] = slice(offset, offset + size)
-            if constant:
-                self._constants[key] = (part, np.zeros(size))
+            self._slices[key] = slice(offset, offset + size)
             offset += size
         self._items = tuple(self._slices.items())
         self.size = offset
@@ -67,14 +60,8 @@ class ObservationLayout:
         """Where ``key`` sits in the vector."""
         return self._slices[key]
 
-    def set_constant(self, key: str, value: Any) -> None:
-        part = self._slices[key]
-        self._constants[key] = (part, np.array(value, dtype=np.float64).reshape(part.stop - part.start))
-
     def assemble(self, vector: NDArray[np.float64]) -> dict[str, NDArray[np.float64]]:
-        """The observation dict for ``vector`` (a fresh array), constants copied in."""
-        for part, value in self._constants.values():
-            vector[part] = value
+        """The observation dict: a view of ``vector`` (a fresh array) per key."""
         return {key: vector[part] for key, part in self._items}
 
 

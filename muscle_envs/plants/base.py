@@ -24,8 +24,9 @@ class SensorReadout:
     """Reads several sensor groups as one new normalized vector, in three numpy calls.
 
     The hot path of every env: one gather from ``mjData.sensordata`` by precomputed address (which
-    allocates the result), one multiply, one add. ``extra`` trailing entries come out as 0, for
-    values the caller fills in (e.g. a timer), so one array can carry a whole observation.
+    allocates the result), one multiply, one add. ``extra`` trailing entries have scale 0, so each
+    reads as its offset: :meth:`set_constant` puts per-episode constants (a target) there at no cost
+    per step, and the caller may overwrite others (a timer), so one array carries a whole observation.
     """
 
     def __init__(self, data: mujoco.MjData, groups: Sequence[SensorGroup], extra: int = 0):
@@ -36,6 +37,12 @@ class SensorReadout:
         self._offset = np.concatenate([*(g.offset for g in groups), pad])
         self.n_sensors = int(self._addresses.size) - extra
         self.size = int(self._addresses.size)
+
+    def set_constant(self, part: slice, values: NDArray | Sequence[float]) -> None:
+        """Make the extra entries in ``part`` read as ``values``."""
+        if part.start < self.n_sensors:
+            raise ValueError(f"entries {part} overlap the sensors (the first {self.n_sensors} entries)")
+        self._offset[part] = values
 
     def read(self) -> NDArray[np.float64]:
         values = self._sensordata[self._addresses]  # fancy indexing: a fresh float64 array
