@@ -91,6 +91,7 @@ class ReachTask:
     def __init__(self, config: ArmReachConfig, dt: float):
         self.config = config
         self.dt = dt
+        self._hold_bonus = config.hold_bonus_rate * dt
         self.hold_steps = 1
         self.held_steps = 0
         self.holding = False
@@ -126,20 +127,18 @@ class ReachTask:
         else:  # default: once per episode, so completing the hold is the optimum
             reach = cfg.reach_bonus if entered and not self._bonus_paid else 0.0
             self._bonus_paid = self._bonus_paid or entered
+        distance_term = -cfg.distance_weight * distance
+        hold = self._hold_bonus if self.holding else 0.0
+        success_term = cfg.success_bonus if success else 0.0
+        effort_term = -cfg.effort_weight * effort
+        reward = distance_term + reach + hold + success_term + effort_term
         terms = {
-            "reward_distance": -cfg.distance_weight * distance,
+            "reward_distance": distance_term,
             "reward_reach": reach,
-            "reward_hold": cfg.hold_bonus_rate * self.dt if self.holding else 0.0,
-            "reward_success": cfg.success_bonus if success else 0.0,
-            "reward_effort": -cfg.effort_weight * effort,
+            "reward_hold": hold,
+            "reward_success": success_term,
+            "reward_effort": effort_term,
         }
-        reward = (
-            terms["reward_distance"]
-            + terms["reward_reach"]
-            + terms["reward_hold"]
-            + terms["reward_success"]
-            + terms["reward_effort"]
-        )
         return reward, terms, success
 
 

@@ -53,8 +53,8 @@ class ArmPlant(MusclePlant):
 
     def hand_xz(self) -> tuple[float, float]:
         """Current hand position (x, z), m."""
-        hand = self._hand
-        return float(hand[0]), float(hand[2])
+        x, _, z = self._hand.tolist()
+        return x, z
 
     def joint_angles(self) -> NDArray[np.float64]:
         """(shoulder, elbow) angles, rad."""
