@@ -21,7 +21,7 @@ fi
 # The CPU build of torch first: left to resolve plain "torch", pip pulls several GB of CUDA packages.
 if ! "$PY" -c "import torch" 2>/dev/null; then
   echo "setup: installing torch (${TORCH_SPEC:-torch==2.13.0})"
-  "$PY" -m pip install -q "${TORCH_SPEC:-torch==2.13.0}"
+  "$PY" -m pip install -q --root-user-action=ignore "${TORCH_SPEC:-torch==2.13.0}"
 fi
 echo "setup: installing muscle_envs and its dependencies"
-"$PY" -m pip install -q -e ".[test]"
+"$PY" -m pip install -q --root-user-action=ignore -e ".[test]"
