@@ -94,43 +94,35 @@ def test_plain_install_ships_the_assets(tmp_path):
     assert result.stdout.splitlines()[0].startswith(str(target))  # the installed copy, not the checkout
 
 
+def run_script(*args: str) -> subprocess.CompletedProcess:
+    """Run one of the repository's scripts (train_sb3.py, evaluate.py) as a user would."""
+    env = {**os.environ, "WANDB_MODE": "disabled"}
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
+
+
 def test_train_then_evaluate_from_the_command_line(tmp_path):
     run_dir = tmp_path / "run"
-    env = {**os.environ, "WANDB_MODE": "disabled"}
-    train = subprocess.run(
-        [
-            sys.executable,
-            "train_sb3.py",
-            "--total_timesteps",
-            "2048",
-            "--n_envs",
-            "2",
-            "--vec_env",
-            "dummy",
-            "--run_dir",
-            str(run_dir),
-            "--no_progress",
-            "--env_kwargs",
-            "effort_weight=0.1",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
+    train = run_script(
+        "train_sb3.py",
+        "--total_timesteps",
+        "2048",
+        "--n_envs",
+        "2",
+        "--vec_env",
+        "dummy",
+        "--run_dir",
+        str(run_dir),
+        "--no_progress",
+        "--env_kwargs",
+        "effort_weight=0.1",
     )
     assert train.returncode == 0, train.stderr
     for name in ("config.yml", "final_model.zip", "vec_normalize.pkl"):
         assert (run_dir / name).is_file(), name
     out = tmp_path / "eval.json"
-    evaluation = subprocess.run(
-        [sys.executable, "evaluate.py", str(run_dir), "--episodes", "3", "--json", str(out)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    evaluation = run_script("evaluate.py", str(run_dir), "--episodes", "3", "--json", str(out))
     assert evaluation.returncode == 0, evaluation.stderr
     assert "success rate" in evaluation.stdout
     results = json.loads(out.read_text())
@@ -139,20 +131,12 @@ def test_train_then_evaluate_from_the_command_line(tmp_path):
 
 
 def test_evaluate_names_what_is_missing(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "evaluate.py", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=300
-    )
+    result = run_script("evaluate.py", str(tmp_path))
     assert result.returncode != 0
     assert "has no config.yml" in result.stderr
 
 
 def test_unknown_env_id_is_reported_before_training(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "train_sb3.py", "--env", "MuscleArmReech-v0", "--run_dir", str(tmp_path / "r")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = run_script("train_sb3.py", "--env", "MuscleArmReech-v0", "--run_dir", str(tmp_path / "r"))
     assert result.returncode != 0
     assert "MuscleArmReech" in result.stderr and not (tmp_path / "r").exists()
