@@ -65,14 +65,17 @@ class MusclePlant:
     model's named sensors ``<muscle>_length`` (actuatorpos), ``<muscle>_velocity`` (actuatorvel) and
     ``<muscle>_force`` (actuatorfrc) through a :class:`SensorReadout` built by :meth:`readout`.
 
-    Stepping keeps observations exact at no extra cost. ``mj_step`` leaves quantities of its forward
-    pass (actuator length and force, sensors, site positions) at the state *before* its last substep;
-    an extra ``mj_forward`` per control step would fix that at the price of one more substep. Instead
-    :meth:`step` runs ``mj_step2`` (integrate the pending substep with the new excitation), then
-    ``frame_skip - 1`` full steps, then ``mj_step1`` (position and velocity stages of the next
-    substep), ``mj_fwdActuation`` and ``mj_sensorAcc``. The trajectory is bit-identical to
-    ``frame_skip`` calls of ``mj_step``, and afterwards every quantity and sensor describes the
-    current state as ``mj_forward`` would (tests/test_plant.py checks both).
+    Stepping keeps observations exact at little or no extra cost. ``mj_step`` leaves quantities of its
+    forward pass (actuator length and force, sensors, site positions, contact forces) at the state
+    *before* its last substep; an extra ``mj_forward`` per control step would fix that at the price
+    of one more substep. Instead :meth:`step` runs ``mj_step2`` (integrate the pending substep with
+    the new excitation), then ``frame_skip - 1`` full steps, then ``mj_step1`` (position and velocity
+    stages of the next substep) and ``mj_fwdActuation``; if any sensor reads accelerations or
+    constraint forces (touch sensors under the feet, say), also ``mj_fwdAcceleration`` and
+    ``mj_fwdConstraint``; then ``mj_sensorAcc``. The trajectory is bit-identical to ``frame_skip``
+    calls of ``mj_step``, and afterwards every sensor and muscle quantity describes the current state
+    as ``mj_forward`` would (tests/test_plant.py, tests/test_legs_stand.py). ``qacc`` and contact
+    forces are current only when a sensor needs them.
 
     Args:
         model: compiled model; its muscles are the actuators with muscle dynamics.
@@ -109,6 +112,14 @@ class MusclePlant:
         self._ctrl = self.data.ctrl
         act_adr = model.actuator_actadr[ids]
         self._act_index = slice(None) if every and np.array_equal(act_adr, np.arange(model.na)) else act_adr
+        # Acceleration-stage sensors other than actuator forces (touch, force, accelerometer, ...) read
+        # what the constraint solver computes: only then does step() complete that stage.
+        self._solve_constraints = bool(
+            np.any(
+                (model.sensor_needstage == mujoco.mjtStage.mjSTAGE_ACC)
+                & (model.sensor_type != mujoco.mjtSensor.mjSENS_ACTUATORFRC)
+            )
+        )
 
     # -- simulation ---------------------------------------------------------------------------------
     def forward(self) -> None:
@@ -128,6 +139,9 @@ class MusclePlant:
             mujoco.mj_step(model, data, nstep=self.frame_skip - 1)
         mujoco.mj_step1(model, data)
         mujoco.mj_fwdActuation(model, data)
+        if self._solve_constraints:
+            mujoco.mj_fwdAcceleration(model, data)
+            mujoco.mj_fwdConstraint(model, data)
         mujoco.mj_sensorAcc(model, data)
 
     def warnings(self) -> dict[str, int]:
