@@ -36,28 +36,31 @@ class ObservationLayout:
     """
 
     def __init__(self) -> None:
-        self._entries: list[tuple[str, int, Any, Any]] = []
+        self._entries: list[tuple[str, int, Any, Any, bool]] = []
         self._slices: dict[str, slice] = {}
         self._items: tuple[tuple[str, slice], ...] = ()
         self.size = 0
 
-    def add(self, key: str, size: int, low: Any = -np.inf, high: Any = np.inf) -> None:
-        """Declare ``key``, the next ``size`` entries of the vector."""
-        self._entries.append((key, size, low, high))
+    def add(self, key: str, size: int, low: Any = -np.inf, high: Any = np.inf, hidden: bool = False) -> None:
+        """Declare ``key``, the next ``size`` entries of the vector. ``hidden`` entries are the env's
+        scratch space (raw values it combines into others) and are not part of the observation."""
+        self._entries.append((key, size, low, high, hidden))
 
     def build(self) -> spaces.Dict:
         """Fix the layout and return the observation space."""
-        boxes, offset = {}, 0
-        for key, size, low, high in self._entries:
-            boxes[key] = spaces.Box(low=low, high=high, shape=(size,), dtype=np.float64)
+        boxes, shown, offset = {}, [], 0
+        for key, size, low, high, hidden in self._entries:
             self._slices[key] = slice(offset, offset + size)
+            if not hidden:
+                boxes[key] = spaces.Box(low=low, high=high, shape=(size,), dtype=np.float64)
+                shown.append((key, self._slices[key]))
             offset += size
-        self._items = tuple(self._slices.items())
+        self._items = tuple(shown)
         self.size = offset
         return spaces.Dict(boxes)
 
     def slice(self, key: str) -> slice:
-        """Where ``key`` sits in the vector."""
+        """Where ``key`` (shown or hidden) sits in the vector."""
         return self._slices[key]
 
     def assemble(self, vector: NDArray[np.float64]) -> dict[str, NDArray[np.float64]]:

@@ -14,6 +14,11 @@ same thing, in the same unit, in every env that has it. Per-muscle entries follo
 | `target_place_cells` | [0, 1]                               | Gaussian place-cell code of the target    |
 | `hold_remaining`     | s                                    | time the hand must still hold the target  |
 | `vision`             | m, world (x, z)                      | hand position                             |
+| `joint_position`     | rad                                  | leg coordinates (hip, knee, ankle, ...)   |
+| `joint_velocity`     | rad/s                                | their velocities                          |
+| `pelvis_pose`        | m, then unit quaternion (w, x, y, z) | pelvis position and orientation           |
+| `pelvis_velocity`    | m/s, then rad/s (world frame)        | pelvis linear and angular velocity        |
+| `foot_contact`       | body weights                         | normal force under (right, left) foot     |
 """
 
 MUSCLE_LENGTH = "muscle_length"
@@ -27,3 +32,12 @@ VISION = "vision"
 
 # The proprioceptive keys a spindle / Golgi tendon organ model reads.
 PROPRIOCEPTION = (MUSCLE_LENGTH, MUSCLE_VELOCITY, MUSCLE_FORCE)
+
+# Legs (MyoLegsStand-v0): whole-body state.
+JOINT_POSITION = (
+    "joint_position"  # rad: hip flexion/adduction/rotation, knee, ankle, subtalar, mtp, right then left
+)
+JOINT_VELOCITY = "joint_velocity"  # rad/s, same order
+PELVIS_POSE = "pelvis_pose"  # m (x, y, z) then orientation quaternion (w, x, y, z)
+PELVIS_VELOCITY = "pelvis_velocity"  # m/s (linear) then rad/s (angular), world frame
+FOOT_CONTACT = "foot_contact"  # (right, left) normal force under each foot, body weights

@@ -6,6 +6,8 @@ import gymnasium as gym
 _ENVS: dict[str, tuple[str, int, dict]] = {
     "MuscleArmReach-v0": ("muscle_envs.arm_reach:MuscleArmReachEnv", 200, {"model": "arm4"}),
     "MuscleArm6Reach-v0": ("muscle_envs.arm_reach:MuscleArmReachEnv", 200, {"model": "arm6"}),
+    "MyoLegsStand-v0": ("muscle_envs.legs_stand:MyoLegsStandEnv", 1000, {"model": "myolegs"}),
+    "MyoLegs26Stand-v0": ("muscle_envs.legs_stand:MyoLegsStandEnv", 1000, {"model": "myolegs26"}),
 }
 ENV_IDS: tuple[str, ...] = tuple(_ENVS)
 

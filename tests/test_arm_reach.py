@@ -15,7 +15,7 @@ import muscle_envs
 from muscle_envs import observations as keys
 from muscle_envs.arm_reach import ArmReachConfig, MuscleArmReachEnv, ReachTask
 
-IDS = list(muscle_envs.ENV_IDS)
+IDS = ["MuscleArmReach-v0", "MuscleArm6Reach-v0"]
 PER_STEP_KEYS = (
     keys.VISION,
     keys.MUSCLE_LENGTH,

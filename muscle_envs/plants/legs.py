@@ -1,0 +1,305 @@
+"""The MyoLeg (PyPI ``myo-sim``): 80 (or 26) muscles on both legs, a free-floating pelvis, a floor.
+
+The model is loaded from the installed ``myo-sim`` package at run time (its XML is not copied here)
+and extended through ``mujoco.MjSpec`` with the sensors the tasks read: per-muscle length, velocity
+and force, the hip/knee/ankle coordinates, the pelvis pose and velocity and the body's centre-of-mass
+velocity. The foot touch sensors are the model's own. Composing the model takes ~2 s, so the compiled
+result is cached (``muscle_envs.calibration.cache_dir()``), keyed by the myo-sim and MuJoCo versions.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import warnings
+from importlib import metadata
+
+import mujoco
+import numpy as np
+from numpy.typing import NDArray
+
+from muscle_envs.calibration import cache_dir, muscle_actuators
+from muscle_envs.plants.base import MusclePlant, SensorGroup
+
+# Per-leg coordinates of seed 003, in observation order; a model uses those it has (the 26-muscle
+# model has no subtalar joint). Joint names end in _r / _l.
+LEG_COORDINATES = (
+    "hip_flexion",
+    "hip_adduction",
+    "hip_rotation",
+    "knee_angle",
+    "ankle_angle",
+    "subtalar_angle",
+    "mtp_angle",
+)
+SIDES = ("r", "l")
+PELVIS = "pelvis"
+# The model's touch sensors under each foot (hindfoot and toes), summed per foot.
+FOOT_TOUCH = {"r": ("r_foot", "r_toes"), "l": ("l_foot", "l_toes")}
+_BUILD_VERSION = 1  # bump when build_spec changes, so cached models are rebuilt
+
+
+# myo-sim composes the legs by attaching specs without a name prefix; MuJoCo warns that such a model
+# may not save as XML, which muscle_envs never does (it caches the compiled binary).
+_EMPTY_PREFIX_WARNING = "Attaching a spec with an empty prefix"
+
+
+def build_spec(name: str = "myolegs") -> mujoco.MjSpec:
+    """The myo-sim model ``name`` with the sensors muscle_envs reads added (not compiled)."""
+    import myo_sim
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_EMPTY_PREFIX_WARNING)
+        spec = myo_sim.load_spec(name)
+    sensor = mujoco.mjtSensor
+    for actuator in muscle_actuators(spec):
+        for suffix, kind in (
+            ("length", sensor.mjSENS_ACTUATORPOS),
+            ("velocity", sensor.mjSENS_ACTUATORVEL),
+            ("force", sensor.mjSENS_ACTUATORFRC),
+        ):
+            spec.add_sensor(
+                name=f"{actuator.name}_{suffix}",
+                type=kind,
+                objtype=mujoco.mjtObj.mjOBJ_ACTUATOR,
+                objname=actuator.name,
+            )
+    joint_names = {joint.name for joint in spec.joints}
+    for side in SIDES:
+        for coordinate in LEG_COORDINATES:
+            joint = f"{coordinate}_{side}"
+            if joint in joint_names:
+                spec.add_sensor(
+                    name=f"{joint}_pos",
+                    type=sensor.mjSENS_JOINTPOS,
+                    objtype=mujoco.mjtObj.mjOBJ_JOINT,
+                    objname=joint,
+                )
+                spec.add_sensor(
+                    name=f"{joint}_vel",
+                    type=sensor.mjSENS_JOINTVEL,
+                    objtype=mujoco.mjtObj.mjOBJ_JOINT,
+                    objname=joint,
+                )
+    body = mujoco.mjtObj.mjOBJ_BODY
+    for suffix, kind in (
+        ("position", sensor.mjSENS_FRAMEPOS),
+        ("orientation", sensor.mjSENS_FRAMEQUAT),
+        ("linvel", sensor.mjSENS_FRAMELINVEL),
+        ("angvel", sensor.mjSENS_FRAMEANGVEL),
+    ):
+        spec.add_sensor(name=f"pelvis_{suffix}", type=kind, objtype=body, objname=PELVIS)
+    spec.add_sensor(name="com_velocity", type=sensor.mjSENS_SUBTREELINVEL, objtype=body, objname="world")
+    return spec
+
+
+def compile_legs(name: str = "myolegs") -> mujoco.MjModel:
+    """Compiled :func:`build_spec` model, from the on-disk cache when it has this exact build."""
+    key = f"{name}-myosim{metadata.version('myo-sim')}-mujoco{mujoco.__version__}-b{_BUILD_VERSION}.mjb"
+    path = cache_dir() / key
+    if path.is_file():
+        try:
+            return mujoco.MjModel.from_binary_path(str(path))
+        except Exception as err:  # a corrupt cache entry: rebuild it
+            warnings.warn(f"ignoring unreadable cached model {path}: {err}", stacklevel=2)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_EMPTY_PREFIX_WARNING)
+        model = build_spec(name).compile()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as tmp:
+            pass
+        mujoco.mj_saveModel(model, tmp.name, None)
+        os.replace(tmp.name, path)  # parallel workers never see a half-written file
+    except OSError as err:
+        warnings.warn(f"could not cache the compiled model in {path.parent}: {err}", stacklevel=2)
+    return model
+
+
+def lowest_point(model: mujoco.MjModel, data: mujoco.MjData, geom_ids: NDArray[np.intp]) -> float:
+    """Lowest world z of the given sphere/capsule/ellipsoid/box/mesh geoms (kinematics must be current)."""
+    lowest = math.inf
+    for g in geom_ids:
+        centre, rot, size = data.geom_xpos[g], data.geom_xmat[g].reshape(3, 3), model.geom_size[g]
+        kind = model.geom_type[g]
+        if kind == mujoco.mjtGeom.mjGEOM_SPHERE:
+            z = centre[2] - size[0]
+        elif kind == mujoco.mjtGeom.mjGEOM_CAPSULE:
+            z = centre[2] - abs(rot[2, 2]) * size[1] - size[0]
+        elif kind == mujoco.mjtGeom.mjGEOM_ELLIPSOID:
+            z = centre[2] - math.sqrt(float(np.sum((rot[2] * size) ** 2)))
+        elif kind == mujoco.mjtGeom.mjGEOM_BOX:
+            z = centre[2] - float(np.sum(np.abs(rot[2]) * size))
+        elif kind == mujoco.mjtGeom.mjGEOM_MESH:  # compiled mesh vertices are in the geom frame
+            mesh = model.geom_dataid[g]
+            first, count = model.mesh_vertadr[mesh], model.mesh_vertnum[mesh]
+            z = centre[2] + float(np.min(model.mesh_vert[first : first + count] @ rot[2]))
+        else:
+            raise ValueError(f"lowest_point does not handle geom type {kind}")
+        lowest = min(lowest, z)
+    return lowest
+
+
+class LegsPlant(MusclePlant):
+    """Both legs of the MyoLeg on a floor, with named accessors for standing tasks.
+
+    Args:
+        model: ``"myolegs"`` (80 muscles), ``"myolegs26"`` (26) or a compiled model from
+            :func:`compile_legs`.
+        frame_skip: physics substeps per control step (the model's timestep is 2 ms).
+    """
+
+    def __init__(self, model: str | mujoco.MjModel = "myolegs", frame_skip: int = 5):
+        if isinstance(model, str):
+            model = compile_legs(model)
+        super().__init__(model, frame_skip)
+        names = {model.joint(j).name for j in range(model.njnt)}
+        self.coordinates: tuple[str, ...] = tuple(
+            f"{c}_{side}" for side in SIDES for c in LEG_COORDINATES if f"{c}_{side}" in names
+        )
+        self._coordinate_qpos = np.array([model.joint(j).qposadr[0] for j in self.coordinates])
+        root = int(np.flatnonzero(model.jnt_type == mujoco.mjtJoint.mjJNT_FREE)[0])
+        self._root_qpos = int(model.jnt_qposadr[root])
+        self._root_dof = int(model.jnt_dofadr[root])
+        self._pelvis = model.body(PELVIS).id
+        self.total_mass = float(model.body_subtreemass[0])
+        self.body_weight = self.total_mass * float(np.linalg.norm(model.opt.gravity))
+        floor = model.geom("floor").id
+        self._foot_geoms = {
+            side: np.array(
+                [
+                    g
+                    for g in range(model.ngeom)
+                    if g != floor
+                    and model.geom_contype[g]
+                    and model.body(model.geom_bodyid[g]).name in (f"calcn_{side}", f"toes_{side}")
+                ]
+            )
+            for side in SIDES
+        }
+        self._heel_geoms = {
+            side: np.array(
+                [
+                    g
+                    for g in self._foot_geoms[side]
+                    if model.body(model.geom_bodyid[g]).name == f"calcn_{side}"
+                ]
+            )
+            for side in SIDES
+        }
+        self._toe_geoms = {
+            side: np.array(
+                [g for g in self._foot_geoms[side] if model.body(model.geom_bodyid[g]).name == f"toes_{side}"]
+            )
+            for side in SIDES
+        }
+        self.standing_qpos = self._standing_pose()
+        self.set_state(self.standing_qpos)
+        rot = self.data.xmat[self._pelvis].reshape(3, 3)
+        self._pelvis_up = rot.T @ np.array([0.0, 0.0, 1.0])  # pelvis axis that points up when standing
+        self.standing_pelvis_height = float(self.data.xpos[self._pelvis][2])
+
+    # -- state --------------------------------------------------------------------------------------
+    def set_state(
+        self, qpos: NDArray, qvel: NDArray | None = None, activation: NDArray | float = 0.0
+    ) -> None:
+        """Reset time and warnings, set the state (the knee's coupled joints follow the knee angle),
+        recompute every derived quantity."""
+        mujoco.mj_resetData(self.model, self.data)
+        self.data.qpos[:] = self.satisfy_joint_couplings(np.asarray(qpos, dtype=np.float64))
+        if qvel is not None:
+            self.data.qvel[:] = qvel
+        self.data.act[self._act_index] = activation
+        self.forward()
+
+    def satisfy_joint_couplings(self, qpos: NDArray) -> NDArray:
+        """``qpos`` with every joint-coupling equality (``y - y0 = poly(x - x0)``) made exact."""
+        model, qpos = self.model, qpos.copy()
+        for e in range(model.neq):
+            if (
+                model.eq_type[e] != mujoco.mjtEq.mjEQ_JOINT
+                or not model.eq_active0[e]
+                or model.eq_obj2id[e] < 0
+            ):
+                continue
+            y, x = model.jnt_qposadr[model.eq_obj1id[e]], model.jnt_qposadr[model.eq_obj2id[e]]
+            dx = qpos[x] - model.qpos0[x]
+            qpos[y] = model.qpos0[y] + sum(c * dx**k for k, c in enumerate(model.eq_data[e, :5]))
+        return qpos
+
+    def coordinate_values(self) -> NDArray[np.float64]:
+        """Hip, knee and ankle coordinates (``coordinates`` order), rad."""
+        return self.data.qpos[self._coordinate_qpos].copy()
+
+    def pelvis_height(self) -> float:
+        return float(self.data.xpos[self._pelvis][2])
+
+    def pelvis_tilt(self) -> float:
+        """Angle between the pelvis's up axis and the vertical, rad (0 when standing upright)."""
+        up = self.data.xmat[self._pelvis].reshape(3, 3) @ self._pelvis_up
+        return math.acos(max(-1.0, min(1.0, float(up[2]))))
+
+    def foot_load(self) -> NDArray[np.float64]:
+        """(right, left) normal force under each foot, in body weights."""
+        return np.array([sum(self.data.sensor(n).data[0] for n in FOOT_TOUCH[side]) for side in SIDES]) / (
+            self.body_weight
+        )
+
+    def push_pelvis(self, force: NDArray) -> None:
+        """Apply ``force`` (world frame, N) at the pelvis until changed; zeros to stop."""
+        self.data.xfrc_applied[self._pelvis, :3] = force
+
+    # -- sensors ------------------------------------------------------------------------------------
+    def coordinate_sensors(self, kind: str) -> SensorGroup:
+        """``pos`` (rad) or ``vel`` (rad/s) of the hip/knee/ankle coordinates."""
+        return self.sensor_group([f"{joint}_{kind}" for joint in self.coordinates])
+
+    def pelvis_pose_sensors(self) -> SensorGroup:
+        """Pelvis position (3, m) and orientation quaternion (4)."""
+        return self.sensor_group(["pelvis_position", "pelvis_orientation"])
+
+    def pelvis_velocity_sensors(self) -> SensorGroup:
+        """Pelvis linear (3, m/s) and angular (3, rad/s) velocity."""
+        return self.sensor_group(["pelvis_linvel", "pelvis_angvel"])
+
+    def foot_touch_sensors(self) -> SensorGroup:
+        """Touch sensors (right hindfoot, right toes, left hindfoot, left toes), in body weights."""
+        return self.sensor_group([n for side in SIDES for n in FOOT_TOUCH[side]], 1.0 / self.body_weight)
+
+    # -- standing pose ------------------------------------------------------------------------------
+    def _standing_pose(self, knee: float = 0.1, hip: float = 0.05) -> NDArray[np.float64]:
+        """Upright pelvis, slightly bent knees and hips, each ankle turned so that heel and toes are
+        level, and the pelvis at the height where the feet just touch the floor."""
+        model, data = self.model, self.data
+        qpos = model.qpos0.copy()
+        for side in SIDES:
+            qpos[model.joint(f"knee_angle_{side}").qposadr[0]] = knee
+            qpos[model.joint(f"hip_flexion_{side}").qposadr[0]] = hip
+            ankle = model.joint(f"ankle_angle_{side}")
+            lo, hi = ankle.range
+            for _ in range(40):  # bisect the ankle angle until heel and toes are level
+                mid = 0.5 * (lo + hi)
+                qpos[ankle.qposadr[0]] = mid
+                self._kinematics(qpos)
+                heel = lowest_point(model, data, self._heel_geoms[side])
+                toes = lowest_point(model, data, self._toe_geoms[side])
+                # ankle plantarflexion (negative) lowers the toes relative to the heel
+                lo, hi = (mid, hi) if toes < heel else (lo, mid)
+        return self.place_on_floor(qpos)
+
+    def place_on_floor(self, qpos: NDArray) -> NDArray[np.float64]:
+        """``qpos`` with the pelvis moved vertically so that the lowest foot point is on the floor."""
+        qpos = np.array(qpos, dtype=np.float64)
+        self._kinematics(qpos)
+        feet = min(lowest_point(self.model, self.data, self._foot_geoms[side]) for side in SIDES)
+        qpos[self._root_qpos + 2] -= feet
+        return qpos
+
+    def coordinate_qpos_indices(self) -> NDArray[np.intp]:
+        """Where the hip/knee/ankle coordinates sit in ``qpos`` (``coordinates`` order)."""
+        return self._coordinate_qpos.copy()
+
+    def _kinematics(self, qpos: NDArray) -> None:
+        self.data.qpos[:] = self.satisfy_joint_couplings(qpos)
+        mujoco.mj_kinematics(self.model, self.data)
