@@ -17,6 +17,7 @@ from muscle_envs.plants.legs import LegsPlant
 
 _LAYOUTS = ("dict", "seed003")
 _FOOT_TOUCH = "foot_touch"  # hidden: the four raw touch sensors, summed per foot into foot_contact
+_COM_VELOCITY = "com_velocity"  # hidden: centre-of-mass velocity, for the stability reward
 _INSTABILITY_WARNINGS = (
     mujoco.mjtWarning.mjWARN_BADQACC,
     mujoco.mjtWarning.mjWARN_BADQPOS,
@@ -191,15 +192,17 @@ class MyoLegsStandEnv(MuscleEnv):
         n, nc = plant.n_muscles, len(plant.coordinates)
 
         # One fresh vector per step: [joint pos | joint vel | pelvis pose | pelvis vel | raw touch (4,
-        # hidden) | muscle length, velocity, force | foot contact | activation]. A SensorReadout
-        # gathers the sensors; foot contact (touch summed per foot) and activation are filled in.
-        # The dict's entries are views of the vector; seed 003's flat layout is put together from it.
+        # hidden) | centre-of-mass velocity (3, hidden) | muscle length, velocity, force | foot contact
+        # | activation]. A SensorReadout gathers the sensors; foot contact (touch summed per foot) and
+        # activation are filled in. The dict's entries are views of the vector; seed 003's flat layout
+        # is put together from it.
         sensors = [
             plant.coordinate_sensors("pos"),
             plant.coordinate_sensors("vel"),
             plant.pelvis_pose_sensors(),
             plant.pelvis_velocity_sensors(),
             plant.foot_touch_sensors(),
+            plant.sensor_group(["com_velocity"]),
             *(plant.muscle_sensors(q) for q in ("length", "velocity", "force")),
         ]
         layout = ObservationLayout()
@@ -208,6 +211,7 @@ class MyoLegsStandEnv(MuscleEnv):
         layout.add(obs_keys.PELVIS_POSE, 7)
         layout.add(obs_keys.PELVIS_VELOCITY, 6)
         layout.add(_FOOT_TOUCH, 4, hidden=True)
+        layout.add(_COM_VELOCITY, 3, hidden=True)
         for key in (obs_keys.MUSCLE_LENGTH, obs_keys.MUSCLE_VELOCITY, obs_keys.MUSCLE_FORCE):
             layout.add(key, n)
         layout.add(obs_keys.FOOT_CONTACT, 2, 0.0, np.inf)
@@ -215,10 +219,16 @@ class MyoLegsStandEnv(MuscleEnv):
         dict_space = layout.build()
         self._layout = layout
         self._readout = plant.readout(sensors, extra=2 + n)
+        if self._readout.size != layout.size:
+            raise AssertionError(f"readout ({self._readout.size}) and layout ({layout.size}) disagree")
         self._touch = layout.slice(_FOOT_TOUCH)
         self._contact = layout.slice(obs_keys.FOOT_CONTACT)
         self._activation = layout.slice(obs_keys.MUSCLE_ACTIVATION)
         self._coordinate_pos = layout.slice(obs_keys.JOINT_POSITION)
+        self._com_velocity = layout.slice(_COM_VELOCITY)
+        self._pelvis_z = layout.slice(obs_keys.PELVIS_POSE).start + 2
+        self._warnings = plant.data.warning.number  # live view of MuJoCo's warning counters
+        self._instability = np.array([int(w) for w in _INSTABILITY_WARNINGS])
         self._state_part = slice(0, layout.slice(obs_keys.PELVIS_VELOCITY).stop)  # seed 003's first 2 nc + 13
         if cfg.obs_layout == "seed003":
             self.observation_space = gym.spaces.Box(-np.inf, np.inf, (2 * nc + 15 + n,), np.float64)
@@ -269,22 +279,20 @@ class MyoLegsStandEnv(MuscleEnv):
 
     def step(self, action: Any):
         excitation = self._checked_excitation(action)
-        plant = self.plant
+        plant, cfg = self.plant, self.config
         self._perturb()
-        before = self._instability_count()
+        before = int(self._warnings[self._instability].sum())
         plant.step(excitation)
         self._steps += 1
-        unstable = self._instability_count() > before
+        unstable = int(self._warnings[self._instability].sum()) > before
         if unstable:  # MuJoCo has reset its state; restart from the standing pose, finite
             plant.set_state(plant.standing_qpos)
         obs = self._observation()
-        reward, info = self._reward()
-        fallen = not unstable and (
-            plant.pelvis_height() < self.config.fall_height * self._standing_height
-            or plant.pelvis_tilt() > self.config.fall_tilt
-        )
-        stood = not fallen and not unstable and self._steps >= self.config.episode_steps
-        info["pelvis_height"] = plant.pelvis_height()
+        height, tilt = float(self._vector[self._pelvis_z]), plant.pelvis_tilt()
+        reward, info = self._reward(height, tilt)
+        fallen = not unstable and (height < cfg.fall_height * self._standing_height or tilt > cfg.fall_tilt)
+        stood = not fallen and not unstable and self._steps >= cfg.episode_steps
+        info["pelvis_height"] = height
         info["is_success"] = stood
         info["physics_unstable"] = unstable
         info["push_force"] = self._push
@@ -302,22 +310,22 @@ class MyoLegsStandEnv(MuscleEnv):
             return np.concatenate([vector[self._state_part], contact, vector[self._activation]])
         return self._layout.assemble(vector)
 
-    def _reward(self) -> tuple[float, dict[str, float]]:
-        cfg, plant, vector = self.config, self.plant, self._vector
-        height = plant.pelvis_height() - self._standing_height
-        upright = (
-            cfg.upright_weight
-            * math.exp(-((height / 0.1) ** 2))
-            * math.exp(-((plant.pelvis_tilt() / 0.25) ** 2))
-        )
-        com = plant.data.sensor("com_velocity").data
+    def _reward(self, height: float, tilt: float) -> tuple[float, dict[str, float]]:
+        cfg, vector = self.config, self._vector
+        dz = (height - self._standing_height) / 0.1
+        upright = cfg.upright_weight * math.exp(-dz * dz - (tilt / 0.25) ** 2)
+        com = vector[self._com_velocity]
         stability = cfg.stability_weight * math.exp(-float(com @ com) / 0.04)
         q = vector[self._coordinate_pos]
-        pose = cfg.pose_weight * math.exp(-float(np.mean((q - self.nominal_pose) ** 2)) / 0.04)
-        contact = cfg.contact_weight * float(np.mean(vector[self._contact] > cfg.contact_threshold))
+        deviation = q - self.nominal_pose
+        pose = cfg.pose_weight * math.exp(-float(deviation @ deviation) / deviation.size / 0.04)
+        right_load, left_load = vector[self._contact].tolist()
+        feet = (right_load > cfg.contact_threshold) + (left_load > cfg.contact_threshold)
+        contact = cfg.contact_weight * feet / 2
         activation = vector[self._activation]
-        effort = -cfg.effort_weight * float(np.mean(activation**2))
-        symmetry = -cfg.symmetry_weight * float(np.mean((q[self._right] - q[self._left]) ** 2))
+        effort = -cfg.effort_weight * float(activation @ activation) / activation.size
+        asymmetry = q[self._right] - q[self._left]
+        symmetry = -cfg.symmetry_weight * float(asymmetry @ asymmetry) / asymmetry.size
         terms = {
             "reward_upright": upright,
             "reward_stability": stability,
@@ -340,7 +348,3 @@ class MyoLegsStandEnv(MuscleEnv):
             force = self.config.push_force
             self.plant.push_pelvis(np.array([math.cos(angle), math.sin(angle), 0.0]) * force)
             self._push, self._push_end, self._next_push = force, time + self.config.push_duration, math.inf
-
-    def _instability_count(self) -> int:
-        warning = self.plant.data.warning
-        return sum(int(warning[w].number) for w in _INSTABILITY_WARNINGS)
