@@ -65,6 +65,22 @@ def test_standing_pose_puts_both_feet_flat_on_the_floor(plant):
     assert np.all(plant.foot_load() > 0.2)  # both feet carry weight at once
 
 
+def test_documented_holding_activation_keeps_the_stance_for_half_a_second(plant):
+    """From the standing pose, the constant holding activation keeps both feet loaded, the pelvis
+    within 2 cm of its height and tilted less than 0.05 rad after 0.5 s (zero activation: see
+    test_zero_activation_falls_and_terminates)."""
+    activation = plant.holding_activation()
+    assert activation.shape == (80,) and np.all((activation >= 0) & (activation <= 1))
+    plant.set_state(plant.standing_qpos, activation=activation)
+    start = plant.pelvis_height()
+    for _ in range(50):
+        plant.step(activation)
+    assert np.all(plant.foot_load() > 0.1)
+    assert abs(plant.pelvis_height() - start) < 0.02
+    assert plant.pelvis_tilt() < 0.05
+    assert plant.warnings() == {}
+
+
 def test_reset_starts_standing_with_both_feet_in_contact():
     env = gym.make("MyoLegsStand-v0")
     heights = set()

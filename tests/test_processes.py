@@ -81,6 +81,7 @@ def test_plain_install_ships_the_assets(tmp_path):
         timeout=600,
     )
     assert build.returncode == 0, build.stderr
+    assert (target / "muscle_envs" / "data" / "myolegs_holding_activation.json").is_file()
     assert {p.name for p in (target / "muscle_envs" / "assets").glob("*.xml")} >= {
         "arm_skeleton.xml",
         "arm4.xml",

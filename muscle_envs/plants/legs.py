@@ -9,11 +9,13 @@ result is cached (``muscle_envs.calibration.cache_dir()``), keyed by the myo-sim
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import tempfile
 import warnings
 from importlib import metadata
+from pathlib import Path
 
 import mujoco
 import numpy as np
@@ -38,6 +40,10 @@ PELVIS = "pelvis"
 # The model's touch sensors under each foot (hindfoot and toes), summed per foot.
 FOOT_TOUCH = {"r": ("r_foot", "r_toes"), "l": ("l_foot", "l_toes")}
 _BUILD_VERSION = 1  # bump when build_spec changes, so cached models are rebuilt
+# Made by scripts/find_holding_activation.py (see there); {model} is "myolegs" or "myolegs26".
+HOLDING_ACTIVATION_FILE = str(
+    Path(__file__).resolve().parents[1] / "data" / "{model}_holding_activation.json"
+)
 
 
 # myo-sim composes the legs by attaching specs without a name prefix; MuJoCo warns that such a model
@@ -151,6 +157,7 @@ class LegsPlant(MusclePlant):
     """
 
     def __init__(self, model: str | mujoco.MjModel = "myolegs", frame_skip: int = 5):
+        self.model_name = model if isinstance(model, str) else "custom"
         if isinstance(model, str):
             model = compile_legs(model)
         super().__init__(model, frame_skip)
@@ -245,6 +252,15 @@ class LegsPlant(MusclePlant):
         return np.array([sum(self.data.sensor(n).data[0] for n in FOOT_TOUCH[side]) for side in SIDES]) / (
             self.body_weight
         )
+
+    def holding_activation(self) -> NDArray[np.float64]:
+        """A constant activation that holds the standing pose, both feet loaded, for at least 0.5 s
+        (open loop: it does not last; scripts/find_holding_activation.py explains how it was found)."""
+        path = Path(HOLDING_ACTIVATION_FILE.format(model=self.model_name))
+        if not path.is_file():
+            raise FileNotFoundError(f"no holding activation for {self.model_name!r} ({path})")
+        levels = json.loads(path.read_text())
+        return np.array([levels[name] for name in self.muscle_names])
 
     def push_pelvis(self, force: NDArray) -> None:
         """Apply ``force`` (world frame, N) at the pelvis until changed; zeros to stop."""
