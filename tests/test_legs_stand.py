@@ -166,6 +166,19 @@ def test_observations_are_the_current_state_contact_forces_included(plant):
     assert plant.foot_load().sum() > 0.5  # the touch sensors were live
 
 
+@pytest.mark.parametrize("env_id", IDS)
+def test_thousand_steps_of_random_activation_raise_no_mujoco_warning(env_id):
+    """Falls switched off, the body flails on the floor for 10 s: the simulation stays sane."""
+    env = gym.make(env_id, fall_height=0.01, fall_tilt=3.2)
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    for _ in range(1000):
+        obs, reward, terminated, truncated, info = env.step(rng.uniform(0, 1, env.action_space.shape))
+        assert not info["physics_unstable"]
+    assert env.unwrapped.plant.warnings() == {}
+    assert all(np.all(np.isfinite(v)) for v in obs.values())
+
+
 def test_instability_ends_the_episode_with_finite_observations():
     env = gym.make("MyoLegsStand-v0")
     env.reset(seed=0)
