@@ -9,6 +9,7 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 import pytest
+from conftest import fresh_forward
 from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
@@ -153,15 +154,7 @@ def test_observations_are_the_current_state_contact_forces_included(plant):
         reference.ctrl[:] = u
         mujoco.mj_step(model, reference, nstep=plant.frame_skip)
         assert np.array_equal(plant.data.qpos, reference.qpos)
-        fresh = mujoco.MjData(model)
-        fresh.qpos[:], fresh.qvel[:], fresh.act[:], fresh.ctrl[:] = (
-            plant.data.qpos,
-            plant.data.qvel,
-            plant.data.act,
-            plant.data.ctrl,
-        )
-        fresh.qacc_warmstart[:] = plant.data.qacc_warmstart
-        mujoco.mj_forward(model, fresh)
+        fresh = fresh_forward(plant)
         np.testing.assert_allclose(plant.data.sensordata, fresh.sensordata, rtol=1e-9, atol=1e-9)
     assert plant.foot_load().sum() > 0.5  # the touch sensors were live
 

@@ -6,6 +6,7 @@ import warnings
 import mujoco
 import numpy as np
 import pytest
+from conftest import fresh_forward
 
 from muscle_envs import calibration
 from muscle_envs.plants import ArmPlant
@@ -171,14 +172,7 @@ def test_split_stepping_matches_mj_step_and_observes_the_current_state():
         assert np.array_equal(plant.data.qvel, reference.qvel)
         assert np.array_equal(plant.data.act, reference.act)
 
-        fresh = mujoco.MjData(model)
-        fresh.qpos[:], fresh.qvel[:], fresh.act[:], fresh.ctrl[:] = (
-            plant.data.qpos,
-            plant.data.qvel,
-            plant.data.act,
-            plant.data.ctrl,
-        )
-        mujoco.mj_forward(model, fresh)
+        fresh = fresh_forward(plant)
         np.testing.assert_allclose(plant.data.sensordata, fresh.sensordata, rtol=1e-12, atol=1e-12)
         expected = np.concatenate(
             [

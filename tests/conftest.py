@@ -1,0 +1,16 @@
+"""Helpers shared by the test files."""
+
+import mujoco
+
+from muscle_envs.plants.base import MusclePlant
+
+
+def fresh_forward(plant: MusclePlant) -> mujoco.MjData:
+    """A new MjData holding the plant's state, with every derived quantity from mj_forward (the
+    constraint solver warm-started as the plant's own would be)."""
+    fresh = mujoco.MjData(plant.model)
+    data = plant.data
+    fresh.qpos[:], fresh.qvel[:], fresh.act[:], fresh.ctrl[:] = data.qpos, data.qvel, data.act, data.ctrl
+    fresh.qacc_warmstart[:] = data.qacc_warmstart
+    mujoco.mj_forward(plant.model, fresh)
+    return fresh
