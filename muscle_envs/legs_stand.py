@@ -245,7 +245,6 @@ class MyoLegsStandEnv(MuscleEnv):
         self.nominal_pose = plant.coordinate_values()
         self._standing_height = plant.standing_pelvis_height
         self._steps = 0
-        self._vector = self._readout.read()
         self._next_push = self._push_end = math.inf
         self._push = 0.0
 
@@ -262,13 +261,14 @@ class MyoLegsStandEnv(MuscleEnv):
         scale = 5.0 if cfg.randomized_start else 1.0
         qpos[coords] += rng.normal(0.0, cfg.joint_noise * scale, coords.size)
         qvel = np.zeros(plant.model.nv)
-        if cfg.randomized_start:
-            root = plant.model.jnt_qposadr[0]
+        if cfg.randomized_start:  # tilt the pelvis about a random horizontal axis; joints moving
+            orientation = slice(plant.root_qpos + 3, plant.root_qpos + 7)
             tilt_axis = rng.normal(size=3) * np.array([1.0, 1.0, 0.0])
             quat = np.empty(4)
             mujoco.mju_axisAngle2Quat(quat, tilt_axis / np.linalg.norm(tilt_axis), rng.uniform(0, 0.1))
-            mujoco.mju_mulQuat(qpos[root + 3 : root + 7], quat, qpos[root + 3 : root + 7].copy())
-            qvel[6:] = rng.uniform(-0.2, 0.2, plant.model.nv - 6)
+            mujoco.mju_mulQuat(qpos[orientation], quat, qpos[orientation].copy())
+            qvel[:] = rng.uniform(-0.2, 0.2, plant.model.nv)
+            qvel[plant.root_dof : plant.root_dof + 6] = 0.0
         plant.set_state(plant.place_on_floor(qpos), qvel)
         plant.push_pelvis(np.zeros(3))
         self._steps = 0

@@ -167,8 +167,8 @@ class LegsPlant(MusclePlant):
         )
         self._coordinate_qpos = np.array([model.joint(j).qposadr[0] for j in self.coordinates])
         root = int(np.flatnonzero(model.jnt_type == mujoco.mjtJoint.mjJNT_FREE)[0])
-        self._root_qpos = int(model.jnt_qposadr[root])
-        self._root_dof = int(model.jnt_dofadr[root])
+        self.root_qpos = int(model.jnt_qposadr[root])  # the free joint: position (3), quaternion (4)
+        self.root_dof = int(model.jnt_dofadr[root])  # and its 6 velocities
         self._pelvis = model.body(PELVIS).id
         self.total_mass = float(model.body_subtreemass[0])
         self.body_weight = self.total_mass * float(np.linalg.norm(model.opt.gravity))
@@ -309,7 +309,7 @@ class LegsPlant(MusclePlant):
         qpos = np.array(qpos, dtype=np.float64)
         self._kinematics(qpos)
         feet = min(lowest_point(self.model, self.data, self._foot_geoms[side]) for side in SIDES)
-        qpos[self._root_qpos + 2] -= feet
+        qpos[self.root_qpos + 2] -= feet
         return qpos
 
     def coordinate_qpos_indices(self) -> NDArray[np.intp]:
