@@ -228,7 +228,7 @@ class MyoLegsStandEnv(MuscleEnv):
         self._com_velocity = layout.slice(_COM_VELOCITY)
         self._pelvis_z = layout.slice(obs_keys.PELVIS_POSE).start + 2
         self._warnings = plant.data.warning.number  # live view of MuJoCo's warning counters
-        self._instability = np.array([int(w) for w in _INSTABILITY_WARNINGS])
+        self._instability = tuple(int(w) for w in _INSTABILITY_WARNINGS)
         self._state_part = slice(0, layout.slice(obs_keys.PELVIS_VELOCITY).stop)  # seed 003's first 2 nc + 13
         if cfg.obs_layout == "seed003":
             self.observation_space = gym.spaces.Box(-np.inf, np.inf, (2 * nc + 15 + n,), np.float64)
@@ -281,10 +281,10 @@ class MyoLegsStandEnv(MuscleEnv):
         excitation = self._checked_excitation(action)
         plant, cfg = self.plant, self.config
         self._perturb()
-        before = int(self._warnings[self._instability].sum())
+        before = self._instability_count()
         plant.step(excitation)
         self._steps += 1
-        unstable = int(self._warnings[self._instability].sum()) > before
+        unstable = self._instability_count() > before
         if unstable:  # MuJoCo has reset its state; restart from the standing pose, finite
             plant.set_state(plant.standing_qpos)
         obs = self._observation()
@@ -348,3 +348,8 @@ class MyoLegsStandEnv(MuscleEnv):
             force = self.config.push_force
             self.plant.push_pelvis(np.array([math.cos(angle), math.sin(angle), 0.0]) * force)
             self._push, self._push_end, self._next_push = force, time + self.config.push_duration, math.inf
+
+    def _instability_count(self) -> int:
+        """How many bad-acceleration/position/velocity warnings MuJoCo has raised so far."""
+        warnings = self._warnings
+        return sum(warnings.item(w) for w in self._instability)

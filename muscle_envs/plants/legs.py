@@ -170,6 +170,17 @@ class LegsPlant(MusclePlant):
         self.root_qpos = int(model.jnt_qposadr[root])  # the free joint: position (3), quaternion (4)
         self.root_dof = int(model.jnt_dofadr[root])  # and its 6 velocities
         self._pelvis = model.body(PELVIS).id
+        # Active joint-coupling equalities (the knee's): coupled qpos = poly(driver qpos), per row.
+        couplings = [
+            e
+            for e in range(model.neq)
+            if model.eq_type[e] == mujoco.mjtEq.mjEQ_JOINT and model.eq_active0[e] and model.eq_obj2id[e] >= 0
+        ]
+        self._coupled = model.jnt_qposadr[model.eq_obj1id[couplings]]
+        self._coupling_drivers = model.jnt_qposadr[model.eq_obj2id[couplings]]
+        self._coupling_polynomials = model.eq_data[couplings, :5].copy()
+        if np.intersect1d(self._coupled, self._coupling_drivers).size:
+            raise ValueError("chained joint couplings (a coupled joint driving another) are not supported")
         self.total_mass = float(model.body_subtreemass[0])
         self.body_weight = self.total_mass * float(np.linalg.norm(model.opt.gravity))
         floor = model.geom("floor").id
@@ -205,6 +216,7 @@ class LegsPlant(MusclePlant):
         self.set_state(self.standing_qpos)
         rot = self.data.xmat[self._pelvis].reshape(3, 3)
         self._pelvis_up = rot.T @ np.array([0.0, 0.0, 1.0])  # pelvis axis that points up when standing
+        self._pelvis_xmat_z = self.data.xmat[self._pelvis][6:9]  # live view: the rotation's z row
         self.standing_pelvis_height = float(self.data.xpos[self._pelvis][2])
 
     # -- state --------------------------------------------------------------------------------------
@@ -222,17 +234,10 @@ class LegsPlant(MusclePlant):
 
     def satisfy_joint_couplings(self, qpos: NDArray) -> NDArray:
         """``qpos`` with every joint-coupling equality (``y - y0 = poly(x - x0)``) made exact."""
-        model, qpos = self.model, qpos.copy()
-        for e in range(model.neq):
-            if (
-                model.eq_type[e] != mujoco.mjtEq.mjEQ_JOINT
-                or not model.eq_active0[e]
-                or model.eq_obj2id[e] < 0
-            ):
-                continue
-            y, x = model.jnt_qposadr[model.eq_obj1id[e]], model.jnt_qposadr[model.eq_obj2id[e]]
-            dx = qpos[x] - model.qpos0[x]
-            qpos[y] = model.qpos0[y] + sum(c * dx**k for k, c in enumerate(model.eq_data[e, :5]))
+        qpos, qpos0 = np.array(qpos, dtype=np.float64), self.model.qpos0
+        dx = qpos[self._coupling_drivers] - qpos0[self._coupling_drivers]
+        powers = dx[:, None] ** np.arange(5)
+        qpos[self._coupled] = qpos0[self._coupled] + np.sum(self._coupling_polynomials * powers, axis=1)
         return qpos
 
     def coordinate_values(self) -> NDArray[np.float64]:
@@ -244,8 +249,8 @@ class LegsPlant(MusclePlant):
 
     def pelvis_tilt(self) -> float:
         """Angle between the pelvis's up axis and the vertical, rad (0 when standing upright)."""
-        up = self.data.xmat[self._pelvis].reshape(3, 3) @ self._pelvis_up
-        return math.acos(max(-1.0, min(1.0, float(up[2]))))
+        vertical = float(self._pelvis_xmat_z @ self._pelvis_up)  # world z of the pelvis's up axis
+        return math.acos(max(-1.0, min(1.0, vertical)))
 
     def foot_load(self) -> NDArray[np.float64]:
         """(right, left) normal force under each foot, in body weights."""
