@@ -2,6 +2,7 @@
 
     python bench/instruction_share.py                 # every registered id, 2000 steps (~2 min)
     python bench/instruction_share.py --steps 500     # quicker
+    python bench/instruction_share.py --env MyoLegsStand-v0
 
 Counts the instructions of N ``env.step()`` calls on ``gym.make(id)`` and of N x ``frame_skip`` raw
 ``mj_step`` calls on the same model and controls, each in its own process, minus a baseline process
@@ -74,12 +75,13 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--env", nargs="*", default=list(muscle_envs.ENV_IDS), help="env ids (default: all)")
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         sys.exit("valgrind is not installed (Debian: apt-get install valgrind)")
     print("| env | instructions per env step | per raw physics step | overhead | share |")
     print("|---|---|---|---|---|")
-    for env_id in muscle_envs.ENV_IDS:
+    for env_id in args.env:
         jobs = [("env", 0, env_id), ("env", args.steps, env_id), ("raw", args.steps, env_id)]
         with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
             base, env, raw = pool.map(lambda job: instructions(*job), jobs)
