@@ -22,6 +22,7 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecNormalize
 
 import run_utils
+from policies import POLICIES, policy_spec
 
 # PPO settings per env; anything not listed is SB3's default. On MuscleArmReach-v0 these reach
 # ~98% success in ~450k steps (about 4 minutes on 2 cores, 8 envs).
@@ -40,6 +41,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--env", default="MuscleArmReach-v0", help="registered env id")
+    parser.add_argument(
+        "--policy", default="mlp", choices=sorted(POLICIES), help="policy short name (policies/)"
+    )
     parser.add_argument("--n_envs", type=int, default=8, help="parallel envs")
     parser.add_argument(
         "--vec_env",
@@ -73,14 +77,24 @@ def main(argv: list[str] | None = None) -> Path:
     # The envs run in the other processes; one thread here leaves them the cores (2-core machines).
     torch.set_num_threads(1)
 
+    spec = policy_spec(args.policy, **hyperparams.get("policy_kwargs", {}))
     venv = run_utils.make_vec_env(args.env, env_kwargs, args.n_envs, vec_env, args.seed)
-    venv = VecNormalize(venv, norm_obs=True, norm_reward=True, gamma=hyperparams.get("gamma", 0.99))
+    # Entries the policy models physiologically (muscle length/velocity/force) stay in their units.
+    norm_obs_keys = [key for key in venv.observation_space.spaces if key not in spec.raw_observation_keys]
+    venv = VecNormalize(
+        venv,
+        norm_obs=True,
+        norm_reward=True,
+        gamma=hyperparams.get("gamma", 0.99),
+        norm_obs_keys=norm_obs_keys,
+    )
     run_utils.save_config(
         run_dir,
         {
             "env": args.env,
             "env_kwargs": env_kwargs,
             "algo": "ppo",
+            "policy": args.policy,
             "seed": args.seed,
             "n_envs": args.n_envs,
             "vec_env": vec_env,
@@ -89,14 +103,16 @@ def main(argv: list[str] | None = None) -> Path:
             "hyperparams": hyperparams,
         },
     )
+    ppo_kwargs = {k: v for k, v in hyperparams.items() if k != "policy_kwargs"}
     model = PPO(
-        "MultiInputPolicy",
+        spec.policy,
         venv,
+        policy_kwargs=spec.policy_kwargs,
         seed=args.seed,
         device=args.device,
         verbose=0,
         tensorboard_log=str(run_dir / "tb"),
-        **hyperparams,
+        **ppo_kwargs,
     )
     print(
         f"training PPO on {args.env} for {args.total_timesteps:,} steps with {args.n_envs} {vec_env} envs "

@@ -1,8 +1,9 @@
 """Helpers shared by the test files."""
 
-import mujoco
+# muscle_envs first: it picks MuJoCo's headless GL backend, which is fixed when mujoco is imported.
+from muscle_envs.plants.base import MusclePlant  # isort: skip
 
-from muscle_envs.plants.base import MusclePlant
+import mujoco  # noqa: E402
 
 
 def fresh_forward(plant: MusclePlant) -> mujoco.MjData:

@@ -2,6 +2,7 @@
 
 import json
 import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -11,6 +12,8 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from stable_baselines3.common.vec_env import SubprocVecEnv
+
+from policies import policy_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 MAKE_AND_STEP = """
@@ -61,7 +64,7 @@ def test_plain_install_ships_the_assets(tmp_path):
     source.mkdir()
     for name in ("setup.cfg", "pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
-    for name in ("muscle_envs", "assets"):
+    for name in ("muscle_envs", "policies", "assets"):
         shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
     target = tmp_path / "site"
     build = subprocess.run(
@@ -82,6 +85,7 @@ def test_plain_install_ships_the_assets(tmp_path):
     )
     assert build.returncode == 0, build.stderr
     assert (target / "muscle_envs" / "data" / "myolegs_holding_activation.json").is_file()
+    assert (target / "policies" / "extractors.py").is_file()
     assert {p.name for p in (target / "muscle_envs" / "assets").glob("*.xml")} >= {
         "arm_skeleton.xml",
         "arm4.xml",
@@ -103,10 +107,13 @@ def run_script(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_train_then_evaluate_from_the_command_line(tmp_path):
+@pytest.mark.parametrize("policy", ["mlp", "sensory_mlp"])
+def test_train_then_evaluate_from_the_command_line(tmp_path, policy):
     run_dir = tmp_path / "run"
     train = run_script(
         "train_sb3.py",
+        "--policy",
+        policy,
         "--total_timesteps",
         "2048",
         "--n_envs",
@@ -122,6 +129,10 @@ def test_train_then_evaluate_from_the_command_line(tmp_path):
     assert train.returncode == 0, train.stderr
     for name in ("config.yml", "final_model.zip", "vec_normalize.pkl"):
         assert (run_dir / name).is_file(), name
+    with open(run_dir / "vec_normalize.pkl", "rb") as f:
+        normalized = set(pickle.load(f).norm_obs_keys)
+    raw = set(policy_spec(policy).raw_observation_keys)
+    assert normalized and not normalized & raw  # physiological inputs keep their units
     out = tmp_path / "eval.json"
     evaluation = run_script("evaluate.py", str(run_dir), "--episodes", "3", "--json", str(out))
     assert evaluation.returncode == 0, evaluation.stderr

@@ -1,0 +1,69 @@
+"""Torch modules and SB3 policies that hold the sensory system (spindles, tendon organs, reflexes).
+
+Policies read the env observation's keys and units (``muscle_envs.observations``) and never import
+an env. Short names, for train_sb3.py's ``--policy`` and for code::
+
+    from policies import policy_spec
+    spec = policy_spec("sensory_mlp", net_arch=[128, 128])   # overrides merge into policy_kwargs
+    model = PPO(spec.policy, env, policy_kwargs=spec.policy_kwargs)
+
+| name          | SB3 policy         | features                                   |
+|---------------|--------------------|--------------------------------------------|
+| `mlp`         | `MultiInputPolicy` | every observation entry, flattened (SB3's CombinedExtractor) |
+| `sensory_mlp` | `MultiInputPolicy` | Ia/II/Ib afferents with top-down gamma, target place code, context |
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from muscle_envs.observations import PROPRIOCEPTION
+from policies.extractors import SensoryExtractor
+from policies.motor import MotorModule, MotorOutput
+from policies.sensory import Afferents, SensoryModule
+from policies.target import TargetEncoder
+
+__all__ = [
+    "POLICIES",
+    "Afferents",
+    "MotorModule",
+    "MotorOutput",
+    "PolicySpec",
+    "SensoryExtractor",
+    "SensoryModule",
+    "TargetEncoder",
+    "policy_spec",
+]
+
+
+@dataclass(frozen=True)
+class PolicySpec:
+    """How to build a named policy.
+
+    Attributes:
+        policy: the SB3 policy (name or class) for the algorithm's constructor.
+        policy_kwargs: its ``policy_kwargs``.
+        raw_observation_keys: observation entries the policy models physiologically; keep them out of
+            ``VecNormalize`` (pass the other keys as ``norm_obs_keys``).
+    """
+
+    policy: str | type
+    policy_kwargs: dict[str, Any] = field(default_factory=dict)
+    raw_observation_keys: tuple[str, ...] = ()
+
+
+POLICIES: dict[str, PolicySpec] = {
+    "mlp": PolicySpec("MultiInputPolicy"),
+    "sensory_mlp": PolicySpec(
+        "MultiInputPolicy", {"features_extractor_class": SensoryExtractor}, PROPRIOCEPTION
+    ),
+}
+
+
+def policy_spec(name: str, **policy_kwargs: Any) -> PolicySpec:
+    """The named policy, with ``policy_kwargs`` merged over its own."""
+    if name not in POLICIES:
+        raise ValueError(f"unknown policy {name!r}; known: {sorted(POLICIES)}")
+    spec = POLICIES[name]
+    return PolicySpec(spec.policy, {**spec.policy_kwargs, **policy_kwargs}, spec.raw_observation_keys)

@@ -1,0 +1,83 @@
+"""Motor neurons: alpha output (the excitation the env receives), gamma drives, monosynaptic reflexes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from policies.sensory import Afferents, _positive_parameter
+
+# Initial reflex gains, in units of alpha pre-activation per unit normalized rate. Small, so that an
+# untrained controller is not dominated by its reflexes; training may grow them (they stay >= 0).
+STRETCH_REFLEX_GAIN = 0.5  # Ia -> homonymous alpha (monosynaptic stretch reflex)
+LENGTH_REFLEX_GAIN = 0.25  # II -> homonymous alpha
+RECIPROCAL_GAIN = 0.25  # Ia -> antagonist alpha, inhibitory (reciprocal inhibition)
+AUTOGENIC_GAIN = 0.25  # Ib -> homonymous alpha, inhibitory (autogenic inhibition)
+
+
+class MotorOutput(NamedTuple):
+    """Each (batch, n_muscles): alpha in (0, 1); gamma drives in (0, 1); the reflex part of alpha's
+    pre-activation."""
+
+    alpha: torch.Tensor
+    gamma_static: torch.Tensor
+    gamma_dynamic: torch.Tensor
+    reflex: torch.Tensor
+
+
+class MotorModule(nn.Module):
+    """Alpha and gamma motor neurons driven by descending ``features``, plus reflex arcs.
+
+    ``alpha = sigmoid(W_a features + reflex)`` with ``reflex = w_Ia Ia + w_II II - w_Ib Ib
+    - w_rec Ia[antagonist]`` (per-muscle gains, non-negative); ``gamma_static, gamma_dynamic =
+    sigmoid(W_g features)``. SCONE's reflex controllers (length, velocity and force feedback) are the
+    engineering analogue (shared/REFERENCES.md).
+
+    Args:
+        in_features: size of the descending input.
+        n_muscles: muscles.
+        antagonists: optional (muscle, antagonist) index pairs for reciprocal Ia inhibition, e.g.
+            flexor/extensor pairs; each pair inhibits both ways.
+        learnable_reflexes: train the reflex gains.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        n_muscles: int,
+        antagonists: Sequence[tuple[int, int]] = (),
+        learnable_reflexes: bool = True,
+    ):
+        super().__init__()
+        self.alpha = nn.Linear(in_features, n_muscles)
+        self.gamma = nn.Linear(in_features, 2 * n_muscles)
+        self.stretch_gain = _positive_parameter(STRETCH_REFLEX_GAIN, n_muscles, learnable_reflexes)
+        self.length_gain = _positive_parameter(LENGTH_REFLEX_GAIN, n_muscles, learnable_reflexes)
+        self.autogenic_gain = _positive_parameter(AUTOGENIC_GAIN, n_muscles, learnable_reflexes)
+        self.reciprocal_gain = _positive_parameter(RECIPROCAL_GAIN, n_muscles, learnable_reflexes)
+        pairs = torch.zeros(n_muscles, n_muscles)  # pairs[i, j] = 1: muscle j's Ia inhibits muscle i
+        for muscle, antagonist in antagonists:
+            pairs[muscle, antagonist] = pairs[antagonist, muscle] = 1.0
+        self.register_buffer("antagonist_matrix", pairs)
+        self.n_muscles = n_muscles
+
+    def reflex(self, afferents: Afferents) -> torch.Tensor:
+        """(batch, n) reflex contribution to alpha's pre-activation."""
+        antagonist_ia = afferents.ia @ self.antagonist_matrix.T  # (batch, n): summed antagonist Ia
+        return (
+            F.softplus(self.stretch_gain) * afferents.ia
+            + F.softplus(self.length_gain) * afferents.ii
+            - F.softplus(self.autogenic_gain) * afferents.ib
+            - F.softplus(self.reciprocal_gain) * antagonist_ia
+        )
+
+    def forward(self, features: torch.Tensor, afferents: Afferents | None = None) -> MotorOutput:
+        """``features`` (batch, in_features); ``afferents`` for the reflexes (none without them)."""
+        reflex = self.reflex(afferents) if afferents is not None else torch.zeros_like(self.alpha(features))
+        alpha = torch.sigmoid(self.alpha(features) + reflex)  # (batch, n)
+        gamma_static, gamma_dynamic = torch.sigmoid(self.gamma(features)).chunk(2, dim=-1)  # (batch, n) each
+        return MotorOutput(alpha, gamma_static, gamma_dynamic, reflex)

@@ -1,0 +1,172 @@
+"""policies/: proprioceptor physiology, reflexes, target code, SB3 integration."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from stable_baselines3 import PPO
+
+import muscle_envs  # noqa: F401  (registers the ids)
+from muscle_envs import observations as keys
+from policies import MotorModule, SensoryExtractor, SensoryModule, TargetEncoder, policy_spec
+from policies.sensory import Afferents
+
+DT = 0.01
+
+
+def ramp_and_hold(n_muscles=1):
+    """0.2 s at L0, a 0.1 s stretch at 1 L0/s to 1.1 L0, 0.3 s hold: (length, velocity), (T, n)."""
+    velocity = np.concatenate([np.zeros(20), np.full(10, 1.0), np.zeros(30)])
+    length = 1.0 + np.cumsum(velocity) * DT
+    as_tensor = lambda x: torch.tensor(np.repeat(x[:, None], n_muscles, axis=1), dtype=torch.float32)  # noqa: E731
+    return as_tensor(length), as_tensor(velocity)
+
+
+def respond(module, gamma_static=0.0, gamma_dynamic=0.0):
+    length, velocity = ramp_and_hold()
+    full = lambda value: torch.full_like(length, value)  # noqa: E731
+    with torch.no_grad():
+        return module(length, velocity, torch.zeros_like(length), full(gamma_static), full(gamma_dynamic))
+
+
+RAMP, HOLD, BEFORE = slice(20, 30), slice(45, 60), slice(0, 20)
+
+
+def ramp_excess(rates):
+    """How far Ia drops the moment the stretch stops: its velocity-driven part at the ramp's end."""
+    return (rates[29] - rates[30]).item()
+
+
+def test_ia_peaks_during_the_ramp_and_settles_above_its_start():
+    ia = respond(SensoryModule(1)).ia[:, 0]
+    assert ia[RAMP].max() > ia[HOLD].mean() + 0.1  # the dynamic response, well above the new level
+    assert ia[HOLD].mean() > ia[BEFORE].mean() + 0.02  # settles higher: the static response
+    assert torch.all((ia >= 0) & (ia <= 1))
+
+
+def test_ii_follows_length_not_velocity():
+    module = SensoryModule(1)
+    ii = respond(module).ii[:, 0]
+    length, _ = ramp_and_hold()
+    assert torch.all(torch.diff(ii[RAMP]) > 0)  # rises with length during the ramp
+    assert ii[29] == pytest.approx(ii[30].item(), abs=1e-6)  # no jump when the stretch stops
+    assert ii[HOLD].mean() > ii[BEFORE].mean()
+
+
+def test_dynamic_gamma_raises_the_ramp_response_of_ia_only():
+    module = SensoryModule(1)
+    low, high = respond(module, gamma_dynamic=0.0), respond(module, gamma_dynamic=1.0)
+    assert ramp_excess(low.ia[:, 0]) > 0.1
+    assert ramp_excess(high.ia[:, 0]) > 1.5 * ramp_excess(low.ia[:, 0])
+    assert torch.equal(low.ii, high.ii)
+    assert torch.allclose(low.ia[HOLD], high.ia[HOLD])  # no velocity, no dynamic-gamma effect
+
+
+def test_static_gamma_raises_tonic_ia_and_ii():
+    module = SensoryModule(1)
+    low, high = respond(module, gamma_static=0.0), respond(module, gamma_static=1.0)
+    for name in ("ia", "ii"):
+        assert getattr(high, name)[BEFORE].mean() > getattr(low, name)[BEFORE].mean()
+        assert getattr(high, name)[HOLD].mean() > getattr(low, name)[HOLD].mean()
+    assert ramp_excess(low.ia[:, 0]) > 0.1
+    assert ramp_excess(high.ia[:, 0]) == pytest.approx(
+        ramp_excess(low.ia[:, 0]), rel=0.1
+    )  # ramp response kept
+
+
+def test_ib_is_monotone_in_force_and_saturates():
+    force = torch.linspace(0, 2, 201)[:, None]
+    with torch.no_grad():
+        ib = SensoryModule(1)(torch.ones_like(force), torch.zeros_like(force), force).ib[:, 0]
+    assert torch.all(torch.diff(ib) > 0)
+    assert torch.all(torch.diff(ib, n=2) < 1e-6)  # concave: each newton adds less
+    assert ib[-1] < 1.0 and ib[-1] - ib[100] < 0.05  # flat near 2 Fmax
+
+
+def test_gradients_reach_the_gains_which_stay_positive():
+    module = SensoryModule(3)
+    length, velocity = ramp_and_hold(3)
+    out = module(length, velocity, torch.rand_like(length), torch.rand_like(length), torch.rand_like(length))
+    (out.ia.sum() + out.ii.sum() + out.ib.sum()).backward()
+    for name, parameter in module.named_parameters():
+        assert parameter.grad is not None and torch.any(parameter.grad != 0), name
+    with torch.no_grad():  # any raw value maps to a positive gain
+        module.ia_length_gain.fill_(-50.0)
+        assert torch.all(torch.nn.functional.softplus(module.ia_length_gain) > 0)
+    frozen = SensoryModule(3, learnable=False)
+    assert not any(p.requires_grad for p in frozen.parameters())
+
+
+def test_stretch_raises_the_muscles_own_alpha_and_inhibits_its_antagonist():
+    motor = MotorModule(in_features=5, n_muscles=2, antagonists=[(0, 1)])
+    features = torch.zeros(1, 5)
+    sensory = SensoryModule(2)
+    rest = sensory(torch.ones(1, 2), torch.zeros(1, 2), torch.zeros(1, 2))
+    stretched = sensory(torch.tensor([[1.1, 1.0]]), torch.tensor([[1.0, 0.0]]), torch.zeros(1, 2))
+    with torch.no_grad():
+        alpha_rest, alpha_stretched = motor(features, rest).alpha, motor(features, stretched).alpha
+    assert alpha_stretched[0, 0] > alpha_rest[0, 0]  # stretch reflex
+    assert alpha_stretched[0, 1] < alpha_rest[0, 1]  # reciprocal inhibition of the antagonist
+    loaded = Afferents(rest.ia, rest.ii, torch.tensor([[0.9, 0.0]]))
+    with torch.no_grad():
+        assert motor(features, loaded).alpha[0, 0] < alpha_rest[0, 0]  # autogenic (Ib) inhibition
+    out = motor(features, rest)
+    assert torch.all((out.gamma_static > 0) & (out.gamma_static < 1)) and out.gamma_dynamic.shape == (1, 2)
+
+
+def test_target_encoder_matches_the_envs_place_cells():
+    """The contract both sides rely on: same grid and sigma, same code."""
+    env = gym.make("MuscleArmReach-v0", target_encoding="place_cells")
+    encoder = TargetEncoder()
+    for seed in range(3):
+        obs, _ = env.reset(seed=seed)
+        code = encoder(torch.as_tensor(obs[keys.TARGET], dtype=torch.float32)[None])[0]
+        np.testing.assert_allclose(code.detach().numpy(), obs[keys.TARGET_PLACE_CELLS], atol=1e-5)
+
+
+@pytest.mark.parametrize("env_id", ["MuscleArmReach-v0", "MuscleArm6Reach-v0", "MyoLegsStand-v0"])
+def test_sensory_extractor_works_on_every_body(env_id):
+    env = gym.make(env_id)
+    extractor = SensoryExtractor(env.observation_space)
+    obs, _ = env.reset(seed=0)
+    batch = {k: torch.as_tensor(np.stack([v, v]), dtype=torch.float32) for k, v in obs.items()}
+    features = extractor(batch)
+    n = env.action_space.shape[0]
+    assert features.shape == (2, extractor.features_dim) and extractor.features_dim > 3 * n
+    probe = extractor.probe(batch)
+    assert probe["ia"].shape == (2, n) and torch.all(probe["gamma_static"] > 0)
+    with pytest.raises(ValueError, match="needs the observation keys"):
+        SensoryExtractor(gym.spaces.Dict({"vision": env.observation_space["muscle_length"]}))
+
+
+@pytest.mark.parametrize("name", ["mlp", "sensory_mlp"])
+def test_ppo_learns_saves_and_reloads_each_policy(name, tmp_path):
+    env = gym.make("MuscleArmReach-v0")
+    spec = policy_spec(name, net_arch=[32, 32])
+    model = PPO(
+        spec.policy,
+        env,
+        policy_kwargs=spec.policy_kwargs,
+        n_steps=128,
+        batch_size=64,
+        n_epochs=2,
+        seed=0,
+        device="cpu",
+    )
+    before = [p.detach().clone() for p in model.policy.parameters()]
+    model.learn(total_timesteps=256)
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.policy.parameters(), strict=True))
+    model.save(tmp_path / "model.zip")
+    loaded = PPO.load(tmp_path / "model.zip", device="cpu")  # plain load: no custom_objects
+    obs, _ = env.reset(seed=3)
+    for _ in range(5):
+        action, _ = model.predict(obs, deterministic=True)
+        again, _ = loaded.predict(obs, deterministic=True)
+        np.testing.assert_array_equal(action, again)
+        obs, *_ = env.step(action)
+
+
+def test_unknown_policy_name_is_an_error():
+    with pytest.raises(ValueError, match="known"):
+        policy_spec("sensory_transformer")
+    assert policy_spec("sensory_mlp").raw_observation_keys == keys.PROPRIOCEPTION
