@@ -14,6 +14,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+from sb3_contrib import RecurrentPPO
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
@@ -43,14 +44,18 @@ def evaluate(run_dir: Path, episodes: int, deterministic: bool = True, seed: int
     venv = VecNormalize.load(str(norm_path), venv)
     venv.training, venv.norm_reward = False, False
     venv.seed(seed)
-    model = PPO.load(model_path, device="cpu")
+    model = (RecurrentPPO if config.get("algo") == "recurrent_ppo" else PPO).load(model_path, device="cpu")
 
     returns, lengths, successes, distances = [], [], [], []
     obs = venv.reset()
+    state, episode_start = None, np.ones(1, dtype=bool)  # recurrent policies carry a state
     episode_return, episode_length = 0.0, 0
     while len(returns) < episodes:
-        action, _ = model.predict(obs, deterministic=deterministic)
+        action, state = model.predict(
+            obs, state=state, episode_start=episode_start, deterministic=deterministic
+        )
         obs, reward, done, infos = venv.step(action)
+        episode_start = done
         episode_return += float(reward[0])
         episode_length += 1
         if done[0]:

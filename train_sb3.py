@@ -18,6 +18,7 @@ from pathlib import Path
 
 import gymnasium as gym
 import torch
+from sb3_contrib import RecurrentPPO
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecNormalize
 
@@ -72,12 +73,13 @@ def main(argv: list[str] | None = None) -> Path:
     env_kwargs = run_utils.parse_env_kwargs(args.env_kwargs)
     vec_env = args.vec_env or ("subproc" if args.n_envs > 1 else "dummy")
     hyperparams = HYPERPARAMS.get(args.env, {})
-    run_dir = args.run_dir or Path("logs") / args.env / f"ppo_{args.seed}_{time.strftime('%Y%m%d-%H%M%S')}"
+    spec = policy_spec(args.policy, **hyperparams.get("policy_kwargs", {}))
+    algo = "recurrent_ppo" if spec.recurrent else "ppo"
+    run_dir = args.run_dir or Path("logs") / args.env / f"{algo}_{args.seed}_{time.strftime('%Y%m%d-%H%M%S')}"
     run_dir.mkdir(parents=True, exist_ok=True)
     # The envs run in the other processes; one thread here leaves them the cores (2-core machines).
     torch.set_num_threads(1)
 
-    spec = policy_spec(args.policy, **hyperparams.get("policy_kwargs", {}))
     venv = run_utils.make_vec_env(args.env, env_kwargs, args.n_envs, vec_env, args.seed)
     # Entries the policy models physiologically (muscle length/velocity/force) stay in their units.
     norm_obs_keys = [key for key in venv.observation_space.spaces if key not in spec.raw_observation_keys]
@@ -93,7 +95,7 @@ def main(argv: list[str] | None = None) -> Path:
         {
             "env": args.env,
             "env_kwargs": env_kwargs,
-            "algo": "ppo",
+            "algo": algo,
             "policy": args.policy,
             "seed": args.seed,
             "n_envs": args.n_envs,
@@ -104,7 +106,8 @@ def main(argv: list[str] | None = None) -> Path:
         },
     )
     ppo_kwargs = {k: v for k, v in hyperparams.items() if k != "policy_kwargs"}
-    model = PPO(
+    algorithm = RecurrentPPO if spec.recurrent else PPO
+    model = algorithm(
         spec.policy,
         venv,
         policy_kwargs=spec.policy_kwargs,
@@ -115,8 +118,8 @@ def main(argv: list[str] | None = None) -> Path:
         **ppo_kwargs,
     )
     print(
-        f"training PPO on {args.env} for {args.total_timesteps:,} steps with {args.n_envs} {vec_env} envs "
-        f"-> {run_dir}"
+        f"training {algo} ({args.policy}) on {args.env} for {args.total_timesteps:,} steps with "
+        f"{args.n_envs} {vec_env} envs -> {run_dir}"
     )
     try:
         model.learn(total_timesteps=args.total_timesteps, progress_bar=not args.no_progress)

@@ -7,10 +7,14 @@ an env. Short names, for train_sb3.py's ``--policy`` and for code::
     spec = policy_spec("sensory_mlp", net_arch=[128, 128])   # overrides merge into policy_kwargs
     model = PPO(spec.policy, env, policy_kwargs=spec.policy_kwargs)
 
-| name          | SB3 policy         | features                                   |
-|---------------|--------------------|--------------------------------------------|
-| `mlp`         | `MultiInputPolicy` | every observation entry, flattened (SB3's CombinedExtractor) |
-| `sensory_mlp` | `MultiInputPolicy` | Ia/II/Ib afferents with top-down gamma, target place code, context |
+| name           | algorithm    | policy                                                        |
+|----------------|--------------|---------------------------------------------------------------|
+| `mlp`          | PPO          | `MultiInputPolicy`: every observation entry, flattened         |
+| `sensory_mlp`  | PPO          | `MultiInputPolicy` + `SensoryExtractor`: Ia/II/Ib, top-down gamma, context |
+| `lstm`         | RecurrentPPO | sb3-contrib's `MultiInputLstmPolicy` (the stock recurrent baseline) |
+| `sensory_lstm` | RecurrentPPO | `SensoryRecurrentPolicy`: closed fusimotor loop, reflex arcs, LSTM core |
+| `sensory_gru`  | RecurrentPPO | the same with a GRU core                                      |
+| `sensory_rnn`  | RecurrentPPO | the same with a ReLU RNN core (seeds 000/001)                 |
 """
 
 from __future__ import annotations
@@ -20,17 +24,21 @@ from typing import Any
 
 from muscle_envs.observations import PROPRIOCEPTION
 from policies.extractors import SensoryExtractor
-from policies.motor import MotorModule, MotorOutput
+from policies.motor import MotorModule, MotorOutput, ReflexArcs
+from policies.recurrent import FusimotorRNN, SensoryRecurrentPolicy
 from policies.sensory import Afferents, SensoryModule
 from policies.target import TargetEncoder
 
 __all__ = [
     "POLICIES",
     "Afferents",
+    "FusimotorRNN",
     "MotorModule",
     "MotorOutput",
     "PolicySpec",
+    "ReflexArcs",
     "SensoryExtractor",
+    "SensoryRecurrentPolicy",
     "SensoryModule",
     "TargetEncoder",
     "policy_spec",
@@ -46,11 +54,13 @@ class PolicySpec:
         policy_kwargs: its ``policy_kwargs``.
         raw_observation_keys: observation entries the policy models physiologically; keep them out of
             ``VecNormalize`` (pass the other keys as ``norm_obs_keys``).
+        recurrent: train with sb3-contrib's RecurrentPPO (else PPO).
     """
 
     policy: str | type
     policy_kwargs: dict[str, Any] = field(default_factory=dict)
     raw_observation_keys: tuple[str, ...] = ()
+    recurrent: bool = False
 
 
 POLICIES: dict[str, PolicySpec] = {
@@ -58,6 +68,11 @@ POLICIES: dict[str, PolicySpec] = {
     "sensory_mlp": PolicySpec(
         "MultiInputPolicy", {"features_extractor_class": SensoryExtractor}, PROPRIOCEPTION
     ),
+    "lstm": PolicySpec("MultiInputLstmPolicy", recurrent=True),
+    **{
+        f"sensory_{core}": PolicySpec(SensoryRecurrentPolicy, {"core": core}, PROPRIOCEPTION, recurrent=True)
+        for core in ("lstm", "gru", "rnn")
+    },
 }
 
 
@@ -66,4 +81,6 @@ def policy_spec(name: str, **policy_kwargs: Any) -> PolicySpec:
     if name not in POLICIES:
         raise ValueError(f"unknown policy {name!r}; known: {sorted(POLICIES)}")
     spec = POLICIES[name]
-    return PolicySpec(spec.policy, {**spec.policy_kwargs, **policy_kwargs}, spec.raw_observation_keys)
+    return PolicySpec(
+        spec.policy, {**spec.policy_kwargs, **policy_kwargs}, spec.raw_observation_keys, spec.recurrent
+    )

@@ -14,14 +14,11 @@ from policies.sensory import SensoryModule
 from policies.target import TargetEncoder
 
 
-class SensoryExtractor(BaseFeaturesExtractor):
-    """Dict observation -> [Ia | II | Ib afferents | context], for ``MultiInputPolicy``.
-
-    The muscle entries go through a :class:`~policies.sensory.SensoryModule`; ``target`` (if present)
-    through a :class:`~policies.target.TargetEncoder`; every other entry (vision, hold time, the legs'
-    joint and pelvis state, place cells) is the *context*, passed on flattened. The fusimotor drive is
-    set top-down from the context: ``gamma_static, gamma_dynamic = sigmoid(W context + b)`` per muscle
-    (a learned constant when there is no context).
+class MuscleAndContext(BaseFeaturesExtractor):
+    """Splits a Dict observation into the muscle entries and the *context*: ``target`` through a
+    :class:`~policies.target.TargetEncoder` (if present) and every other entry (vision, hold time,
+    the legs' joint and pelvis state, place cells) flattened. Base of the sensory extractors; its
+    features are ``3 n_muscles + context_dim`` wide.
 
     The muscle entries must arrive in their physical units (L0, L0/s, Fmax), so keep them out of
     ``VecNormalize`` (``norm_obs_keys``); ``policies.policy_spec(name).raw_observation_keys`` lists
@@ -29,14 +26,12 @@ class SensoryExtractor(BaseFeaturesExtractor):
 
     Args:
         observation_space: the env's ``Dict`` space (muscle_length, muscle_velocity, muscle_force, ...).
-        learnable_gains: train the afferent gains.
         place_cells, place_cell_sigma, workspace_low, workspace_high: the target code (arm envs).
     """
 
     def __init__(
         self,
         observation_space: spaces.Dict,
-        learnable_gains: bool = True,
         place_cells: tuple[int, int] = (8, 8),
         place_cell_sigma: float = 0.05,
         workspace_low: tuple[float, float] = (0.1, 0.3),
@@ -44,7 +39,7 @@ class SensoryExtractor(BaseFeaturesExtractor):
     ):
         missing = [key for key in PROPRIOCEPTION if key not in observation_space.spaces]
         if missing:
-            raise ValueError(f"SensoryExtractor needs the observation keys {missing}")
+            raise ValueError(f"{type(self).__name__} needs the observation keys {missing}")
         n_muscles = observation_space[MUSCLE_LENGTH].shape[0]
         context_keys = sorted(k for k in observation_space.spaces if k not in PROPRIOCEPTION and k != TARGET)
         encoder = (
@@ -56,11 +51,9 @@ class SensoryExtractor(BaseFeaturesExtractor):
         context_dim += encoder.n_cells if encoder is not None else 0
         super().__init__(observation_space, features_dim=3 * n_muscles + context_dim)
         self.n_muscles = n_muscles
+        self.context_dim = context_dim
         self.context_keys = context_keys
         self.target_encoder = encoder
-        self.sensory = SensoryModule(n_muscles, learnable=learnable_gains)
-        self.gamma = nn.Linear(context_dim, 2 * n_muscles) if context_dim else None
-        self.gamma_bias = nn.Parameter(torch.zeros(2 * n_muscles))
 
     def _context(self, observations: dict[str, torch.Tensor]) -> torch.Tensor:
         batch = observations[MUSCLE_LENGTH].shape[0]
@@ -69,6 +62,23 @@ class SensoryExtractor(BaseFeaturesExtractor):
         if not parts:
             return observations[MUSCLE_LENGTH].new_zeros(batch, 0)
         return torch.cat(parts, dim=1)  # (batch, context_dim)
+
+
+class SensoryExtractor(MuscleAndContext):
+    """Dict observation -> [Ia | II | Ib afferents | context], for ``MultiInputPolicy``.
+
+    The muscle entries go through a :class:`~policies.sensory.SensoryModule`. The fusimotor drive is
+    set top-down from the context: ``gamma_static, gamma_dynamic = sigmoid(W context + b)`` per
+    muscle (a learned constant when there is no context). Arguments as :class:`MuscleAndContext`,
+    plus ``learnable_gains`` (train the afferent gains).
+    """
+
+    def __init__(self, observation_space: spaces.Dict, learnable_gains: bool = True, **kwargs):
+        super().__init__(observation_space, **kwargs)
+        n = self.n_muscles
+        self.sensory = SensoryModule(n, learnable=learnable_gains)
+        self.gamma = nn.Linear(self.context_dim, 2 * n) if self.context_dim else None
+        self.gamma_bias = nn.Parameter(torch.zeros(2 * n))
 
     def probe(self, observations: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Everything the extractor computes, by name: ``ia``, ``ii``, ``ib``, ``gamma_static``,
@@ -97,3 +107,13 @@ class SensoryExtractor(BaseFeaturesExtractor):
         return torch.cat(
             [parts["ia"], parts["ii"], parts["ib"], parts["context"]], dim=1
         )  # (batch, features_dim)
+
+
+class SensoryInputs(MuscleAndContext):
+    """[muscle length | velocity | force | context], unprocessed: the input of a recurrent sensory
+    policy, which runs the :class:`~policies.sensory.SensoryModule` inside its recurrence so that the
+    previous step's gamma drive can modulate it (``policies.recurrent``)."""
+
+    def forward(self, observations: dict[str, torch.Tensor]) -> torch.Tensor:
+        muscles = [observations[key] for key in (MUSCLE_LENGTH, MUSCLE_VELOCITY, MUSCLE_FORCE)]
+        return torch.cat([*muscles, self._context(observations)], dim=1)  # (batch, features_dim)

@@ -29,19 +29,49 @@ class MotorOutput(NamedTuple):
     reflex: torch.Tensor
 
 
+class ReflexArcs(nn.Module):
+    """Monosynaptic reflexes onto alpha motor neurons, per muscle, with non-negative gains:
+    ``w_Ia Ia + w_II II - w_Ib Ib - w_rec Ia[antagonist]`` (stretch, length, autogenic and reciprocal).
+
+    Args:
+        n_muscles: muscles.
+        antagonists: (muscle, antagonist) index pairs for reciprocal Ia inhibition, both ways.
+        learnable: train the gains.
+    """
+
+    def __init__(self, n_muscles: int, antagonists: Sequence[tuple[int, int]] = (), learnable: bool = True):
+        super().__init__()
+        self.stretch_gain = _positive_parameter(STRETCH_REFLEX_GAIN, n_muscles, learnable)
+        self.length_gain = _positive_parameter(LENGTH_REFLEX_GAIN, n_muscles, learnable)
+        self.autogenic_gain = _positive_parameter(AUTOGENIC_GAIN, n_muscles, learnable)
+        self.reciprocal_gain = _positive_parameter(RECIPROCAL_GAIN, n_muscles, learnable)
+        pairs = torch.zeros(n_muscles, n_muscles)  # pairs[i, j] = 1: muscle j's Ia inhibits muscle i
+        for muscle, antagonist in antagonists:
+            pairs[muscle, antagonist] = pairs[antagonist, muscle] = 1.0
+        self.register_buffer("antagonist_matrix", pairs)
+
+    def forward(self, afferents: Afferents) -> torch.Tensor:
+        """(batch, n) reflex contribution to alpha's pre-activation."""
+        antagonist_ia = afferents.ia @ self.antagonist_matrix.T  # (batch, n): summed antagonist Ia
+        return (
+            F.softplus(self.stretch_gain) * afferents.ia
+            + F.softplus(self.length_gain) * afferents.ii
+            - F.softplus(self.autogenic_gain) * afferents.ib
+            - F.softplus(self.reciprocal_gain) * antagonist_ia
+        )
+
+
 class MotorModule(nn.Module):
     """Alpha and gamma motor neurons driven by descending ``features``, plus reflex arcs.
 
-    ``alpha = sigmoid(W_a features + reflex)`` with ``reflex = w_Ia Ia + w_II II - w_Ib Ib
-    - w_rec Ia[antagonist]`` (per-muscle gains, non-negative); ``gamma_static, gamma_dynamic =
-    sigmoid(W_g features)``. SCONE's reflex controllers (length, velocity and force feedback) are the
-    engineering analogue (shared/REFERENCES.md).
+    ``alpha = sigmoid(W_a features + reflex)`` with the :class:`ReflexArcs` contribution;
+    ``gamma_static, gamma_dynamic = sigmoid(W_g features)``. SCONE's reflex controllers (length,
+    velocity and force feedback) are the engineering analogue (shared/REFERENCES.md).
 
     Args:
         in_features: size of the descending input.
         n_muscles: muscles.
-        antagonists: optional (muscle, antagonist) index pairs for reciprocal Ia inhibition, e.g.
-            flexor/extensor pairs; each pair inhibits both ways.
+        antagonists: optional (muscle, antagonist) index pairs for reciprocal Ia inhibition.
         learnable_reflexes: train the reflex gains.
     """
 
@@ -55,29 +85,13 @@ class MotorModule(nn.Module):
         super().__init__()
         self.alpha = nn.Linear(in_features, n_muscles)
         self.gamma = nn.Linear(in_features, 2 * n_muscles)
-        self.stretch_gain = _positive_parameter(STRETCH_REFLEX_GAIN, n_muscles, learnable_reflexes)
-        self.length_gain = _positive_parameter(LENGTH_REFLEX_GAIN, n_muscles, learnable_reflexes)
-        self.autogenic_gain = _positive_parameter(AUTOGENIC_GAIN, n_muscles, learnable_reflexes)
-        self.reciprocal_gain = _positive_parameter(RECIPROCAL_GAIN, n_muscles, learnable_reflexes)
-        pairs = torch.zeros(n_muscles, n_muscles)  # pairs[i, j] = 1: muscle j's Ia inhibits muscle i
-        for muscle, antagonist in antagonists:
-            pairs[muscle, antagonist] = pairs[antagonist, muscle] = 1.0
-        self.register_buffer("antagonist_matrix", pairs)
+        self.reflexes = ReflexArcs(n_muscles, antagonists, learnable_reflexes)
         self.n_muscles = n_muscles
-
-    def reflex(self, afferents: Afferents) -> torch.Tensor:
-        """(batch, n) reflex contribution to alpha's pre-activation."""
-        antagonist_ia = afferents.ia @ self.antagonist_matrix.T  # (batch, n): summed antagonist Ia
-        return (
-            F.softplus(self.stretch_gain) * afferents.ia
-            + F.softplus(self.length_gain) * afferents.ii
-            - F.softplus(self.autogenic_gain) * afferents.ib
-            - F.softplus(self.reciprocal_gain) * antagonist_ia
-        )
 
     def forward(self, features: torch.Tensor, afferents: Afferents | None = None) -> MotorOutput:
         """``features`` (batch, in_features); ``afferents`` for the reflexes (none without them)."""
-        reflex = self.reflex(afferents) if afferents is not None else torch.zeros_like(self.alpha(features))
-        alpha = torch.sigmoid(self.alpha(features) + reflex)  # (batch, n)
+        drive = self.alpha(features)  # (batch, n)
+        reflex = self.reflexes(afferents) if afferents is not None else torch.zeros_like(drive)
+        alpha = torch.sigmoid(drive + reflex)  # (batch, n)
         gamma_static, gamma_dynamic = torch.sigmoid(self.gamma(features)).chunk(2, dim=-1)  # (batch, n) each
         return MotorOutput(alpha, gamma_static, gamma_dynamic, reflex)

@@ -4,11 +4,20 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from sb3_contrib import RecurrentPPO
 from stable_baselines3 import PPO
 
 import muscle_envs  # noqa: F401  (registers the ids)
 from muscle_envs import observations as keys
-from policies import MotorModule, SensoryExtractor, SensoryModule, TargetEncoder, policy_spec
+from policies import (
+    FusimotorRNN,
+    MotorModule,
+    SensoryExtractor,
+    SensoryModule,
+    SensoryRecurrentPolicy,
+    TargetEncoder,
+    policy_spec,
+)
 from policies.sensory import Afferents
 
 DT = 0.01
@@ -170,3 +179,95 @@ def test_unknown_policy_name_is_an_error():
     with pytest.raises(ValueError, match="known"):
         policy_spec("sensory_transformer")
     assert policy_spec("sensory_mlp").raw_observation_keys == keys.PROPRIOCEPTION
+
+
+def test_fusimotor_loop_is_closed_gamma_at_t_changes_ia_at_t_plus_1_only():
+    """Changing the context at step t changes the core's state, hence gamma set at t; that must move
+    Ia at t+1 but not at t (the spindles at t read the gamma set at t-1)."""
+    torch.manual_seed(0)
+    rnn = FusimotorRNN(n_muscles=4, context_dim=3, hidden_size=16)
+    inputs = torch.rand(6, 2, rnn.input_size)  # (time, batch, input)
+    inputs[:, :, :4] += 0.5  # lengths near L0
+    changed = inputs.clone()
+    changed[3, :, 12:] += 5.0  # context at t = 3 only
+    state = (torch.zeros(1, 2, 16), torch.zeros(1, 2, 16))
+    a, b = rnn.probe(inputs, state), rnn.probe(changed, state)
+    assert torch.equal(a["ia"][:4], b["ia"][:4])  # up to and including t = 3
+    assert torch.equal(a["gamma_static"][:4], b["gamma_static"][:4])
+    assert not torch.equal(a["gamma_static"][4], b["gamma_static"][4])  # gamma drive set at t ...
+    assert not torch.allclose(a["ia"][4], b["ia"][4])  # ... moves Ia at t + 1
+
+
+RECURRENT = ["lstm", "sensory_lstm", "sensory_gru", "sensory_rnn"]
+
+
+@pytest.mark.parametrize("name", RECURRENT)
+def test_recurrent_ppo_learns_saves_and_reloads_each_policy(name, tmp_path):
+    env = gym.make("MuscleArmReach-v0")
+    spec = policy_spec(name, lstm_hidden_size=16, net_arch=[16])
+    assert spec.recurrent
+    model = RecurrentPPO(
+        spec.policy,
+        env,
+        policy_kwargs=spec.policy_kwargs,
+        n_steps=64,
+        batch_size=32,
+        n_epochs=1,
+        seed=0,
+        device="cpu",
+    )
+    model.learn(total_timesteps=128)
+    model.save(tmp_path / "model.zip")
+    loaded = RecurrentPPO.load(tmp_path / "model.zip", device="cpu")
+    obs, _ = env.reset(seed=1)
+    states, start = [None, None], np.ones(1, dtype=bool)
+    for _ in range(6):
+        actions = []
+        for i, m in enumerate((model, loaded)):
+            action, states[i] = m.predict(obs, state=states[i], episode_start=start, deterministic=True)
+            actions.append(action)
+        np.testing.assert_array_equal(*actions)
+        obs, *_ = env.step(actions[0])
+        start = np.zeros(1, dtype=bool)
+
+
+def test_recurrent_state_resets_at_episode_starts():
+    env = gym.make("MuscleArmReach-v0")
+    spec = policy_spec("sensory_lstm", lstm_hidden_size=16)
+    model = RecurrentPPO(spec.policy, env, policy_kwargs=spec.policy_kwargs, n_steps=64, seed=0, device="cpu")
+    obs, _ = env.reset(seed=2)
+    fresh, _ = model.predict(obs, state=None, episode_start=np.ones(1, bool), deterministic=True)
+    state = None
+    for _ in range(10):  # build up a state
+        action, state = model.predict(obs, state=state, episode_start=np.zeros(1, bool), deterministic=True)
+        obs, *_ = env.step(action)
+    obs, _ = env.reset(seed=2)
+    carried, _ = model.predict(obs, state=state, episode_start=np.zeros(1, bool), deterministic=True)
+    reset, _ = model.predict(obs, state=state, episode_start=np.ones(1, bool), deterministic=True)
+    np.testing.assert_array_equal(reset, fresh)
+    assert not np.array_equal(carried, fresh)
+
+
+def test_reflex_arcs_add_to_the_action_mean():
+    env = gym.make("MuscleArmReach-v0")
+    policy = SensoryRecurrentPolicy(
+        env.observation_space, env.action_space, lambda _: 1e-3, lstm_hidden_size=8
+    )
+    n = 4
+    latent = torch.zeros(1, policy.mlp_extractor.latent_dim_pi + 3 * n)
+    stretched = latent.clone()
+    stretched[0, -3 * n] = 0.5  # Ia of muscle 0
+    with torch.no_grad():
+        mean_rest = policy._get_action_dist_from_latent(latent).distribution.mean
+        mean_stretched = policy._get_action_dist_from_latent(stretched).distribution.mean
+    change = mean_stretched - mean_rest
+    assert change[0, 0] > 0 and torch.all(change[0, 1:] == 0)  # homonymous excitation only
+
+
+def test_recurrent_sensory_policy_runs_on_the_80_muscle_legs():
+    env = gym.make("MyoLegsStand-v0")
+    spec = policy_spec("sensory_gru", lstm_hidden_size=16)
+    model = RecurrentPPO(spec.policy, env, policy_kwargs=spec.policy_kwargs, n_steps=16, seed=0, device="cpu")
+    obs, _ = env.reset(seed=0)
+    action, state = model.predict(obs, episode_start=np.ones(1, bool))
+    assert action.shape == (80,) and state[0].shape == (1, 1, 16)

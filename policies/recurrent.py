@@ -1,0 +1,195 @@
+"""Recurrent sensory policies for sb3-contrib's RecurrentPPO, with the fusimotor loop closed.
+
+The proprioceptors run *inside* the recurrence: at each step the gamma drive computed from the
+core's previous state modulates the spindles, whose afferents feed the core and, through reflex
+arcs, the alpha output (the action mean). sb3-contrib handles sequences, padding and state resets at
+episode starts; it only needs the recurrent core to look like ``nn.LSTM`` (call signature and
+``input_size``), which :class:`FusimotorRNN` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import partial
+from typing import Any
+
+import torch
+from gymnasium import spaces
+from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
+from stable_baselines3.common.distributions import DiagGaussianDistribution, Distribution
+from stable_baselines3.common.type_aliases import Schedule
+from torch import nn
+
+from policies.extractors import SensoryInputs
+from policies.motor import ReflexArcs
+from policies.sensory import Afferents, SensoryModule
+
+CORES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": partial(nn.RNN, nonlinearity="relu")}
+
+
+class FusimotorRNN(nn.Module):
+    """A recurrent core with muscle spindles and tendon organs inside its loop.
+
+    Per step t, with ``h_{t-1}`` the core's previous output::
+
+        gamma_static_t, gamma_dynamic_t = sigmoid(W_g h_{t-1} + b_g)
+        Ia_t, II_t, Ib_t = SensoryModule(L_t, v_t, F_t, gamma_static_t, gamma_dynamic_t)
+        h_t = core([Ia_t, II_t, Ib_t, context_t], h_{t-1})
+
+    so the gamma drive the controller sets at t modulates the spindles at t+1. Input per step:
+    ``[L | v | F | context]`` (:class:`~policies.extractors.SensoryInputs`); output per step:
+    ``[h_t | Ia_t | II_t | Ib_t]`` (the afferents feed the reflex arcs). States are ``(h, c)`` as for
+    ``nn.LSTM``; a GRU or ReLU RNN core carries ``c`` through untouched (zeros).
+
+    Args:
+        n_muscles: muscles.
+        context_dim: size of the context part of the input.
+        hidden_size: core units.
+        core: ``"lstm"``, ``"gru"`` or ``"rnn"`` (ReLU units, as in seeds 000/001).
+        learnable_gains: train the afferent gains.
+    """
+
+    def __init__(
+        self,
+        n_muscles: int,
+        context_dim: int,
+        hidden_size: int,
+        core: str = "lstm",
+        learnable_gains: bool = True,
+    ):
+        super().__init__()
+        if core not in CORES:
+            raise ValueError(f"core must be one of {sorted(CORES)}, got {core!r}")
+        self.n_muscles = n_muscles
+        self.input_size = 3 * n_muscles + context_dim  # sb3-contrib reads input_size, hidden_size, num_layers
+        self.num_layers = 1
+        self.hidden_size = hidden_size
+        self.core_kind = core
+        self.sensory = SensoryModule(n_muscles, learnable=learnable_gains)
+        self.gamma = nn.Linear(hidden_size, 2 * n_muscles)
+        self.core = CORES[core](self.input_size, hidden_size)
+
+    def step(self, inputs: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]):
+        """One step: ``inputs`` (batch, input_size), ``state`` ((1, batch, hidden) x 2) ->
+        (hidden (batch, hidden), afferents, gamma drives ((batch, n) x 2), new state)."""
+        n = self.n_muscles
+        h, c = state
+        gamma_static, gamma_dynamic = torch.sigmoid(self.gamma(h[-1])).chunk(2, dim=-1)  # (batch, n) each
+        afferents = self.sensory(
+            inputs[:, :n], inputs[:, n : 2 * n], inputs[:, 2 * n : 3 * n], gamma_static, gamma_dynamic
+        )
+        core_in = torch.cat([afferents.ia, afferents.ii, afferents.ib, inputs[:, 3 * n :]], dim=1)[
+            None
+        ]  # (1, batch, in)
+        if self.core_kind == "lstm":
+            out, (h, c) = self.core(core_in, (h, c))
+        else:
+            out, h = self.core(core_in, h)
+        return out[0], afferents, (gamma_static, gamma_dynamic), (h, c)
+
+    def forward(self, inputs: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]):
+        """``inputs`` (time, batch, input_size) -> (outputs (time, batch, hidden + 3 n), final state)."""
+        outputs = []
+        for x in inputs:  # x: (batch, input_size)
+            hidden, afferents, _, state = self.step(x, state)
+            outputs.append(torch.cat([hidden, afferents.ia, afferents.ii, afferents.ib], dim=1))
+        return torch.stack(outputs), state
+
+    @torch.no_grad()
+    def probe(
+        self, inputs: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        """Per-step ``ia``, ``ii``, ``ib``, ``gamma_static``, ``gamma_dynamic`` (time, batch, n) and
+        ``hidden`` (time, batch, hidden_size) along ``inputs`` (time, batch, input_size)."""
+        names = ("ia", "ii", "ib", "gamma_static", "gamma_dynamic", "hidden")
+        trace: dict[str, list[torch.Tensor]] = {name: [] for name in names}
+        for x in inputs:
+            hidden, afferents, gammas, state = self.step(x, state)
+            for name, value in zip(names, (*afferents, *gammas, hidden), strict=True):
+                trace[name].append(value)
+        return {name: torch.stack(values) for name, values in trace.items()}
+
+
+class _ReflexLatent(nn.Module):
+    """The actor's latent is [core output | afferents]: the MLP sees the core output; the afferents
+    pass through to the reflex arcs. The critic's latent is the critic core's output."""
+
+    def __init__(self, mlp: nn.Module, hidden_size: int):
+        super().__init__()
+        self.mlp = mlp
+        self.hidden_size = hidden_size
+        self.latent_dim_pi = mlp.latent_dim_pi
+        self.latent_dim_vf = mlp.latent_dim_vf
+
+    def forward_actor(self, latent: torch.Tensor) -> torch.Tensor:
+        core, afferents = latent[:, : self.hidden_size], latent[:, self.hidden_size :]
+        return torch.cat([self.mlp.forward_actor(core), afferents], dim=1)
+
+    def forward_critic(self, latent: torch.Tensor) -> torch.Tensor:
+        return self.mlp.forward_critic(latent)
+
+    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.forward_actor(features), self.forward_critic(features[:, : self.hidden_size])
+
+
+class SensoryRecurrentPolicy(RecurrentActorCriticPolicy):
+    """RecurrentPPO policy whose actor core is a :class:`FusimotorRNN` and whose action mean is
+    ``W latent + reflex(Ia, II, Ib)`` (:class:`~policies.motor.ReflexArcs`, non-negative gains).
+
+    The critic keeps sb3-contrib's LSTM over the same inputs. Takes ``RecurrentActorCriticPolicy``'s
+    arguments (``lstm_hidden_size`` sizes the core; one layer), plus:
+
+    Args:
+        core: ``"lstm"``, ``"gru"`` or ``"rnn"``.
+        antagonists: (muscle, antagonist) index pairs for reciprocal Ia inhibition.
+        learnable_gains: train the afferent gains.
+        learnable_reflexes: train the reflex gains.
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Dict,
+        action_space: spaces.Box,
+        lr_schedule: Schedule,
+        core: str = "lstm",
+        antagonists: Sequence[tuple[int, int]] = (),
+        learnable_gains: bool = True,
+        learnable_reflexes: bool = True,
+        **kwargs: Any,
+    ):
+        if kwargs.get("n_lstm_layers", 1) != 1 or kwargs.get("use_sde", False):
+            raise ValueError("SensoryRecurrentPolicy supports one recurrent layer and no gSDE")
+        kwargs.setdefault("features_extractor_class", SensoryInputs)
+        self.core = core
+        self.antagonists = tuple(tuple(pair) for pair in antagonists)
+        self.learnable_gains = learnable_gains
+        self.learnable_reflexes = learnable_reflexes
+        super().__init__(observation_space, action_space, lr_schedule, **kwargs)
+        inputs = self.pi_features_extractor
+        self.lstm_actor = FusimotorRNN(
+            inputs.n_muscles, inputs.context_dim, self.lstm_output_dim, core, learnable_gains
+        )
+        self.reflexes = ReflexArcs(inputs.n_muscles, self.antagonists, learnable_reflexes)
+        # The parent built its optimizer over a plain LSTM that is now replaced.
+        self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)
+
+    def _build_mlp_extractor(self) -> None:
+        super()._build_mlp_extractor()
+        self.mlp_extractor = _ReflexLatent(self.mlp_extractor, self.lstm_output_dim)
+
+    def _get_action_dist_from_latent(self, latent_pi: torch.Tensor) -> Distribution:
+        assert isinstance(self.action_dist, DiagGaussianDistribution)
+        n = self.action_space.shape[0]
+        latent, ia, ii, ib = latent_pi[:, : -3 * n], *latent_pi[:, -3 * n :].chunk(3, dim=1)
+        mean = self.action_net(latent) + self.reflexes(Afferents(ia, ii, ib))  # (batch, n)
+        return self.action_dist.proba_distribution(mean, self.log_std)
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        data.update(
+            core=self.core,
+            antagonists=self.antagonists,
+            learnable_gains=self.learnable_gains,
+            learnable_reflexes=self.learnable_reflexes,
+        )
+        return data
