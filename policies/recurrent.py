@@ -24,7 +24,8 @@ from policies.extractors import SensoryInputs
 from policies.motor import ReflexArcs
 from policies.sensory import Afferents, SensoryModule
 
-CORES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": partial(nn.RNN, nonlinearity="relu")}
+# Single-step cells: the loop runs one step at a time (the fusimotor loop needs each step's state).
+CORES = {"lstm": nn.LSTMCell, "gru": nn.GRUCell, "rnn": partial(nn.RNNCell, nonlinearity="relu")}
 
 
 class FusimotorRNN(nn.Module):
@@ -38,8 +39,8 @@ class FusimotorRNN(nn.Module):
 
     so the gamma drive the controller sets at t modulates the spindles at t+1. Input per step:
     ``[L | v | F | context]`` (:class:`~policies.extractors.SensoryInputs`); output per step:
-    ``[h_t | Ia_t | II_t | Ib_t]`` (the afferents feed the reflex arcs). States are ``(h, c)`` as for
-    ``nn.LSTM``; a GRU or ReLU RNN core carries ``c`` through untouched (zeros).
+    ``[h_t | Ia_t | II_t | Ib_t]`` (the afferents feed the reflex arcs). States are ``(h, c)`` shaped
+    as for ``nn.LSTM`` (1, batch, hidden); a GRU or ReLU RNN core carries ``c`` through untouched.
 
     Args:
         n_muscles: muscles.
@@ -69,29 +70,31 @@ class FusimotorRNN(nn.Module):
         self.gamma = nn.Linear(hidden_size, 2 * n_muscles)
         self.core = CORES[core](self.input_size, hidden_size)
 
-    def step(self, inputs: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]):
+    def step(self, inputs: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor], gains=None):
         """One step: ``inputs`` (batch, input_size), ``state`` ((1, batch, hidden) x 2) ->
-        (hidden (batch, hidden), afferents, gamma drives ((batch, n) x 2), new state)."""
+        (hidden (batch, hidden), afferents, gamma drives ((batch, n) x 2), new state). ``gains``:
+        ``self.sensory.gains()``, passed in when stepping through a sequence."""
         n = self.n_muscles
-        h, c = state
-        gamma_static, gamma_dynamic = torch.sigmoid(self.gamma(h[-1])).chunk(2, dim=-1)  # (batch, n) each
+        h, c = state[0][0], state[1][0]  # (batch, hidden) each
+        gamma_static, gamma_dynamic = torch.sigmoid(self.gamma(h)).chunk(2, dim=-1)  # (batch, n) each
         afferents = self.sensory(
-            inputs[:, :n], inputs[:, n : 2 * n], inputs[:, 2 * n : 3 * n], gamma_static, gamma_dynamic
+            inputs[:, :n], inputs[:, n : 2 * n], inputs[:, 2 * n : 3 * n], gamma_static, gamma_dynamic, gains
         )
-        core_in = torch.cat([afferents.ia, afferents.ii, afferents.ib, inputs[:, 3 * n :]], dim=1)[
-            None
-        ]  # (1, batch, in)
+        core_in = torch.cat(
+            [afferents.ia, afferents.ii, afferents.ib, inputs[:, 3 * n :]], dim=1
+        )  # (batch, in)
         if self.core_kind == "lstm":
-            out, (h, c) = self.core(core_in, (h, c))
+            h, c = self.core(core_in, (h, c))
         else:
-            out, h = self.core(core_in, h)
-        return out[0], afferents, (gamma_static, gamma_dynamic), (h, c)
+            h = self.core(core_in, h)
+        return h, afferents, (gamma_static, gamma_dynamic), (h[None], c[None])
 
     def forward(self, inputs: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]):
         """``inputs`` (time, batch, input_size) -> (outputs (time, batch, hidden + 3 n), final state)."""
+        gains = self.sensory.gains()
         outputs = []
         for x in inputs:  # x: (batch, input_size)
-            hidden, afferents, _, state = self.step(x, state)
+            hidden, afferents, _, state = self.step(x, state, gains)
             outputs.append(torch.cat([hidden, afferents.ia, afferents.ii, afferents.ib], dim=1))
         return torch.stack(outputs), state
 
@@ -103,8 +106,9 @@ class FusimotorRNN(nn.Module):
         ``hidden`` (time, batch, hidden_size) along ``inputs`` (time, batch, input_size)."""
         names = ("ia", "ii", "ib", "gamma_static", "gamma_dynamic", "hidden")
         trace: dict[str, list[torch.Tensor]] = {name: [] for name in names}
+        gains = self.sensory.gains()
         for x in inputs:
-            hidden, afferents, gammas, state = self.step(x, state)
+            hidden, afferents, gammas, state = self.step(x, state, gains)
             for name, value in zip(names, (*afferents, *gammas, hidden), strict=True):
                 trace[name].append(value)
         return {name: torch.stack(values) for name, values in trace.items()}

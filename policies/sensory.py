@@ -84,6 +84,20 @@ class SensoryModule(nn.Module):
         self.ii_static_gain = _positive_parameter(II_STATIC_GAMMA_GAIN, n_muscles, learnable)
         self.ib_force_gain = _positive_parameter(IB_FORCE_GAIN, n_muscles, learnable)
 
+    def gains(self) -> tuple[torch.Tensor, ...]:
+        """The effective (softplus) gains, each (n_muscles,): compute once, reuse over a sequence."""
+        return tuple(
+            F.softplus(p)
+            for p in (
+                self.ia_velocity_gain,
+                self.ia_length_gain,
+                self.ia_static_gain,
+                self.ii_length_gain,
+                self.ii_static_gain,
+                self.ib_force_gain,
+            )
+        )
+
     def forward(
         self,
         length: torch.Tensor,
@@ -91,25 +105,24 @@ class SensoryModule(nn.Module):
         force: torch.Tensor,
         gamma_static: torch.Tensor | None = None,
         gamma_dynamic: torch.Tensor | None = None,
+        gains: tuple[torch.Tensor, ...] | None = None,
     ) -> Afferents:
-        """Afferent rates for (batch, n_muscles) inputs; gamma drives in [0, 1], zero if omitted."""
+        """Afferent rates for (batch, n_muscles) inputs; gamma drives in [0, 1], zero if omitted;
+        ``gains`` from :meth:`gains` (computed here if omitted)."""
+        k_v, k_x, k_s, k_ii, k_iis, k_f = self.gains() if gains is None else gains
         zeros = torch.zeros_like(length)
         gamma_static = zeros if gamma_static is None else gamma_static
         gamma_dynamic = zeros if gamma_dynamic is None else gamma_dynamic
         stretch = length - 1.0  # (batch, n), L0 units
         # (batch, n): sign(v) |v|^0.6, with a floor inside the power so its gradient stays finite at v = 0
         power_velocity = torch.sign(velocity) * (velocity.abs() + 1e-6) ** IA_VELOCITY_EXPONENT
-        static_length = 1.0 + GAMMA_STATIC_LENGTH_GAIN * gamma_static
+        static_length = (1.0 + GAMMA_STATIC_LENGTH_GAIN * gamma_static) * stretch
         ia = (
-            F.softplus(self.ia_velocity_gain) * (1.0 + GAMMA_DYNAMIC_GAIN * gamma_dynamic) * power_velocity
-            + F.softplus(self.ia_length_gain) * static_length * stretch
-            + F.softplus(self.ia_static_gain) * gamma_static
+            k_v * (1.0 + GAMMA_DYNAMIC_GAIN * gamma_dynamic) * power_velocity
+            + k_x * static_length
+            + k_s * gamma_static
             + IA_BASELINE
         )
-        ii = (
-            F.softplus(self.ii_length_gain) * static_length * stretch
-            + F.softplus(self.ii_static_gain) * gamma_static
-            + II_BASELINE
-        )
-        ib = torch.tanh(F.softplus(self.ib_force_gain) * force.clamp(min=0.0))
+        ii = k_ii * static_length + k_iis * gamma_static + II_BASELINE
+        ib = torch.tanh(k_f * force.clamp(min=0.0))
         return Afferents(F.relu(ia) / MAX_RATE, F.relu(ii) / MAX_RATE, ib)

@@ -107,7 +107,7 @@ def run_script(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.parametrize("policy", ["mlp", "sensory_mlp"])
+@pytest.mark.parametrize("policy", ["mlp", "sensory_mlp", "sensory_lstm"])
 def test_train_then_evaluate_from_the_command_line(tmp_path, policy):
     run_dir = tmp_path / "run"
     train = run_script(
