@@ -197,3 +197,16 @@ class SensoryRecurrentPolicy(RecurrentActorCriticPolicy):
             learnable_reflexes=self.learnable_reflexes,
         )
         return data
+
+    @torch.no_grad()
+    def probe(self, observations: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """What the actor computes along one episode's ``observations`` (arrays with a leading time
+        axis, as the policy receives them, i.e. after VecNormalize), from a fresh state: per step
+        ``ia``, ``ii``, ``ib``, ``gamma_static``, ``gamma_dynamic``, ``reflex`` (time, n_muscles)
+        and ``hidden`` (time, hidden_size)."""
+        tensors, _ = self.obs_to_tensor(observations)
+        inputs = self.extract_features(tensors, self.pi_features_extractor)  # (time, input_size)
+        zeros = torch.zeros(1, 1, self.lstm_output_dim, device=inputs.device)
+        trace = self.lstm_actor.probe(inputs[:, None, :], (zeros, zeros))  # (time, 1, ...) each
+        trace["reflex"] = self.reflexes(Afferents(trace["ia"], trace["ii"], trace["ib"]))
+        return {name: value[:, 0] for name, value in trace.items()}

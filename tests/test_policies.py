@@ -271,3 +271,23 @@ def test_recurrent_sensory_policy_runs_on_the_80_muscle_legs():
     obs, _ = env.reset(seed=0)
     action, state = model.predict(obs, episode_start=np.ones(1, bool))
     assert action.shape == (80,) and state[0].shape == (1, 1, 16)
+
+
+def test_probe_reads_out_afferents_gamma_reflexes_and_state_along_a_rollout():
+    env = gym.make("MuscleArmReach-v0")
+    spec = policy_spec("sensory_lstm", lstm_hidden_size=16, antagonists=[(0, 1), (2, 3)])
+    model = RecurrentPPO(spec.policy, env, policy_kwargs=spec.policy_kwargs, n_steps=64, seed=0, device="cpu")
+    obs, _ = env.reset(seed=0)
+    episode, state, start = [obs], None, np.ones(1, dtype=bool)
+    actions = []
+    for _ in range(7):
+        action, state = model.predict(obs, state=state, episode_start=start, deterministic=True)
+        actions.append(action)
+        obs, *_ = env.step(action)
+        episode.append(obs)
+        start = np.zeros(1, dtype=bool)
+    stacked = {key: np.stack([o[key] for o in episode[:-1]]) for key in obs}
+    trace = model.policy.probe(stacked)
+    assert trace["ia"].shape == (7, 4) and trace["hidden"].shape == (7, 16)
+    np.testing.assert_allclose(trace["hidden"][-1].numpy(), state[0][0, 0], rtol=1e-5, atol=1e-6)  # same run
+    assert torch.all(trace["reflex"] != 0)
