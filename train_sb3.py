@@ -18,8 +18,6 @@ from pathlib import Path
 
 import gymnasium as gym
 import torch
-from sb3_contrib import RecurrentPPO
-from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecNormalize
 
 import run_utils
@@ -106,8 +104,7 @@ def main(argv: list[str] | None = None) -> Path:
         },
     )
     ppo_kwargs = {k: v for k, v in hyperparams.items() if k != "policy_kwargs"}
-    algorithm = RecurrentPPO if spec.recurrent else PPO
-    model = algorithm(
+    model = spec.algorithm(
         spec.policy,
         venv,
         policy_kwargs=spec.policy_kwargs,

@@ -16,19 +16,16 @@ wall-clock second. Writes bench/results/env_speed.json.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import time
-from pathlib import Path
 
 import gymnasium as gym
 import mujoco
 import numpy as np
+from results_io import save_results
 
 import muscle_envs
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def measure(env_id: str, repeats: int, steps: int) -> dict:
@@ -105,15 +102,12 @@ def main() -> None:
             f"{r['share_max']:.2f} | {r['share_fastest']:.2f} | {r['env_step_us']:.1f} | "
             f"{r['raw_physics_us']:.1f} | {r['overhead_us']:.1f} | {r['sim_seconds_per_wall_second']:.0f} |"
         )
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / ("env_speed_quick.json" if args.quick else "env_speed.json")
     machine = {
         "python": platform.python_version(),
         "mujoco": mujoco.__version__,
         "cpu": platform.processor() or platform.machine(),
     }
-    out.write_text(json.dumps({"machine": machine, "results": rows}, indent=2))
-    print(f"wrote {out}")
+    save_results("env_speed", args.quick, {"machine": machine, "results": rows})
 
 
 if __name__ == "__main__":

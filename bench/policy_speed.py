@@ -16,28 +16,23 @@ Writes bench/results/policy_speed.json.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
-from sb3_contrib import RecurrentPPO
-from stable_baselines3 import PPO
+from results_io import save_results
 from stable_baselines3.common.env_util import make_vec_env
 
 import muscle_envs  # noqa: F401  (registers the ids)
 from policies import POLICIES, policy_spec
 
-RESULTS = Path(__file__).resolve().parent / "results"
 ENV = "MuscleArmReach-v0"
 
 
 def build(name: str, env, **overrides):
     spec = policy_spec(name, **overrides)
-    algorithm = RecurrentPPO if spec.recurrent else PPO
-    return algorithm(
+    return spec.algorithm(
         spec.policy,
         env,
         policy_kwargs=spec.policy_kwargs,
@@ -100,10 +95,7 @@ def main() -> None:
         f"{statistics.median(fps['sensory_lstm']):.0f}; slowdown min/median/max "
         f"{min(ratios):.2f} / {statistics.median(ratios):.2f} / {max(ratios):.2f} (goal <= 1.5)"
     )
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / ("policy_speed_quick.json" if args.quick else "policy_speed.json")
-    out.write_text(json.dumps({"forward_us": forward, "training_fps": fps, "slowdown": ratios}, indent=2))
-    print(f"wrote {out}")
+    save_results("policy_speed", args.quick, {"forward_us": forward, "training_fps": fps, "slowdown": ratios})
 
 
 if __name__ == "__main__":

@@ -12,16 +12,14 @@ bench/results/random_baseline.json.
 from __future__ import annotations
 
 import argparse
-import json
 from functools import partial
-from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
+from results_io import save_results
 
 import muscle_envs  # noqa: F401  (registers the ids)
 
-RESULTS = Path(__file__).resolve().parent / "results"
 IDS = ("MyoLegsStand-v0", "MyoLegs26Stand-v0")
 
 
@@ -71,10 +69,7 @@ def main() -> None:
             f"| {r['env_id']} | {r['policy']} | {r['length_mean']:.1f} +- {r['length_std']:.1f} | "
             f"{r['return_mean']:.1f} +- {r['return_std']:.1f} |"
         )
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / ("random_baseline_quick.json" if args.quick else "random_baseline.json")
-    out.write_text(json.dumps(rows, indent=2))
-    print(f"wrote {out}")
+    save_results("random_baseline", args.quick, rows)
 
 
 if __name__ == "__main__":

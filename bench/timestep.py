@@ -13,12 +13,12 @@ Writes bench/results/timestep.json and bench/figures/timestep.png.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import mujoco
 import numpy as np
+from results_io import save_results
 
 from muscle_envs.calibration import compile_calibrated
 from muscle_envs.resources import asset_path
@@ -84,9 +84,8 @@ def main() -> None:
                 f"| {name} | {r['timestep_ms']:g} | {r['median_error_mm']:.1f} / {r['max_error_mm']:.1f} | "
                 f"{r['us_per_control_step']:.0f} |"
             )
-    (HERE / "results").mkdir(exist_ok=True)
+    save_results("timestep", args.quick, results)
     suffix = "_quick" if args.quick else ""
-    (HERE / "results" / f"timestep{suffix}.json").write_text(json.dumps(results, indent=2))
 
     import matplotlib
 
@@ -117,7 +116,7 @@ def main() -> None:
     fig.tight_layout()
     (HERE / "figures").mkdir(exist_ok=True)
     fig.savefig(HERE / "figures" / f"timestep{suffix}.png", dpi=120)
-    print(f"wrote bench/results/timestep{suffix}.json and bench/figures/timestep{suffix}.png")
+    print(f"wrote bench/figures/timestep{suffix}.png")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from sb3_contrib import RecurrentPPO
+from stable_baselines3 import PPO
+
 from muscle_envs.observations import PROPRIOCEPTION
 from policies.extractors import SensoryExtractor
 from policies.motor import MotorModule, MotorOutput, ReflexArcs
@@ -61,6 +64,11 @@ class PolicySpec:
     policy_kwargs: dict[str, Any] = field(default_factory=dict)
     raw_observation_keys: tuple[str, ...] = ()
     recurrent: bool = False
+
+    @property
+    def algorithm(self) -> type[PPO] | type[RecurrentPPO]:
+        """The algorithm class that trains this policy: RecurrentPPO for recurrent ones, else PPO."""
+        return RecurrentPPO if self.recurrent else PPO
 
 
 POLICIES: dict[str, PolicySpec] = {
