@@ -6,9 +6,12 @@
 1. Forward cost per step (``policy.predict``, deterministic, torch with 1 thread) of every policy in
    ``policies.POLICIES`` on MuscleArmReach-v0 observations, at batch 1 and 16, min/median/max over
    repeats. Recurrent policies carry their state.
-2. RecurrentPPO training fps (env steps per second, 4 DummyVecEnv envs, n_steps 128, batch 128,
-   64 hidden units, 1 epoch) of ``sensory_lstm`` and of sb3-contrib's stock ``MultiInputLstmPolicy``
-   (``lstm``), alternated in the same process; the ratio is stock fps / sensory fps per repeat.
+2. RecurrentPPO training fps (env steps per second, 4 DummyVecEnv envs) of ``sensory_lstm`` and of
+   sb3-contrib's stock ``MultiInputLstmPolicy`` (``lstm``), alternated in the same process; the
+   ratio is stock fps / sensory fps per repeat. Two settings: train_sb3.py's defaults for the env
+   (n_steps 1024, batch 512, 10 epochs, sb3-contrib's 256 units), what users run; and a small one
+   (n_steps 128, batch 128, 1 epoch, 64 units) where per-step Python overhead dominates, the worst
+   case for a policy that must step its loop. ``--quick`` runs only the small one.
 
 Writes bench/results/policy_speed.json.
 """
@@ -17,7 +20,9 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -26,6 +31,9 @@ from stable_baselines3.common.env_util import make_vec_env
 
 import muscle_envs  # noqa: F401  (registers the ids)
 from policies import POLICIES, policy_spec
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for train_sb3.py
+from train_sb3 import HYPERPARAMS  # noqa: E402  (the per-env settings users train with)
 
 ENV = "MuscleArmReach-v0"
 
@@ -59,8 +67,21 @@ def forward_cost(name: str, batch: int, repeats: int, steps: int) -> list[float]
     return times
 
 
-def training_fps(name: str, timesteps: int) -> float:
-    model = build(name, make_vec_env(ENV, n_envs=4), lstm_hidden_size=64)
+SMALL = {"n_steps": 128, "batch_size": 128, "n_epochs": 1, "lstm_hidden_size": 64}
+
+
+def training_fps(name: str, timesteps: int, settings: dict) -> float:
+    settings = dict(settings)
+    hidden = {"lstm_hidden_size": settings.pop("lstm_hidden_size")} if "lstm_hidden_size" in settings else {}
+    spec = policy_spec(name, **hidden, **settings.pop("policy_kwargs", {}))
+    model = spec.algorithm(
+        spec.policy,
+        make_vec_env(ENV, n_envs=4),
+        policy_kwargs=spec.policy_kwargs,
+        seed=0,
+        device="cpu",
+        **settings,
+    )
     start = time.perf_counter()
     model.learn(total_timesteps=timesteps)
     return timesteps / (time.perf_counter() - start)
@@ -85,17 +106,24 @@ def main() -> None:
         ]
         print(f"| {name} | {cells[0]} | {cells[1]} |")
 
-    ratios, fps = [], {"lstm": [], "sensory_lstm": []}
-    for _ in range(fps_repeats):
-        for name in fps:
-            fps[name].append(training_fps(name, timesteps))
-        ratios.append(fps["lstm"][-1] / fps["sensory_lstm"][-1])
-    print(
-        f"RecurrentPPO training fps: stock lstm {statistics.median(fps['lstm']):.0f}, sensory_lstm "
-        f"{statistics.median(fps['sensory_lstm']):.0f}; slowdown min/median/max "
-        f"{min(ratios):.2f} / {statistics.median(ratios):.2f} / {max(ratios):.2f} (goal <= 1.5)"
-    )
-    save_results("policy_speed", args.quick, {"forward_us": forward, "training_fps": fps, "slowdown": ratios})
+    training = {"small": (SMALL, 1024 if args.quick else 4096, 1 if args.quick else 3)}
+    if not args.quick:
+        training["default"] = (HYPERPARAMS[ENV], 8192, 2)
+    fps: dict[str, dict[str, list[float]]] = {}
+    for setting, (settings, timesteps, repeats) in training.items():
+        fps[setting] = {"lstm": [], "sensory_lstm": []}
+        for _ in range(repeats):
+            for name in fps[setting]:
+                fps[setting][name].append(training_fps(name, timesteps, settings))
+        ratios = [a / b for a, b in zip(fps[setting]["lstm"], fps[setting]["sensory_lstm"], strict=True)]
+        fps[setting]["slowdown"] = ratios
+        median = {name: statistics.median(fps[setting][name]) for name in ("lstm", "sensory_lstm")}
+        print(
+            f"RecurrentPPO training fps, {setting} settings: stock lstm {median['lstm']:.0f}, "
+            f"sensory_lstm {median['sensory_lstm']:.0f}; slowdown min/median/max "
+            f"{min(ratios):.2f} / {statistics.median(ratios):.2f} / {max(ratios):.2f} (goal <= 1.5)"
+        )
+    save_results("policy_speed", args.quick, {"forward_us": forward, "training_fps": fps})
 
 
 if __name__ == "__main__":
