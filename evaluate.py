@@ -14,11 +14,10 @@ import math
 from pathlib import Path
 
 import numpy as np
-from sb3_contrib import RecurrentPPO
-from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
 import run_utils
+from policies import policy_spec
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -44,7 +43,7 @@ def evaluate(run_dir: Path, episodes: int, deterministic: bool = True, seed: int
     venv = VecNormalize.load(str(norm_path), venv)
     venv.training, venv.norm_reward = False, False
     venv.seed(seed)
-    model = (RecurrentPPO if config.get("algo") == "recurrent_ppo" else PPO).load(model_path, device="cpu")
+    model = policy_spec(config["policy"]).algorithm.load(model_path, device="cpu")
 
     returns, lengths, successes, distances = [], [], [], []
     obs = venv.reset()

@@ -310,7 +310,6 @@ class MuscleArmReachEnv(MuscleEnv):
     # -- episode ------------------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
-        self._needs_reset = False
         options = dict(options or {})
         unknown = sorted(set(options) - {"target", "joint_angles", "hold_duration"})
         if unknown:

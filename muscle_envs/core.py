@@ -80,7 +80,7 @@ class MuscleEnv(gym.Env):
         self,
         plant: MusclePlant,
         render_mode: str | None,
-        camera: str,
+        camera: str | None,
         render_size: tuple[int, int],
         motor_noise: float,
     ):
@@ -102,6 +102,11 @@ class MuscleEnv(gym.Env):
         self._viewer = None
         self._scene_option = mujoco.MjvOption()
         self._scene_option.flags[mujoco.mjtVisFlag.mjVIS_ACTIVATION] = True  # muscles redden with activation
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        """Seed ``np_random`` and allow ``step()``; subclasses set up the episode after calling it."""
+        super().reset(seed=seed)
+        self._needs_reset = False
 
     @property
     def dt(self) -> float:

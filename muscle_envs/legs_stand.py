@@ -241,8 +241,7 @@ class MyoLegsStandEnv(MuscleEnv):
         ]
         self._right, self._left = (np.array(idx) for idx in zip(*mirror, strict=True))
 
-        plant.set_state(plant.standing_qpos)
-        self.nominal_pose = plant.coordinate_values()
+        self.nominal_pose = plant.standing_qpos[plant.coordinate_qpos_indices()]
         self._standing_height = plant.standing_pelvis_height
         self._steps = 0
         self._next_push = self._push_end = math.inf
@@ -251,7 +250,6 @@ class MyoLegsStandEnv(MuscleEnv):
     # -- episode ------------------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
-        self._needs_reset = False
         if options:
             raise ValueError(f"MyoLegsStand takes no reset options, got {sorted(options)}")
         cfg, plant = self.config, self.plant

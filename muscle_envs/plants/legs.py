@@ -183,34 +183,15 @@ class LegsPlant(MusclePlant):
             raise ValueError("chained joint couplings (a coupled joint driving another) are not supported")
         self.total_mass = float(model.body_subtreemass[0])
         self.body_weight = self.total_mass * float(np.linalg.norm(model.opt.gravity))
-        floor = model.geom("floor").id
+
+        def colliding_geoms(body: str) -> NDArray[np.intp]:
+            body_id = model.body(body).id
+            return np.flatnonzero((model.geom_bodyid == body_id) & (model.geom_contype != 0))
+
+        self._heel_geoms = {side: colliding_geoms(f"calcn_{side}") for side in SIDES}
+        self._toe_geoms = {side: colliding_geoms(f"toes_{side}") for side in SIDES}
         self._foot_geoms = {
-            side: np.array(
-                [
-                    g
-                    for g in range(model.ngeom)
-                    if g != floor
-                    and model.geom_contype[g]
-                    and model.body(model.geom_bodyid[g]).name in (f"calcn_{side}", f"toes_{side}")
-                ]
-            )
-            for side in SIDES
-        }
-        self._heel_geoms = {
-            side: np.array(
-                [
-                    g
-                    for g in self._foot_geoms[side]
-                    if model.body(model.geom_bodyid[g]).name == f"calcn_{side}"
-                ]
-            )
-            for side in SIDES
-        }
-        self._toe_geoms = {
-            side: np.array(
-                [g for g in self._foot_geoms[side] if model.body(model.geom_bodyid[g]).name == f"toes_{side}"]
-            )
-            for side in SIDES
+            side: np.concatenate([self._heel_geoms[side], self._toe_geoms[side]]) for side in SIDES
         }
         self.standing_qpos = self._standing_pose()
         self.set_state(self.standing_qpos)
