@@ -24,6 +24,7 @@ import json
 import os
 import tempfile
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -145,16 +146,26 @@ def _from_disk(key: str) -> MuscleCalibration | None:
         return None
 
 
-def _write(key: str, calibration: MuscleCalibration) -> None:
+def write_to_cache(filename: str, save: Callable[[str], None]) -> None:
+    """Store ``filename`` in :func:`cache_dir` by calling ``save(path)`` on a temporary path and
+    renaming it, so parallel workers never read a half-written file. A cache that cannot be written
+    is a warning, not an error: the caller has its result already."""
+    folder = cache_dir()
+    tmp = None
     try:
-        folder = cache_dir()
         folder.mkdir(parents=True, exist_ok=True)
-        # Write then rename, so parallel workers never read a half-written file.
-        with tempfile.NamedTemporaryFile("w", dir=folder, suffix=".tmp", delete=False) as tmp:
-            json.dump(calibration.to_json(), tmp)
-        os.replace(tmp.name, folder / f"{key}.json")
+        with tempfile.NamedTemporaryFile(dir=folder, suffix=".tmp", delete=False) as handle:
+            tmp = handle.name
+        save(tmp)
+        os.replace(tmp, folder / filename)
     except OSError as err:
-        warnings.warn(f"could not write the calibration cache in {cache_dir()}: {err}", stacklevel=3)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        warnings.warn(f"could not write {filename} to the cache in {folder}: {err}", stacklevel=3)
+
+
+def _write(key: str, calibration: MuscleCalibration) -> None:
+    write_to_cache(f"{key}.json", lambda path: Path(path).write_text(json.dumps(calibration.to_json())))
     _from_disk.cache_clear()
 
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import warnings
 from importlib import metadata
 from pathlib import Path
@@ -21,7 +19,7 @@ import mujoco
 import numpy as np
 from numpy.typing import NDArray
 
-from muscle_envs.calibration import cache_dir, muscle_actuators
+from muscle_envs.calibration import cache_dir, muscle_actuators, write_to_cache
 from muscle_envs.plants.base import MusclePlant, SensorGroup
 
 # Per-leg coordinates of seed 003, in observation order; a model uses those it has (the 26-muscle
@@ -112,14 +110,7 @@ def compile_legs(name: str = "myolegs") -> mujoco.MjModel:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=_EMPTY_PREFIX_WARNING)
         model = build_spec(name).compile()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as tmp:
-            pass
-        mujoco.mj_saveModel(model, tmp.name, None)
-        os.replace(tmp.name, path)  # parallel workers never see a half-written file
-    except OSError as err:
-        warnings.warn(f"could not cache the compiled model in {path.parent}: {err}", stacklevel=2)
+    write_to_cache(key, lambda tmp: mujoco.mj_saveModel(model, tmp, None))
     return model
 
 
