@@ -77,14 +77,18 @@ class SensoryExtractor(MuscleAndContext):
         super().__init__(observation_space, **kwargs)
         n = self.n_muscles
         self.sensory = SensoryModule(n, learnable=learnable_gains)
+        # gamma drive from the context; a learned constant when there is none
         self.gamma = nn.Linear(self.context_dim, 2 * n) if self.context_dim else None
-        self.gamma_bias = nn.Parameter(torch.zeros(2 * n))
+        self.gamma_bias = None if self.context_dim else nn.Parameter(torch.zeros(2 * n))
 
     def probe(self, observations: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Everything the extractor computes, by name: ``ia``, ``ii``, ``ib``, ``gamma_static``,
         ``gamma_dynamic`` (each (batch, n_muscles)) and ``context`` (batch, context_dim)."""
         context = self._context(observations)
-        drive = self.gamma_bias + (self.gamma(context) if self.gamma is not None else 0.0)  # (batch, 2n)
+        batch = context.shape[0]
+        drive = (
+            self.gamma(context) if self.gamma is not None else self.gamma_bias.expand(batch, -1)
+        )  # (batch, 2n)
         gamma_static, gamma_dynamic = torch.sigmoid(drive).chunk(2, dim=-1)  # (batch, n) each
         afferents = self.sensory(
             observations[MUSCLE_LENGTH],

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from policies.sensory import Afferents, _positive_parameter
+from policies.sensory import Afferents, positive_parameter
 
 # Initial reflex gains, in units of alpha pre-activation per unit normalized rate. Small, so that an
 # untrained controller is not dominated by its reflexes; training may grow them (they stay >= 0).
@@ -41,10 +41,10 @@ class ReflexArcs(nn.Module):
 
     def __init__(self, n_muscles: int, antagonists: Sequence[tuple[int, int]] = (), learnable: bool = True):
         super().__init__()
-        self.stretch_gain = _positive_parameter(STRETCH_REFLEX_GAIN, n_muscles, learnable)
-        self.length_gain = _positive_parameter(LENGTH_REFLEX_GAIN, n_muscles, learnable)
-        self.autogenic_gain = _positive_parameter(AUTOGENIC_GAIN, n_muscles, learnable)
-        self.reciprocal_gain = _positive_parameter(RECIPROCAL_GAIN, n_muscles, learnable)
+        self.stretch_gain = positive_parameter(STRETCH_REFLEX_GAIN, n_muscles, learnable)
+        self.length_gain = positive_parameter(LENGTH_REFLEX_GAIN, n_muscles, learnable)
+        self.autogenic_gain = positive_parameter(AUTOGENIC_GAIN, n_muscles, learnable)
+        self.reciprocal_gain = positive_parameter(RECIPROCAL_GAIN, n_muscles, learnable)
         pairs = torch.zeros(n_muscles, n_muscles)  # pairs[i, j] = 1: muscle j's Ia inhibits muscle i
         for muscle, antagonist in antagonists:
             pairs[muscle, antagonist] = pairs[antagonist, muscle] = 1.0

@@ -60,7 +60,7 @@ class Afferents(NamedTuple):
     ib: torch.Tensor
 
 
-def _positive_parameter(value: float, n: int, learnable: bool) -> nn.Parameter:
+def positive_parameter(value: float, n: int, learnable: bool) -> nn.Parameter:
     """A per-muscle parameter stored as inverse softplus, so softplus(stored) = value > 0."""
     raw = torch.full((n,), value + math.log(-math.expm1(-value)))  # inverse softplus
     return nn.Parameter(raw, requires_grad=learnable)
@@ -77,12 +77,12 @@ class SensoryModule(nn.Module):
     def __init__(self, n_muscles: int, learnable: bool = True):
         super().__init__()
         self.n_muscles = n_muscles
-        self.ia_velocity_gain = _positive_parameter(IA_VELOCITY_GAIN, n_muscles, learnable)
-        self.ia_length_gain = _positive_parameter(IA_LENGTH_GAIN, n_muscles, learnable)
-        self.ia_static_gain = _positive_parameter(IA_STATIC_GAMMA_GAIN, n_muscles, learnable)
-        self.ii_length_gain = _positive_parameter(II_LENGTH_GAIN, n_muscles, learnable)
-        self.ii_static_gain = _positive_parameter(II_STATIC_GAMMA_GAIN, n_muscles, learnable)
-        self.ib_force_gain = _positive_parameter(IB_FORCE_GAIN, n_muscles, learnable)
+        self.ia_velocity_gain = positive_parameter(IA_VELOCITY_GAIN, n_muscles, learnable)
+        self.ia_length_gain = positive_parameter(IA_LENGTH_GAIN, n_muscles, learnable)
+        self.ia_static_gain = positive_parameter(IA_STATIC_GAMMA_GAIN, n_muscles, learnable)
+        self.ii_length_gain = positive_parameter(II_LENGTH_GAIN, n_muscles, learnable)
+        self.ii_static_gain = positive_parameter(II_STATIC_GAMMA_GAIN, n_muscles, learnable)
+        self.ib_force_gain = positive_parameter(IB_FORCE_GAIN, n_muscles, learnable)
 
     def gains(self) -> tuple[torch.Tensor, ...]:
         """The effective (softplus) gains, each (n_muscles,): compute once, reuse over a sequence."""

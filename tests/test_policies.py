@@ -263,3 +263,12 @@ def test_probe_reads_out_afferents_gamma_reflexes_and_state_along_a_rollout():
     assert trace["ia"].shape == (7, 4) and trace["hidden"].shape == (7, 16)
     np.testing.assert_allclose(trace["hidden"][-1].numpy(), state[0][0, 0], rtol=1e-5, atol=1e-6)  # same run
     assert torch.all(trace["reflex"] != 0)
+
+
+def test_sensory_extractor_without_context_uses_a_learned_constant_gamma():
+    box = gym.spaces.Box(-np.inf, np.inf, (3,), np.float64)
+    extractor = SensoryExtractor(gym.spaces.Dict({key: box for key in keys.PROPRIOCEPTION}))
+    batch = {key: torch.ones(2, 3) for key in keys.PROPRIOCEPTION}
+    assert extractor(batch).shape == (2, 9) and extractor.gamma is None
+    probe = extractor.probe(batch)
+    assert torch.allclose(probe["gamma_static"], torch.full((2, 3), 0.5))  # sigmoid(0) before training
