@@ -95,13 +95,22 @@ class ReachTask:
         self.hold_steps = 1
         self.held_steps = 0
         self.holding = False
+        self.steps = 0
+        self.reach_step: int | None = None  # the step on which the hand first reached the target
         self._bonus_paid = False
 
     def reset(self, hold_steps: int) -> None:
         self.hold_steps = hold_steps
         self.held_steps = 0
         self.holding = False
+        self.steps = 0
+        self.reach_step = None
         self._bonus_paid = False
+
+    @property
+    def reach_time(self) -> float:
+        """Time from the episode's start to the first reach, s (NaN if not reached yet)."""
+        return math.nan if self.reach_step is None else self.reach_step * self.dt
 
     @property
     def hold_remaining(self) -> float:
@@ -112,12 +121,15 @@ class ReachTask:
         """Advance one control step. Returns (reward, weighted reward terms, success)."""
         cfg = self.config
         entered = False
+        self.steps += 1
         if self.holding:
             if distance > cfg.hold_threshold:
                 self.holding = False
                 self.held_steps = 0
         elif distance < cfg.reach_threshold:
             self.holding = entered = True
+            if self.reach_step is None:
+                self.reach_step = self.steps
         if self.holding:
             self.held_steps += 1
         success = self.holding and self.held_steps >= self.hold_steps
@@ -210,6 +222,12 @@ class MuscleArmReachEnv(MuscleEnv):
     ## Info
     The reward terms, ``distance`` (m) and ``is_success``.
 
+    ## Episode Metrics
+    ``episode_metrics()`` summarizes the episode so far (train_sb3.py logs it as ``task/<name>``,
+    evaluate.py reports it): ``final_distance`` (m, at the last step), ``reach_time`` (s from the
+    start to the first reach; NaN if the hand never reached) and ``effort`` (mean over steps of
+    mean(excitation^2), excitations clipped to [0, 1]).
+
     ## Arguments
     ``gym.make(id, **options)`` overrides fields of ``ArmReachConfig``; an unknown option is an
     error. ``render_mode`` is ``"rgb_array"`` (offscreen, works headless) or ``"human"``.
@@ -256,6 +274,9 @@ class MuscleArmReachEnv(MuscleEnv):
         self.plant: ArmPlant = plant
         self.task = ReachTask(cfg, plant.dt)
         n = plant.n_muscles
+        self._clipped = np.empty(n)  # the step's excitation clipped to [0, 1], for the effort
+        self._effort_sum = 0.0
+        self._last_distance = math.nan
 
         # Each step's observation is one fresh vector, [vision | muscle length, velocity, force |
         # activation | hold_remaining | target | place cells], and the Dict's entries are views of it.
@@ -331,6 +352,8 @@ class MuscleArmReachEnv(MuscleEnv):
         plant.set_target_marker(*target)
         self._target = target
         self.task.reset(hold_steps=max(1, round(hold / plant.dt)))
+        self._effort_sum = 0.0
+        self._last_distance = self._distance()
 
         self._readout.set_constant(self._layout.slice(obs_keys.TARGET), target)
         if cfg.target_encoding == "place_cells":
@@ -345,11 +368,29 @@ class MuscleArmReachEnv(MuscleEnv):
         excitation = self._checked_excitation(action)
         self.plant.step(excitation)
         distance = self._distance()
-        effort = float(np.mean(np.clip(excitation, 0.0, 1.0) ** 2)) if self.config.effort_weight else 0.0
+        clipped = np.clip(excitation, 0.0, 1.0, out=self._clipped)
+        effort = float(clipped @ clipped) / clipped.size
         reward, info, success = self.task.update(distance, effort)
+        self._effort_sum += effort
+        self._last_distance = distance
         info["distance"] = distance
         info["is_success"] = success
         return self._observation(), reward, success, False, info
+
+    @property
+    def target(self) -> tuple[float, float]:
+        """The episode's target (x, z), m."""
+        return self._target
+
+    def episode_metrics(self) -> dict[str, float]:
+        """The episode so far: ``final_distance`` (m), ``reach_time`` (s, NaN if not reached) and
+        ``effort`` (mean of mean(excitation^2) over its steps)."""
+        steps = max(self.task.steps, 1)
+        return {
+            "final_distance": self._last_distance,
+            "reach_time": self.task.reach_time,
+            "effort": self._effort_sum / steps,
+        }
 
     # -- helpers ------------------------------------------------------------------------------------
     def _distance(self) -> float:

@@ -153,6 +153,11 @@ class MyoLegsStandEnv(MuscleEnv):
     ## Info
     The reward terms, ``pelvis_height`` (m), ``is_success``, ``physics_unstable``, ``push_force``.
 
+    ## Episode Metrics
+    ``episode_metrics()`` summarizes the episode so far (train_sb3.py logs it as ``task/<name>``,
+    evaluate.py reports it): ``stand_duration`` (s stood so far), ``pelvis_height`` (mean over the
+    steps, m) and ``effort`` (mean over the steps of mean(activation^2)).
+
     ## Arguments
     ``gym.make(id, **options)`` overrides fields of ``LegsStandConfig``; unknown options are errors.
 
@@ -246,6 +251,7 @@ class MyoLegsStandEnv(MuscleEnv):
         self._steps = 0
         self._next_push = self._push_end = math.inf
         self._push = 0.0
+        self._height_sum = self._effort_sum = 0.0
 
     # -- episode ------------------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
@@ -270,6 +276,7 @@ class MyoLegsStandEnv(MuscleEnv):
         plant.set_state(plant.place_on_floor(qpos), qvel)
         plant.push_pelvis(np.zeros(3))
         self._steps = 0
+        self._height_sum = self._effort_sum = 0.0
         self._push = 0.0
         self._push_end = math.inf
         self._next_push = rng.uniform(*cfg.push_interval) if cfg.push_force > 0 else math.inf
@@ -290,11 +297,22 @@ class MyoLegsStandEnv(MuscleEnv):
         reward, info = self._reward(height, tilt)
         fallen = not unstable and (height < cfg.fall_height * self._standing_height or tilt > cfg.fall_tilt)
         stood = not fallen and not unstable and self._steps >= cfg.episode_steps
+        self._height_sum += height
         info["pelvis_height"] = height
         info["is_success"] = stood
         info["physics_unstable"] = unstable
         info["push_force"] = self._push
         return obs, reward, fallen, unstable or stood, info
+
+    def episode_metrics(self) -> dict[str, float]:
+        """The episode so far: ``stand_duration`` (s), mean ``pelvis_height`` (m) and ``effort`` (mean
+        of mean(activation^2) over its steps)."""
+        steps = max(self._steps, 1)
+        return {
+            "stand_duration": self._steps * self.dt,
+            "pelvis_height": self._height_sum / steps,
+            "effort": self._effort_sum / steps,
+        }
 
     # -- helpers ------------------------------------------------------------------------------------
     def _observation(self) -> dict[str, NDArray[np.float64]] | NDArray[np.float64]:
@@ -321,7 +339,9 @@ class MyoLegsStandEnv(MuscleEnv):
         feet = (right_load > cfg.contact_threshold) + (left_load > cfg.contact_threshold)
         contact = cfg.contact_weight * feet / 2
         activation = vector[self._activation]
-        effort = -cfg.effort_weight * float(activation @ activation) / activation.size
+        mean_square = float(activation @ activation) / activation.size
+        self._effort_sum += mean_square
+        effort = -cfg.effort_weight * mean_square
         asymmetry = q[self._right] - q[self._left]
         symmetry = -cfg.symmetry_weight * float(asymmetry @ asymmetry) / asymmetry.size
         terms = {

@@ -196,6 +196,9 @@ def test_still_arm_with_the_target_at_its_hand_succeeds():
     assert terminated and not truncated and info["is_success"]
     assert step == 50  # 0.5 s of holding at 10 ms per step
     assert info["reward_success"] == 100.0 and obs[keys.HOLD_REMAINING][0] == 0.0
+    metrics = env.unwrapped.episode_metrics()
+    assert metrics["reach_time"] == pytest.approx(0.01)  # reached on the first step
+    assert metrics["final_distance"] == info["distance"] < 0.03 and metrics["effort"] == 0.0
 
 
 def test_time_limit_truncates():
@@ -205,6 +208,8 @@ def test_time_limit_truncates():
         _, _, terminated, truncated, info = env.step(np.zeros(4))
         assert not terminated and not info["is_success"]
     assert truncated and step == 200
+    metrics = env.unwrapped.episode_metrics()
+    assert np.isnan(metrics["reach_time"]) and metrics["final_distance"] == info["distance"] > 0.03
 
 
 def discounted(rewards, gamma=0.99):

@@ -95,10 +95,15 @@ def test_reset_starts_standing_with_both_feet_in_contact():
 
 @pytest.mark.parametrize("env_id", IDS)
 def test_zero_activation_falls_and_terminates(env_id):
-    trace = run(gym.make(env_id), seed=0, steps=300, action=lambda env: np.zeros(env.action_space.shape))
+    env = gym.make(env_id)
+    trace = run(env, seed=0, steps=300, action=lambda env: np.zeros(env.action_space.shape))
     *_, (obs, _, terminated, truncated, info) = trace
     assert terminated and not truncated and not info["is_success"]
     assert len(trace) < 300
+    metrics = env.unwrapped.episode_metrics()
+    assert metrics["stand_duration"] == pytest.approx((len(trace) - 1) * 0.01)
+    heights = [step[4]["pelvis_height"] for step in trace[1:]]
+    assert metrics["pelvis_height"] == pytest.approx(np.mean(heights)) and metrics["effort"] == 0.0
 
 
 @pytest.mark.parametrize("env_id", IDS)
@@ -211,6 +216,7 @@ def test_standing_to_the_limit_truncates_with_success():
         *_, terminated, truncated, info = env.step(np.zeros(80))
         assert not terminated and not info["is_success"] or truncated
     assert truncated and info["is_success"]
+    assert env.unwrapped.episode_metrics()["stand_duration"] == pytest.approx(10.0)
 
 
 def test_bad_actions_and_order_are_errors():
