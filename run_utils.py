@@ -1,15 +1,39 @@
-"""What train_sb3.py and evaluate.py share: env construction, run directories, saved configs.
+"""What train_sb3.py and evaluate.py share: hyperparameters, env construction, run directories,
+model and normalizer files, and the episode loop both evaluate with.
 
-A run directory holds ``config.yml`` (every resolved setting, the command and package versions),
-``final_model.zip`` and ``vec_normalize.pkl``. Evaluation rebuilds the env from ``config.yml``
-exactly as training built it, wrappers included.
+A run directory (``logs/<env_id>/<algo>_<seed>_<timestamp>/``) holds::
+
+    config.yml                  every resolved setting, the command, package versions
+    final_model.zip             the model at the end of training (or at Ctrl-C)
+    vec_normalize.pkl           its VecNormalize statistics
+    best_model.zip              the model with the best periodic evaluation so far
+    best_vec_normalize.pkl      its VecNormalize statistics
+    checkpoints/step_<N>/       model.zip + vec_normalize.pkl, saved together (atomically)
+    evaluations.csv             one row per periodic evaluation (the learning curve)
+    monitor/                    per-env episode logs (SB3 Monitor)
+    tb/                         TensorBoard logs
+    wandb/                      W&B's local files (with --use_wandb)
+
+Evaluation rebuilds the env from ``config.yml`` exactly as training built it, wrappers included.
 """
 
 from __future__ import annotations
 
+import csv
+import difflib
+import importlib
+import inspect
+import math
+import os
+import pickle
 import platform
+import re
+import shutil
+import signal
 import sys
+import zipfile
 from collections.abc import Callable
+from dataclasses import asdict, is_dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -18,23 +42,167 @@ import gymnasium as gym
 import numpy as np
 import yaml
 from gymnasium.wrappers import RescaleAction
+from sb3_contrib import RecurrentPPO
+from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
+from stable_baselines3 import PPO, SAC, TD3
+from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.monitor import Monitor
-from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
+from stable_baselines3.common.policies import ActorCriticPolicy
+from stable_baselines3.common.save_util import load_from_zip_file
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecNormalize
+from stable_baselines3.sac.policies import SACPolicy
+from stable_baselines3.td3.policies import TD3Policy
 
 import muscle_envs
 
+ROOT = Path(__file__).resolve().parent
+HYPERPARAMS_FILE = ROOT / "hyperparams.yml"
 CONFIG_FILE = "config.yml"
 MODEL_FILE = "final_model.zip"
 NORMALIZER_FILE = "vec_normalize.pkl"
-# The policy acts in [-1, 1] (what SB3's Gaussian policies and clipping assume); RescaleAction maps
-# that affinely onto the env's [0, 1] excitations. Saved in config.yml, re-applied by evaluate.py.
+BEST_MODEL_FILE = "best_model.zip"
+BEST_NORMALIZER_FILE = "best_vec_normalize.pkl"
+CHECKPOINT_DIR = "checkpoints"
+CHECKPOINT_MODEL, CHECKPOINT_NORMALIZER = "model.zip", "vec_normalize.pkl"
+EVALUATIONS_FILE = "evaluations.csv"
+# The policy acts in [-1, 1] (what SB3's Gaussian policies, SAC's tanh and clipping assume);
+# RescaleAction maps that affinely onto the env's [0, 1] excitations. Saved in config.yml and
+# re-applied by evaluate.py.
 POLICY_ACTION_RANGE = (-1.0, 1.0)
 
+ALGORITHMS: dict[str, type[BaseAlgorithm]] = {
+    "ppo": PPO,
+    "recurrent_ppo": RecurrentPPO,
+    "sac": SAC,
+    "td3": TD3,
+}
+# Keys of a hyperparameter entry that configure the run rather than the algorithm's constructor.
+RUN_SETTINGS = (
+    "policy",
+    "n_envs",
+    "vec_env",
+    "total_timesteps",
+    "normalize",
+    "eval_freq",
+    "n_eval_episodes",
+    "checkpoint_freq",
+    "keep_checkpoints",
+)
 
+
+class RunError(Exception):
+    """A problem with the user's input (a file, an option, a run directory), said in one line.
+
+    The scripts print its message and exit with status 2, instead of a traceback."""
+
+
+# -- hyperparameters ---------------------------------------------------------------------------------
+def load_hyperparams(algo: str, env_id: str, override_file: Path | None = None) -> dict[str, Any]:
+    """The entry for ``algo`` and ``env_id`` in hyperparams.yml, with ``override_file``'s keys on top.
+
+    Raises:
+        RunError: unknown algorithm, unreadable override file, or a key that is neither a run setting
+            nor an argument of the algorithm.
+    """
+    if algo not in ALGORITHMS:
+        raise RunError(f"unknown algorithm {algo!r}; known: {sorted(ALGORITHMS)}")
+    table = yaml.safe_load(HYPERPARAMS_FILE.read_text())[algo]
+    params = dict(table.get(env_id, table["default"]))
+    if override_file is not None:
+        params.update(_read_override(override_file))
+    check_hyperparams(algo, params)
+    return params
+
+
+def _read_override(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise RunError(f"hyperparameter file {path} not found")
+    if path.suffix == ".py":
+        namespace: dict[str, Any] = {}
+        exec(compile(path.read_text(), str(path), "exec"), namespace)  # the user's own file
+        values = namespace.get("HYPERPARAMS")
+    else:
+        try:
+            values = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as err:
+            raise RunError(f"{path} is not valid YAML: {err}") from None
+    if not isinstance(values, dict):
+        raise RunError(f"{path} must hold a mapping of hyperparameters (a .py file: HYPERPARAMS = {{...}})")
+    return values
+
+
+def algorithm_arguments(algo: str) -> list[str]:
+    """Keyword arguments of the algorithm's constructor that a hyperparameter entry may set."""
+    params = inspect.signature(ALGORITHMS[algo].__init__).parameters
+    return [name for name in params if name not in ("self", "policy", "env", "_init_setup_model")]
+
+
+def check_hyperparams(algo: str, params: dict[str, Any]) -> None:
+    allowed = set(RUN_SETTINGS) | set(algorithm_arguments(algo))
+    for key in params:
+        if key not in allowed:
+            close = difflib.get_close_matches(key, allowed, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise RunError(
+                f"unknown hyperparameter {key!r} for {algo}{hint} Run settings: {', '.join(RUN_SETTINGS)}; "
+                f"{ALGORITHMS[algo].__name__} arguments: {', '.join(algorithm_arguments(algo))}"
+            )
+
+
+def split_hyperparams(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(run settings, the algorithm's keyword arguments)."""
+    run = {key: params[key] for key in RUN_SETTINGS if key in params}
+    return run, {key: value for key, value in params.items() if key not in RUN_SETTINGS}
+
+
+# -- envs --------------------------------------------------------------------------------------------
 def qualified_id(env_id: str) -> str:
     """``muscle_envs:<id>`` for our ids, so worker processes that never imported the package (spawn,
     forkserver) can still make the env."""
     return f"muscle_envs:{env_id}" if env_id in muscle_envs.ENV_IDS else env_id
+
+
+def check_env_id(env_id: str) -> None:
+    """Raise RunError, with Gymnasium's suggestions, if ``env_id`` ([module:]name) is not registered."""
+    module, _, name = env_id.rpartition(":")
+    try:
+        if module:
+            importlib.import_module(module)
+        gym.spec(name)
+    except (gym.error.Error, ImportError) as err:
+        raise RunError(f"unknown env id {env_id!r}: {err}") from None
+
+
+class EpisodeMetrics(gym.Wrapper):
+    """Adds ``info["episode_metrics"]`` at an episode's last step: what a learning curve plots.
+
+    Holds ``reward/<term>`` (each ``reward_<term>`` of ``info`` summed over the episode) and
+    ``task/<name>`` (the env's ``episode_metrics()``, e.g. the arm's final distance and reach time).
+    Once per episode and a few floats, so it is cheap to send through SubprocVecEnv's pipes.
+    """
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        self._sums: dict[str, float] = {}
+        self._task = getattr(env.unwrapped, "episode_metrics", None)
+
+    def reset(self, **kwargs: Any):
+        self._sums = {}
+        return self.env.reset(**kwargs)
+
+    def step(self, action: Any):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        sums = self._sums
+        if not sums:
+            sums.update((key, 0.0) for key in info if key.startswith("reward_"))
+        for key in sums:
+            sums[key] += info[key]
+        if terminated or truncated:
+            metrics = {f"reward/{key[7:]}": value for key, value in sums.items()}
+            if self._task is not None:
+                metrics.update((f"task/{key}", value) for key, value in self._task().items())
+            info["episode_metrics"] = metrics
+        return obs, reward, terminated, truncated, info
 
 
 def make_env(
@@ -42,23 +210,34 @@ def make_env(
     env_kwargs: dict[str, Any],
     action_range: tuple[float, float] | None,
     render_mode: str | None = None,
+    monitor_file: Path | None = None,
 ) -> gym.Env:
-    """One env as training uses it: the registered env, its action rescaling, a Monitor."""
+    """One env as training uses it: the registered env, its action rescaling, episode metrics and a
+    Monitor (writing ``monitor_file`` if given)."""
     env = gym.make(qualified_id(env_id), render_mode=render_mode, **env_kwargs)
     if action_range is not None:
         low, high = np.float32(action_range[0]), np.float32(action_range[1])  # float32 like the env's space
         env = RescaleAction(env, low, high)
-    return Monitor(env, info_keywords=("is_success",))
+    env = EpisodeMetrics(env)
+    return Monitor(
+        env, filename=None if monitor_file is None else str(monitor_file), info_keywords=("is_success",)
+    )
 
 
 def _env_factory(
-    env_id: str, env_kwargs: dict[str, Any], action_range: tuple[float, float] | None
-) -> Callable:
+    env_id: str,
+    env_kwargs: dict[str, Any],
+    action_range: tuple[float, float] | None,
+    monitor_file: Path | None,
+    worker: bool,
+) -> Callable[[], gym.Env]:
     def build() -> gym.Env:
-        import torch  # in the worker process: keep torch to one thread there
+        if worker:
+            import torch  # in a worker process: one torch thread, and Ctrl-C is the main process's job
 
-        torch.set_num_threads(1)
-        return make_env(env_id, env_kwargs, action_range)
+            torch.set_num_threads(1)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        return make_env(env_id, env_kwargs, action_range, monitor_file=monitor_file)
 
     return build
 
@@ -70,15 +249,33 @@ def make_vec_env(
     vec_env: str,
     seed: int,
     action_range: tuple[float, float] | None = POLICY_ACTION_RANGE,
+    monitor_dir: Path | None = None,
+    start_method: str | None = None,
 ) -> VecEnv:
-    """``n_envs`` copies in a DummyVecEnv or SubprocVecEnv (forkserver on Linux), seeded seed..seed+n-1."""
-    factories = [_env_factory(env_id, env_kwargs, action_range) for _ in range(n_envs)]
-    if vec_env == "subproc":
-        venv: VecEnv = SubprocVecEnv(factories)
-    elif vec_env == "dummy":
-        venv = DummyVecEnv(factories)
-    else:
-        raise ValueError(f"vec_env must be 'subproc' or 'dummy', got {vec_env!r}")
+    """``n_envs`` copies in a DummyVecEnv or SubprocVecEnv, seeded seed..seed+n-1.
+
+    SubprocVecEnv workers build their env from the module-qualified id, so any start method works
+    (fork, forkserver, spawn; ``start_method=None`` is SB3's default, forkserver on Linux).
+    """
+    if vec_env not in ("subproc", "dummy"):
+        raise RunError(f"vec_env must be 'subproc' or 'dummy', got {vec_env!r}")
+    if monitor_dir is not None:
+        monitor_dir.mkdir(parents=True, exist_ok=True)
+    factories = [
+        _env_factory(
+            env_id,
+            env_kwargs,
+            action_range,
+            None if monitor_dir is None else monitor_dir / str(rank),
+            worker=vec_env == "subproc",
+        )
+        for rank in range(n_envs)
+    ]
+    venv = (
+        SubprocVecEnv(factories, start_method=start_method)
+        if vec_env == "subproc"
+        else DummyVecEnv(factories)
+    )
     venv.seed(seed)
     return venv
 
@@ -89,13 +286,20 @@ def parse_env_kwargs(pairs: list[str]) -> dict[str, Any]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise ValueError(f"--env_kwargs takes key=value pairs, got {pair!r}")
+            raise RunError(f"--env_kwargs takes key=value pairs, got {pair!r}")
         kwargs[key] = yaml.safe_load(value)
     return kwargs
 
 
+def env_config(venv: VecEnv) -> dict[str, Any]:
+    """The resolved options of the (first) env, for config.yml; empty for envs without a config."""
+    config = venv.get_attr("config", indices=[0])[0] if venv.has_attr("config") else None
+    return plain(asdict(config)) if is_dataclass(config) else {}
+
+
+# -- run directories ---------------------------------------------------------------------------------
 def versions() -> dict[str, str]:
-    names = ["muscle_envs", "gymnasium", "mujoco", "stable-baselines3", "torch", "numpy"]
+    names = ["muscle_envs", "gymnasium", "mujoco", "stable-baselines3", "sb3-contrib", "torch", "numpy"]
     found = {"python": platform.python_version()}
     for name in names:
         try:
@@ -105,13 +309,258 @@ def versions() -> dict[str, str]:
     return found
 
 
+def plain(value: Any) -> Any:
+    """``value`` with tuples as lists and NumPy scalars as Python numbers, for YAML and JSON."""
+    if isinstance(value, dict):
+        return {str(key): plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(item) for item in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
 def save_config(run_dir: Path, config: dict[str, Any]) -> None:
-    record = {**config, "command": " ".join(sys.argv), "versions": versions()}
-    (run_dir / CONFIG_FILE).write_text(yaml.safe_dump(record, sort_keys=False))
+    record = {**config, "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]), "versions": versions()}
+    atomic_write_text(run_dir / CONFIG_FILE, yaml.safe_dump(plain(record), sort_keys=False))
 
 
 def load_config(run_dir: Path) -> dict[str, Any]:
     path = run_dir / CONFIG_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"{run_dir} has no {CONFIG_FILE}: is it a train_sb3.py run directory?")
+        raise RunError(f"{run_dir} has no {CONFIG_FILE}: is it a train_sb3.py run directory?")
     return yaml.safe_load(path.read_text())
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".tmp-{path.name}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def save_model_and_normalizer(
+    model: BaseAlgorithm, venv: VecEnv, model_path: Path, normalizer_path: Path
+) -> None:
+    """Write the pair to temporary files, then move both into place: a crash or Ctrl-C while saving
+    leaves the previous pair, never a half-written file."""
+    tmp_model = model_path.with_name(f".tmp-{model_path.name}")  # keeps the .zip suffix SB3 wants
+    model.save(tmp_model)
+    moves = [(tmp_model, model_path)]
+    if isinstance(venv, VecNormalize):
+        tmp_norm = normalizer_path.with_name(f".tmp-{normalizer_path.name}")
+        venv.save(str(tmp_norm))
+        moves.append((tmp_norm, normalizer_path))
+    for src, dst in moves:
+        os.replace(src, dst)
+
+
+def save_checkpoint(model: BaseAlgorithm, venv: VecEnv, run_dir: Path, keep: int) -> Path:
+    """``checkpoints/step_<N>/`` with the model and its normalizer, written as a temporary folder and
+    renamed (one atomic step); only the latest ``keep`` checkpoints stay."""
+    root = run_dir / CHECKPOINT_DIR
+    final = root / f"step_{model.num_timesteps:012d}"
+    tmp = root / f".tmp-{final.name}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_model_and_normalizer(model, venv, tmp / CHECKPOINT_MODEL, tmp / CHECKPOINT_NORMALIZER)
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    for old in checkpoints(run_dir)[:-keep] if keep > 0 else []:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def checkpoints(run_dir: Path) -> list[Path]:
+    """The run's complete checkpoints, oldest first."""
+    root = run_dir / CHECKPOINT_DIR
+    found = [p for p in root.glob("step_*") if re.fullmatch(r"step_\d+", p.name) and p.is_dir()]
+    return sorted(found, key=lambda p: int(p.name[5:]))
+
+
+# -- loading -----------------------------------------------------------------------------------------
+def algorithm_of(model_path: Path) -> type[BaseAlgorithm]:
+    """The algorithm class that saved ``model_path``, read from the file's policy class."""
+    if not model_path.is_file():
+        raise RunError(f"model file {model_path} not found")
+    try:
+        data, _, _ = load_from_zip_file(model_path, load_data=True, device="cpu")
+    except (zipfile.BadZipFile, ValueError, KeyError, EOFError, RuntimeError) as err:
+        raise RunError(f"{model_path} is not a readable SB3 model ({type(err).__name__}: {err})") from None
+    policy_class = data.get("policy_class") if data else None
+    bases = [
+        (RecurrentActorCriticPolicy, RecurrentPPO),
+        (SACPolicy, SAC),
+        (TD3Policy, TD3),
+        (ActorCriticPolicy, PPO),
+    ]
+    for base, algorithm in bases:
+        if isinstance(policy_class, type) and issubclass(policy_class, base):
+            return algorithm
+    raise RunError(f"{model_path}: cannot tell which algorithm saved it (policy class {policy_class!r})")
+
+
+def load_model(model_path: Path, venv: VecEnv, device: str = "cpu") -> BaseAlgorithm:
+    """Load a model and check that it fits ``venv`` (observation and action spaces)."""
+    model = algorithm_of(model_path).load(model_path, device=device)
+    if model.observation_space != venv.observation_space:
+        raise RunError(
+            f"{model_path} was trained on observations {describe_space(model.observation_space)}, "
+            f"but the env gives {describe_space(venv.observation_space)}: another env id or other env_kwargs?"
+        )
+    if model.action_space.shape != venv.action_space.shape:
+        raise RunError(
+            f"{model_path} acts with shape {model.action_space.shape}, "
+            f"the env expects {venv.action_space.shape}"
+        )
+    return model
+
+
+def load_normalizer(path: Path, venv: VecEnv, training: bool = False) -> VecNormalize:
+    """Saved VecNormalize statistics around ``venv``, checked against its observation space.
+
+    For evaluation (``training=False``) the statistics are frozen and rewards reported unnormalized.
+    """
+    if not path.is_file():
+        raise RunError(f"normalizer file {path} not found")
+    try:
+        with open(path, "rb") as f:
+            normalizer = pickle.load(f)
+    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, ValueError) as err:
+        raise RunError(f"{path} is not a readable VecNormalize file ({type(err).__name__}: {err})") from None
+    if not isinstance(normalizer, VecNormalize):
+        raise RunError(f"{path} holds a {type(normalizer).__name__}, not VecNormalize statistics")
+    if normalizer.observation_space != venv.observation_space:
+        raise RunError(
+            f"normalizer {path} was saved for observations {describe_space(normalizer.observation_space)}, "
+            f"but the env gives {describe_space(venv.observation_space)}: was it saved with another env id "
+            "or other env_kwargs?"
+        )
+    normalizer.set_venv(venv)
+    if not training:
+        normalizer.training, normalizer.norm_reward = False, False
+    return normalizer
+
+
+def describe_space(space: gym.Space) -> str:
+    if isinstance(space, gym.spaces.Dict):
+        return "{" + ", ".join(f"{key}: {sub.shape}" for key, sub in space.spaces.items()) + "}"
+    return f"{type(space).__name__}{getattr(space, 'shape', '')}"
+
+
+# -- the episode loop --------------------------------------------------------------------------------
+StepHook = Callable[[Any, np.ndarray, Any, np.ndarray, list[dict]], None]
+
+
+def run_episodes(
+    model: BaseAlgorithm,
+    venv: VecEnv,
+    n_episodes: int,
+    deterministic: bool = True,
+    on_step: StepHook | None = None,
+) -> list[dict[str, Any]]:
+    """Run ``n_episodes`` with the model on ``venv`` (spread over its envs as evenly as possible, so
+    short episodes are not over-represented), carrying a recurrent policy's state.
+
+    ``on_step(obs, action, state, dones, infos)`` sees each step (``obs`` as the policy saw it).
+    Returns one record per episode: ``return``, ``length``, ``is_success`` and the
+    :class:`EpisodeMetrics` entries.
+    """
+    n_envs = venv.num_envs
+    targets = np.array([(n_episodes + i) // n_envs for i in range(n_envs)])
+    counts = np.zeros(n_envs, dtype=int)
+    returns, lengths = np.zeros(n_envs), np.zeros(n_envs, dtype=int)
+    episodes: list[dict[str, Any]] = []
+    obs = venv.reset()
+    state, starts = None, np.ones(n_envs, dtype=bool)
+    while (counts < targets).any():
+        action, state = model.predict(obs, state=state, episode_start=starts, deterministic=deterministic)
+        new_obs, rewards, dones, infos = venv.step(action)
+        if on_step is not None:
+            on_step(obs, action, state, dones, infos)
+        returns += rewards
+        lengths += 1
+        for i in np.flatnonzero(dones):
+            if counts[i] < targets[i]:
+                info = infos[i]
+                record = {"return": float(returns[i]), "length": int(lengths[i])}
+                record["is_success"] = bool(info.get("is_success", False))
+                episodes.append({**record, **info.get("episode_metrics", {})})
+                counts[i] += 1
+            returns[i], lengths[i] = 0.0, 0
+        obs, starts = new_obs, dones
+    return episodes
+
+
+def record_video(
+    model: BaseAlgorithm,
+    venv: VecEnv,
+    path: Path,
+    n_episodes: int = 1,
+    deterministic: bool = True,
+    max_fps: float = 50.0,
+) -> Path:
+    """Render ``n_episodes`` to an MP4 that plays in real time, at most ``max_fps`` frames per second
+    (every k-th control step). ``venv`` holds one env made with ``render_mode="rgb_array"``
+    (rendering is offscreen: headless machines use EGL or OSMesa)."""
+    import imageio.v2 as imageio  # only when a video is wanted
+
+    steps_per_second = 1.0 / venv.get_attr("dt", indices=[0])[0]
+    every = max(1, round(steps_per_second / max_fps))  # software rendering costs ~50 ms a frame
+    frames: list[np.ndarray] = []
+    step = 0
+
+    def grab(*_: Any) -> None:
+        nonlocal step
+        if step % every == 0:
+            frames.append(venv.get_images()[0])
+        step += 1
+
+    run_episodes(model, venv, n_episodes, deterministic, on_step=grab)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{path.name}")
+    fps = round(steps_per_second / every)
+    imageio.mimwrite(tmp, frames, fps=fps, codec="libx264", macro_block_size=8, format="FFMPEG")
+    os.replace(tmp, path)
+    return path
+
+
+def summarize(episodes: list[dict[str, Any]]) -> dict[str, Any]:
+    """Success rate, return, episode length and the mean of every episode metric.
+
+    A metric that is undefined in some episodes (NaN, e.g. the reach time of an episode that never
+    reached) is averaged over the others; ``None`` if it is undefined in all.
+    """
+    returns = np.array([e["return"] for e in episodes])
+    summary: dict[str, Any] = {
+        "n_episodes": len(episodes),
+        "success_rate": float(np.mean([e["is_success"] for e in episodes])),
+        "mean_reward": float(returns.mean()),
+        "std_reward": float(returns.std()),
+        "mean_episode_length": float(np.mean([e["length"] for e in episodes])),
+    }
+    keys = [key for key in episodes[0] if "/" in key]
+    for key in keys:
+        values = np.array([e.get(key, math.nan) for e in episodes], dtype=float)
+        defined = values[~np.isnan(values)]
+        summary[key] = float(defined.mean()) if defined.size else None
+    return summary
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    """The rows of a CSV file with a header; none if the file does not exist."""
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def append_csv(path: Path, row: dict[str, Any]) -> None:
+    """Append ``row`` to a CSV file, writing the header first if the file is new."""
+    new = not path.exists()
+    with open(path, "a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(row))
+        if new:
+            writer.writeheader()
+        writer.writerow(row)

@@ -1,130 +1,344 @@
-"""Train a policy on a muscle_envs task with Stable-Baselines3 PPO.
+"""Train a policy on a muscle_envs task with Stable-Baselines3 (PPO, RecurrentPPO, SAC, TD3).
 
-    python train_sb3.py                              # MuscleArmReach-v0, defaults below
+    python train_sb3.py                                   # MuscleArmReach-v0, PPO, defaults
     python train_sb3.py --n_envs 16 --total_timesteps 2000000
-    python train_sb3.py --env MuscleArm6Reach-v0 --env_kwargs effort_weight=0.1
+    python train_sb3.py --algo recurrent_ppo --policy sensory_lstm
+    python train_sb3.py --env MyoLegsStand-v0 --use_wandb --tags legs baseline
+    python train_sb3.py --hyperparams my_settings.yml --env_kwargs vision=false effort_weight=0.1
+    python train_sb3.py --resume logs/MuscleArmReach-v0/ppo_0_20261121-093000
 
-Writes a run directory (default ``logs/<env>/ppo_<seed>_<timestamp>/``) with ``config.yml``,
-``final_model.zip``, ``vec_normalize.pkl`` and TensorBoard logs; ``python evaluate.py RUN_DIR``
-evaluates it. Observations and rewards go through VecNormalize; the policy acts in [-1, 1], mapped
-onto the env's [0, 1] excitations by ``gymnasium.wrappers.RescaleAction``.
+Defaults per algorithm and env live in hyperparams.yml; ``--hyperparams FILE`` overrides keys of that
+entry and command-line options override both. Every resolved setting is written to the run
+directory's config.yml (layout: see run_utils.py or the README); ``python evaluate.py RUN_DIR``
+evaluates the run. Observations and rewards go through VecNormalize. The policy acts in [-1, 1],
+mapped onto the env's [0, 1] excitations by ``gymnasium.wrappers.RescaleAction``. Ctrl-C saves the
+model and its normalizer (and a checkpoint) before exiting; ``--resume`` continues from the latest
+checkpoint with the same step counter and normalizer.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
+from typing import Any
 
-import gymnasium as gym
 import torch
-from stable_baselines3.common.vec_env import VecNormalize
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize, sync_envs_normalization
 
 import run_utils
-from policies import POLICIES, policy_spec
+from policies import POLICIES, PolicySpec, policy_spec
+from train_callbacks import CheckpointCallback, EpisodeMetricsCallback, EvalCallback, ProgressBarCallback
 
-# PPO settings per env; anything not listed is SB3's default. On MuscleArmReach-v0 these reach
-# ~98% success in ~450k steps (about 4 minutes on 2 cores, 8 envs).
-HYPERPARAMS = {
-    "MuscleArmReach-v0": dict(
-        n_steps=1024, batch_size=512, learning_rate=3e-4, gamma=0.99, policy_kwargs=dict(net_arch=[64, 64])
-    ),
-    "MuscleArm6Reach-v0": dict(
-        n_steps=1024, batch_size=512, learning_rate=3e-4, gamma=0.99, policy_kwargs=dict(net_arch=[64, 64])
-    ),
-}
+EVAL_ENVS = 5  # evaluation episodes run side by side, in one process
+# Settings a resumed run takes from its config.yml; giving them again is an error, not silently ignored.
+RESUME_FIXED = ("env", "algo", "policy", "n_envs", "vec_env", "seed", "env_kwargs", "hyperparams")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--env", default="MuscleArmReach-v0", help="registered env id")
+    parser.add_argument("--env", default=None, help="registered env id (default MuscleArmReach-v0)")
     parser.add_argument(
-        "--policy", default="mlp", choices=sorted(POLICIES), help="policy short name (policies/)"
+        "--algo",
+        choices=sorted(run_utils.ALGORITHMS),
+        default=None,
+        help="algorithm (default: recurrent_ppo for a recurrent --policy, else ppo)",
     )
-    parser.add_argument("--n_envs", type=int, default=8, help="parallel envs")
+    parser.add_argument(
+        "--policy",
+        choices=sorted(POLICIES),
+        default=None,
+        help="policy short name (default per env and algo)",
+    )
+    parser.add_argument("--n_envs", type=int, default=None, help="parallel training envs")
     parser.add_argument(
         "--vec_env",
         choices=["subproc", "dummy"],
         default=None,
-        help="vectorization (default: subproc when n_envs > 1)",
+        help="vectorization (default: subproc if n_envs > 1)",
     )
-    parser.add_argument("--total_timesteps", type=int, default=500_000, help="env steps to train for")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the policy and the envs")
+    parser.add_argument("--total_timesteps", type=int, default=None, help="env steps to train for")
+    parser.add_argument("--seed", type=int, default=None, help="seed of the policy and the envs (default 0)")
     parser.add_argument("--device", default="cpu", help="torch device of the policy")
     parser.add_argument(
-        "--env_kwargs",
-        nargs="*",
-        default=[],
-        metavar="KEY=VALUE",
-        help="env options, e.g. effort_weight=0.1 vision=false",
+        "--env_kwargs", nargs="*", default=None, metavar="KEY=VALUE", help="env options, e.g. vision=false"
     )
-    parser.add_argument("--run_dir", type=Path, default=None, help="output folder")
+    parser.add_argument(
+        "--hyperparams",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="YAML or .py file overriding hyperparams.yml",
+    )
+    parser.add_argument(
+        "--run_dir", type=Path, default=None, help="output folder (default logs/<env>/<algo>_...)"
+    )
+    parser.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR", help="continue this run")
+    parser.add_argument("--use_wandb", action="store_true", help="log to Weights & Biases")
+    parser.add_argument("--wandb_project", default="muscle_envs", help="W&B project")
+    parser.add_argument("--wandb_entity", default=None, help="W&B entity (user or team)")
+    parser.add_argument("--tags", nargs="*", default=[], help="W&B tags")
     parser.add_argument("--no_progress", action="store_true", help="hide the progress bar")
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> Path:
-    args = parse_args(argv)
-    gym.spec(args.env)  # an unknown id fails here, with Gymnasium's suggestions, before any work
-    env_kwargs = run_utils.parse_env_kwargs(args.env_kwargs)
-    vec_env = args.vec_env or ("subproc" if args.n_envs > 1 else "dummy")
-    hyperparams = HYPERPARAMS.get(args.env, {})
-    spec = policy_spec(args.policy, **hyperparams.get("policy_kwargs", {}))
-    algo = "recurrent_ppo" if spec.recurrent else "ppo"
-    run_dir = args.run_dir or Path("logs") / args.env / f"{algo}_{args.seed}_{time.strftime('%Y%m%d-%H%M%S')}"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    # The envs run in the other processes; one thread here leaves them the cores (2-core machines).
-    torch.set_num_threads(1)
+def resolve(args: argparse.Namespace) -> dict[str, Any]:
+    """Every setting of a new run: command line over --hyperparams over hyperparams.yml."""
+    env_id = args.env or "MuscleArmReach-v0"
+    run_utils.check_env_id(env_id)
+    algo = args.algo or ("recurrent_ppo" if args.policy and POLICIES[args.policy].recurrent else "ppo")
+    params = run_utils.load_hyperparams(algo, env_id, args.hyperparams)
+    run, algo_kwargs = run_utils.split_hyperparams(params)
+    for key in ("policy", "n_envs", "vec_env", "total_timesteps"):
+        if getattr(args, key) is not None:
+            run[key] = getattr(args, key)
+    check_policy(run["policy"], algo)
+    if run["n_envs"] < 1 or run["total_timesteps"] < 1:
+        raise run_utils.RunError("n_envs and total_timesteps must be >= 1")
+    run["vec_env"] = run.get("vec_env") or ("subproc" if run["n_envs"] > 1 else "dummy")
+    return {
+        "env": env_id,
+        "env_kwargs": run_utils.parse_env_kwargs(args.env_kwargs or []),
+        "algo": algo,
+        "seed": 0 if args.seed is None else args.seed,
+        **run,
+        "action_range": list(run_utils.POLICY_ACTION_RANGE),
+        "hyperparams": algo_kwargs,
+    }
 
-    venv = run_utils.make_vec_env(args.env, env_kwargs, args.n_envs, vec_env, args.seed)
-    # Entries the policy models physiologically (muscle length/velocity/force) stay in their units.
-    norm_obs_keys = [key for key in venv.observation_space.spaces if key not in spec.raw_observation_keys]
-    venv = VecNormalize(
-        venv,
-        norm_obs=True,
-        norm_reward=True,
-        gamma=hyperparams.get("gamma", 0.99),
-        norm_obs_keys=norm_obs_keys,
+
+def check_policy(name: str, algo: str) -> None:
+    if name not in POLICIES:
+        raise run_utils.RunError(f"unknown policy {name!r}; known: {sorted(POLICIES)}")
+    recurrent = POLICIES[name].recurrent
+    if recurrent != (algo == "recurrent_ppo"):
+        fitting = sorted(n for n, spec in POLICIES.items() if spec.recurrent == (algo == "recurrent_ppo"))
+        kind = "recurrent" if recurrent else "feed-forward"
+        raise run_utils.RunError(f"policy {name!r} is {kind}; {algo} trains {fitting}")
+
+
+def build_envs(config: dict[str, Any], run_dir: Path, spec: PolicySpec) -> tuple[VecEnv, VecEnv]:
+    """The training envs (with Monitor files) and the evaluation envs, normalized alike."""
+    venv = run_utils.make_vec_env(
+        config["env"],
+        config["env_kwargs"],
+        config["n_envs"],
+        config["vec_env"],
+        config["seed"],
+        monitor_dir=run_dir / "monitor",
     )
-    run_utils.save_config(
-        run_dir,
-        {
-            "env": args.env,
-            "env_kwargs": env_kwargs,
-            "algo": algo,
-            "policy": args.policy,
-            "seed": args.seed,
-            "n_envs": args.n_envs,
-            "vec_env": vec_env,
-            "total_timesteps": args.total_timesteps,
-            "action_range": list(run_utils.POLICY_ACTION_RANGE),
-            "hyperparams": hyperparams,
-        },
+    eval_env = run_utils.make_vec_env(
+        config["env"],
+        config["env_kwargs"],
+        min(EVAL_ENVS, config["n_eval_episodes"]),
+        "dummy",
+        config["seed"],
     )
-    ppo_kwargs = {k: v for k, v in hyperparams.items() if k != "policy_kwargs"}
-    model = spec.algorithm(
+    normalize = config["normalize"]
+    if normalize:
+        # Entries the policy models physiologically (muscle length/velocity/force) stay in their units.
+        keys = getattr(venv.observation_space, "spaces", None)
+        settings = {"gamma": config["hyperparams"].get("gamma", 0.99), **normalize}
+        if keys is not None:
+            settings["norm_obs_keys"] = [key for key in keys if key not in spec.raw_observation_keys]
+        venv = VecNormalize(venv, **settings)
+        eval_env = VecNormalize(eval_env, **{**settings, "training": False, "norm_reward": False})
+    return venv, eval_env
+
+
+def new_model(
+    config: dict[str, Any], spec: PolicySpec, venv: VecEnv, run_dir: Path, device: str
+) -> BaseAlgorithm:
+    kwargs = dict(config["hyperparams"])
+    kwargs.pop("policy_kwargs", None)
+    algorithm = run_utils.ALGORITHMS[config["algo"]]
+    return algorithm(
         spec.policy,
         venv,
         policy_kwargs=spec.policy_kwargs,
-        seed=args.seed,
-        device=args.device,
+        seed=config["seed"],
+        device=device,
         verbose=0,
         tensorboard_log=str(run_dir / "tb"),
-        **ppo_kwargs,
+        **kwargs,
     )
-    print(
-        f"training {algo} ({args.policy}) on {args.env} for {args.total_timesteps:,} steps with "
-        f"{args.n_envs} {vec_env} envs -> {run_dir}"
+
+
+def video_recorder(config: dict[str, Any], run_dir: Path, train_env: VecEnv, wandb_run: Any):
+    """``record(model, step)``: one deterministic evaluation episode as videos/step_<N>.mp4, sent to
+    W&B as a ``wandb.Video``."""
+
+    def record(model: BaseAlgorithm, step: int) -> None:
+        import wandb
+
+        env: VecEnv = DummyVecEnv(
+            [
+                lambda: run_utils.make_env(
+                    config["env"], config["env_kwargs"], config["action_range"], "rgb_array"
+                )
+            ]
+        )
+        if isinstance(train_env, VecNormalize):
+            env = VecNormalize(env, training=False, norm_reward=False, norm_obs_keys=train_env.norm_obs_keys)
+            sync_envs_normalization(train_env, env)
+        env.seed(config["seed"])
+        try:
+            path = run_utils.record_video(model, env, run_dir / "videos" / f"step_{step:012d}.mp4")
+        finally:
+            env.close()
+        wandb_run.log({"eval/video": wandb.Video(str(path), format="mp4"), "global_step": step})
+
+    return record
+
+
+def start_wandb(args: argparse.Namespace, config: dict[str, Any], run_dir: Path) -> Any:
+    import wandb  # only with --use_wandb
+
+    run = wandb.init(
+        project=args.wandb_project,
+        entity=args.wandb_entity,
+        name=run_dir.name,
+        id=config.get("wandb_id"),
+        resume="allow",
+        dir=str(run_dir),
+        config=config,
+        tags=args.tags or None,
+        sync_tensorboard=True,
+        job_type="train",
     )
+    config["wandb_id"] = run.id
+    return run
+
+
+def log_wandb_artifact(
+    run: Any, config: dict[str, Any], run_dir: Path, summary: dict[str, Any] | None
+) -> None:
+    import re
+
+    import wandb
+
+    name = re.sub(r"[^\w.-]", "-", f"{config['env']}-{run_dir.name}")
+    artifact = wandb.Artifact(name, type="model", metadata=run_utils.plain(summary or {}))
+    for file in (run_utils.MODEL_FILE, run_utils.NORMALIZER_FILE, run_utils.CONFIG_FILE):
+        if (run_dir / file).is_file():
+            artifact.add_file(str(run_dir / file))
+    run.log_artifact(artifact)
+
+
+def check_resume_args(args: argparse.Namespace) -> None:
+    given = [key for key in RESUME_FIXED if getattr(args, key, None) is not None]
+    if given or args.run_dir is not None:
+        raise run_utils.RunError(
+            "--resume continues a run with its own config.yml; drop "
+            f"{', '.join('--' + k for k in given) or '--run_dir'}"
+            " (only --total_timesteps, --device, W&B and progress options may change)"
+        )
+
+
+def main(argv: list[str] | None = None) -> Path:
+    args = parse_args(argv)
     try:
-        model.learn(total_timesteps=args.total_timesteps, progress_bar=not args.no_progress)
-    finally:  # Ctrl-C still leaves a usable model and its normalizer
-        model.save(run_dir / run_utils.MODEL_FILE)
-        venv.save(str(run_dir / run_utils.NORMALIZER_FILE))
+        return train(args)
+    except run_utils.RunError as err:
+        print(f"train_sb3.py: error: {err}", file=sys.stderr)
+        sys.exit(2)  # like argparse's usage errors
+
+
+def train(args: argparse.Namespace) -> Path:
+    if args.resume is not None:
+        check_resume_args(args)
+        run_dir = args.resume
+        config = run_utils.load_config(run_dir)
+        if args.total_timesteps is not None:
+            config["total_timesteps"] = args.total_timesteps
+        latest = run_utils.checkpoints(run_dir)
+        if not latest:
+            raise run_utils.RunError(f"{run_dir} has no checkpoint to resume from")
+        checkpoint = latest[-1]
+    else:
+        config = resolve(args)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        run_dir = args.run_dir or Path("logs") / config["env"] / f"{config['algo']}_{config['seed']}_{stamp}"
+        checkpoint = None
+        if run_dir.exists() and any(run_dir.iterdir()):
+            raise run_utils.RunError(f"{run_dir} is not empty; use --resume {run_dir} to continue that run")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    # Envs run in the worker processes; one thread here leaves them the cores. The networks are small,
+    # so more threads would mostly add synchronization (SubprocVecEnv workers set 1 thread each, too).
+    torch.set_num_threads(1)
+    spec = policy_spec(config["policy"], **config["hyperparams"].get("policy_kwargs", {}))
+
+    venv, eval_env = build_envs(config, run_dir, spec)
+    if checkpoint is not None:
+        if isinstance(venv, VecNormalize):
+            venv = run_utils.load_normalizer(
+                checkpoint / run_utils.CHECKPOINT_NORMALIZER, venv.venv, training=True
+            )
+        model = run_utils.ALGORITHMS[config["algo"]].load(
+            checkpoint / run_utils.CHECKPOINT_MODEL, env=venv, device=args.device
+        )
+        model.tensorboard_log = str(run_dir / "tb")  # the run dir may have moved since
+        print(f"resuming {run_dir} from {checkpoint.name} ({model.num_timesteps:,} steps)")
+    else:
+        model = new_model(config, spec, venv, run_dir, args.device)
+        config["env_config"] = run_utils.env_config(eval_env)
+    wandb_run = start_wandb(args, config, run_dir) if args.use_wandb else None
+    run_utils.save_config(run_dir, config)
+
+    remaining = config["total_timesteps"] - model.num_timesteps
+    video = video_recorder(config, run_dir, venv, wandb_run) if wandb_run is not None else None
+    evaluation = (
+        EvalCallback(
+            eval_env, run_dir, config["eval_freq"], config["n_eval_episodes"], config["seed"] + 10_000, video
+        )
+        if config["eval_freq"] or video
+        else None
+    )
+    callbacks: list[BaseCallback] = [
+        EpisodeMetricsCallback(),
+        CheckpointCallback(run_dir, config["checkpoint_freq"], config["keep_checkpoints"]),
+    ]
+    if evaluation is not None:
+        callbacks.append(evaluation)
+    if not args.no_progress:
+        callbacks.append(ProgressBarCallback(config["total_timesteps"], evaluation))
+    print(
+        f"training {config['algo']} ({config['policy']}) on {config['env']} "
+        f"for {config['total_timesteps']:,} steps with {config['n_envs']} {config['vec_env']} envs",
+        f"-> {run_dir}",
+        flush=True,
+    )
+    interrupted = False
+    try:
+        if remaining > 0:
+            model.learn(remaining, callback=CallbackList(callbacks), reset_num_timesteps=checkpoint is None)
+    except KeyboardInterrupt:
+        interrupted = True
+        print(f"\ninterrupted at step {model.num_timesteps:,}; saving", file=sys.stderr)
+    finally:  # Ctrl-C (or an error) still leaves a usable model, its normalizer and a checkpoint
+        run_utils.save_model_and_normalizer(
+            model, venv, run_dir / run_utils.MODEL_FILE, run_dir / run_utils.NORMALIZER_FILE
+        )
+        run_utils.save_checkpoint(model, venv, run_dir, config["keep_checkpoints"])
         venv.close()
-    print(f"saved {run_dir / run_utils.MODEL_FILE} and {run_utils.NORMALIZER_FILE}")
+        eval_env.close()
+    summary = evaluation.last if evaluation is not None else None
+    if wandb_run is not None:
+        log_wandb_artifact(wandb_run, config, run_dir, summary)
+        wandb_run.finish()
+    print(f"saved {run_utils.MODEL_FILE} and {run_utils.NORMALIZER_FILE} at step {model.num_timesteps:,}")
+    if interrupted:
+        print(f"resume with: python train_sb3.py --resume {run_dir}")
+    elif summary is not None:
+        print(
+            f"last evaluation: success {summary['success_rate']:.0%}, return {summary['mean_reward']:.1f}, "
+            f"episode length {summary['mean_episode_length']:.0f} over {summary['n_episodes']} episodes"
+        )
     return run_dir
 
 

@@ -1,0 +1,200 @@
+"""Figures of evaluate.py ``--plots DIR``: what the policy does, and what its sensory system sees.
+
+- ``trajectories.png``: the arm's hand paths and targets in the x-z plane (the legs: pelvis height
+  over time);
+- ``excitations.png``: muscle excitations over the first episode;
+- ``afferents.png`` (sensory policies): Ia, II, Ib rates and gamma static/dynamic drive over the
+  first episode, from the policy's own ``probe()``;
+- ``hidden_pca.png`` (recurrent policies): the hidden state's trajectories on its first two principal
+  components, and the variance each component explains.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
+from stable_baselines3.common.base_class import BaseAlgorithm  # noqa: E402
+from stable_baselines3.common.vec_env import VecEnv  # noqa: E402
+
+import run_utils  # noqa: E402
+
+MANY_MUSCLES = 12  # more than this: heat maps instead of one line per muscle
+
+
+@dataclass
+class Episode:
+    """One episode as recorded step by step (the last step's env state is not kept: the env has
+    already reset when the step returns)."""
+
+    obs: dict[str, list[np.ndarray]] = field(default_factory=dict)  # as the policy saw it
+    excitation: list[np.ndarray] = field(default_factory=list)
+    hidden: list[np.ndarray] = field(default_factory=list)
+    hand: list[tuple[float, float]] = field(default_factory=list)
+    pelvis_height: list[float] = field(default_factory=list)
+    target: tuple[float, float] | None = None
+    success: bool = False
+
+    def stacked_obs(self) -> dict[str, np.ndarray]:
+        return {key: np.stack(values) for key, values in self.obs.items()}
+
+
+def record(model: BaseAlgorithm, venv: VecEnv, n_episodes: int, deterministic: bool) -> list[Episode]:
+    """Run ``n_episodes`` on a one-env ``venv`` and keep what the figures need."""
+    env = venv.unwrapped.envs[0].unwrapped
+    space = env.action_space
+    low, high = (float(b) for b in run_utils.POLICY_ACTION_RANGE)
+    episodes = [Episode()]
+
+    def on_step(obs: Any, action: np.ndarray, state: Any, dones: np.ndarray, infos: list[dict]) -> None:
+        episode = episodes[-1]
+        for key, value in obs.items() if isinstance(obs, dict) else [("obs", obs)]:
+            episode.obs.setdefault(key, []).append(np.array(value[0]))
+        scaled = space.low + (action[0] - low) / (high - low) * (space.high - space.low)
+        episode.excitation.append(np.clip(scaled, space.low, space.high))
+        if state is not None:  # RecurrentPPO: (hidden, cell) of the actor, (layers, envs, size)
+            episode.hidden.append(np.array(state[0][-1, 0]))
+        if dones[0]:
+            episode.success = bool(infos[0].get("is_success", False))
+            episodes.append(Episode())
+        elif hasattr(env, "target"):
+            episode.target = env.target
+            episode.hand.append(env.plant.hand_xz())
+        if "pelvis_height" in infos[0]:
+            episode.pelvis_height.append(infos[0]["pelvis_height"])
+
+    run_utils.run_episodes(model, venv, n_episodes, deterministic, on_step=on_step)
+    return episodes[:n_episodes]
+
+
+def write_all(
+    model: BaseAlgorithm, venv: VecEnv, out_dir: Path, n_episodes: int, deterministic: bool
+) -> list[Path]:
+    """Record ``n_episodes`` and write every figure that applies to this env and policy."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    episodes = record(model, venv, n_episodes, deterministic)
+    env = venv.unwrapped.envs[0].unwrapped
+    dt = env.dt
+    names = list(env.plant.muscle_names)
+    written = [trajectories(episodes, dt, out_dir / "trajectories.png")]
+    written.append(
+        traces({"excitation": np.stack(episodes[0].excitation)}, names, dt, out_dir / "excitations.png")
+    )
+    afferents = probe(model, episodes[0])
+    if afferents is not None:
+        written.append(traces(afferents, names, dt, out_dir / "afferents.png"))
+    if episodes[0].hidden:
+        written.append(hidden_pca(episodes, out_dir / "hidden_pca.png"))
+    return written
+
+
+def probe(model: BaseAlgorithm, episode: Episode) -> dict[str, np.ndarray] | None:
+    """Afferent rates and gamma drive along ``episode``, if the policy models them."""
+    policy = model.policy
+    obs = episode.stacked_obs()
+    with torch.no_grad():
+        if hasattr(policy, "probe"):  # SensoryRecurrentPolicy
+            trace = policy.probe(obs)
+        elif hasattr(getattr(policy, "features_extractor", None), "probe"):  # SensoryExtractor
+            tensors, _ = policy.obs_to_tensor(obs)
+            trace = policy.features_extractor.probe(tensors)
+        else:
+            return None
+    keys = ("ia", "ii", "ib", "gamma_static", "gamma_dynamic")
+    return {key: trace[key].cpu().numpy() for key in keys}
+
+
+def _panel(ax: Axes, values: np.ndarray, names: list[str], dt: float, title: str) -> None:
+    t = np.arange(len(values)) * dt
+    if values.shape[1] > MANY_MUSCLES:
+        image = ax.imshow(
+            values.T,
+            aspect="auto",
+            origin="lower",
+            extent=(0, t[-1] + dt, 0, values.shape[1]),
+            cmap="viridis",
+        )
+        plt.colorbar(image, ax=ax, fraction=0.03)
+        ax.set_ylabel("muscle")
+    else:
+        for i, name in enumerate(names):
+            ax.plot(t, values[:, i], label=name, lw=1.2)
+    ax.set_title(title, fontsize=10)
+
+
+def traces(panels: dict[str, np.ndarray], names: list[str], dt: float, path: Path) -> Path:
+    """One row per entry of ``panels`` ((time, muscle) arrays), against time."""
+    titles = {
+        "excitation": "muscle excitation",
+        "ia": "Ia (spindle primary), rate / 300 imp/s",
+        "ii": "II (spindle secondary)",
+        "ib": "Ib (Golgi tendon organ)",
+        "gamma_static": "gamma static drive",
+        "gamma_dynamic": "gamma dynamic drive",
+    }
+    fig, axes = plt.subplots(len(panels), 1, figsize=(9, 2.2 * len(panels) + 0.6), sharex=True, squeeze=False)
+    for ax, (key, values) in zip(axes[:, 0], panels.items(), strict=True):
+        _panel(ax, values, names, dt, titles.get(key, key))
+    if len(names) <= MANY_MUSCLES:
+        axes[0, 0].legend(fontsize=7, ncol=min(len(names), 4), loc="upper right")
+    axes[-1, 0].set_xlabel("time (s)")
+    fig.suptitle("first evaluation episode", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def trajectories(episodes: list[Episode], dt: float, path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(6, 5))
+    for i, episode in enumerate(episodes):
+        color = f"C{i % 10}"
+        if episode.hand:
+            hand = np.array(episode.hand)
+            ax.plot(hand[:, 0], hand[:, 1], color=color, lw=1.2)
+            ax.plot(*hand[0], "o", color=color, ms=4)
+            ax.plot(*episode.target, "x" if episode.success else "s", color=color, ms=9, mew=2, mfc="none")
+        elif episode.pelvis_height:
+            t = np.arange(1, len(episode.pelvis_height) + 1) * dt
+            ax.plot(t, episode.pelvis_height, color=color, lw=1.2)
+    if episodes[0].hand:
+        ax.set(xlabel="x (m)", ylabel="z (m)", title="hand paths (o start; x target reached-and-held, □ not)")
+        ax.set_aspect("equal")
+    else:
+        ax.set(xlabel="time (s)", ylabel="pelvis height (m)", title="pelvis height per episode")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def hidden_pca(episodes: list[Episode], path: Path) -> Path:
+    """Hidden states of all episodes projected on their first two principal components."""
+    runs = [np.stack(e.hidden) for e in episodes if e.hidden]
+    everything = np.concatenate(runs)
+    mean = everything.mean(axis=0)
+    _, singular, components = np.linalg.svd(everything - mean, full_matrices=False)
+    explained = singular**2 / np.sum(singular**2)
+    fig, (ax, bar) = plt.subplots(1, 2, figsize=(10, 4.2), gridspec_kw={"width_ratios": [3, 2]})
+    for i, run in enumerate(runs):
+        projected = (run - mean) @ components[:2].T
+        ax.plot(projected[:, 0], projected[:, 1], color=f"C{i % 10}", lw=1.0)
+        ax.plot(*projected[0], "o", color=f"C{i % 10}", ms=4)
+    ax.set(
+        xlabel=f"PC1 ({explained[0]:.0%})", ylabel=f"PC2 ({explained[1]:.0%})", title="hidden state (o start)"
+    )
+    shown = min(10, explained.size)
+    bar.bar(np.arange(1, shown + 1), explained[:shown])
+    bar.set(xlabel="principal component", ylabel="variance explained", title=f"{everything.shape[1]} units")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

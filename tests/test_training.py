@@ -1,0 +1,396 @@
+"""train_sb3.py and evaluate.py as a user runs them: tiny budgets, real files, real errors."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import imageio.v2 as imageio
+import numpy as np
+import pytest
+import yaml
+from stable_baselines3 import PPO
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+import run_utils
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = {
+    "n_steps": 256,
+    "batch_size": 256,
+    "n_epochs": 2,
+    "eval_freq": 512,
+    "n_eval_episodes": 2,
+    "checkpoint_freq": 512,
+}
+RESULT_KEYS = {"success_rate", "mean_reward", "std_reward", "mean_episode_length", "n_episodes"}
+
+
+def run(*args: str, wandb_mode: str = "disabled", timeout: int = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "WANDB_MODE": wandb_mode, "WANDB_SILENT": "true"}
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def tiny_hyperparams(tmp_path: Path, **changes) -> Path:
+    path = tmp_path / "tiny.yml"
+    path.write_text(yaml.safe_dump({**TINY, **changes}))
+    return path
+
+
+def train_args(run_dir: Path, hyperparams: Path, *extra: str, steps: int = 1024) -> list[str]:
+    return [
+        "train_sb3.py",
+        "--total_timesteps",
+        str(steps),
+        "--n_envs",
+        "2",
+        "--run_dir",
+        str(run_dir),
+        "--hyperparams",
+        str(hyperparams),
+        "--no_progress",
+        *extra,
+    ]
+
+
+def evaluate(*args: str) -> tuple[subprocess.CompletedProcess, dict | None]:
+    out = Path(args[-1]) if args[-2] == "--json" else None
+    result = run("evaluate.py", *args)
+    return result, json.loads(out.read_text()) if out and result.returncode == 0 else None
+
+
+@pytest.fixture(scope="module")
+def ppo_run(tmp_path_factory) -> Path:
+    """PPO (mlp) on DummyVecEnv, trained in a process that checks it never imported wandb."""
+    tmp = tmp_path_factory.mktemp("ppo")
+    args = train_args(
+        tmp / "run", tiny_hyperparams(tmp), "--vec_env", "dummy", "--env_kwargs", "effort_weight=0.1"
+    )
+    code = (
+        "import sys; sys.argv = " + repr(args) + "; import train_sb3; train_sb3.main(sys.argv[1:]); "
+        "assert 'wandb' not in sys.modules, 'wandb imported without --use_wandb'"
+    )
+    result = run("-c", code)
+    assert result.returncode == 0, result.stderr
+    return tmp / "run"
+
+
+def scalar_tags(run_dir: Path) -> set[str]:
+    (log_dir,) = (run_dir / "tb").iterdir()
+    events = EventAccumulator(str(log_dir))
+    events.Reload()
+    return set(events.Tags()["scalars"])
+
+
+def test_run_directory_holds_models_normalizers_logs_and_config(ppo_run):
+    for name in (
+        "config.yml",
+        "final_model.zip",
+        "vec_normalize.pkl",
+        "best_model.zip",
+        "best_vec_normalize.pkl",
+        "evaluations.csv",
+    ):
+        assert (ppo_run / name).is_file(), name
+    assert [p.name for p in run_utils.checkpoints(ppo_run)] == ["step_000000000512", "step_000000001024"]
+    for checkpoint in run_utils.checkpoints(ppo_run):
+        assert {p.name for p in checkpoint.iterdir()} == {"model.zip", "vec_normalize.pkl"}
+    assert not list(ppo_run.rglob(".tmp-*"))  # atomic writes leave no temporaries
+    assert sorted(p.name for p in (ppo_run / "monitor").iterdir()) == ["0.monitor.csv", "1.monitor.csv"]
+
+    config = yaml.safe_load((ppo_run / "config.yml").read_text())
+    assert config["env"] == "MuscleArmReach-v0" and config["algo"] == "ppo" and config["policy"] == "mlp"
+    assert config["hyperparams"]["n_steps"] == 256  # --hyperparams over hyperparams.yml
+    assert config["hyperparams"]["learning_rate"] == 3e-4  # hyperparams.yml's default kept
+    assert config["env_kwargs"] == {"effort_weight": 0.1}
+    assert config["env_config"]["effort_weight"] == 0.1 and config["env_config"]["frame_skip"] == 5
+    assert "--total_timesteps 1024" in config["command"] and config["versions"]["stable-baselines3"]
+
+    rows = (ppo_run / "evaluations.csv").read_text().splitlines()
+    assert rows[0].startswith("step,wall_time_s,n_episodes,success_rate,mean_reward")
+    assert [int(row.split(",")[0]) for row in rows[1:]] == [512, 1024]
+    tags = scalar_tags(ppo_run)
+    assert {
+        "eval/success_rate",
+        "eval/mean_reward",
+        "eval/reward/distance",
+        "eval/task/final_distance",
+    } <= tags
+    assert {
+        "reward/distance",
+        "reward/effort",
+        "task/final_distance",
+        "task/effort",
+    } <= tags  # training episodes
+
+
+def test_evaluate_run_dir_and_explicit_form_agree(ppo_run, tmp_path):
+    by_run, results = evaluate(str(ppo_run), "--episodes", "4", "--json", str(tmp_path / "a.json"))
+    assert by_run.returncode == 0, by_run.stderr
+    assert "success rate" in by_run.stdout and "task/final_distance" in by_run.stdout
+    assert RESULT_KEYS <= set(results) and results["n_episodes"] == 4
+    assert 0.0 <= results["success_rate"] <= 1.0 and 1 <= results["mean_episode_length"] <= 200
+    assert 0.0 < results["task/final_distance"] < 1.0 and 0.0 <= results["task/effort"] <= 1.0
+    # reward terms add up to the return
+    terms = sum(value for key, value in results.items() if key.startswith("reward/"))
+    assert terms == pytest.approx(results["mean_reward"], rel=1e-6)
+
+    elsewhere = tmp_path / "elsewhere"  # no config.yml beside the model: --env says which env
+    elsewhere.mkdir()
+    for name in ("final_model.zip", "vec_normalize.pkl"):
+        shutil.copy(ppo_run / name, elsewhere / name)
+    explicit, same = evaluate(
+        "--model_path",
+        str(elsewhere / "final_model.zip"),
+        "--env_normalize_path",
+        str(elsewhere / "vec_normalize.pkl"),
+        "--env",
+        "MuscleArmReach-v0",
+        "--env_kwargs",
+        "effort_weight=0.1",
+        "--episodes",
+        "4",
+        "--json",
+        str(tmp_path / "b.json"),
+    )
+    assert explicit.returncode == 0, explicit.stderr
+    assert {k: v for k, v in same.items() if k != "model"} == {
+        k: v for k, v in results.items() if k != "model"
+    }
+
+    best, best_results = evaluate(
+        str(ppo_run), "--load", "best", "--episodes", "2", "--json", str(tmp_path / "c")
+    )
+    assert best.returncode == 0, best.stderr
+    assert best_results["model"].endswith("best_model.zip")
+
+
+def test_mismatched_normalizer_is_named(ppo_run):
+    result = run(
+        "evaluate.py",
+        "--model_path",
+        str(ppo_run / "final_model.zip"),
+        "--env_normalize_path",
+        str(ppo_run / "vec_normalize.pkl"),
+        "--env",
+        "MuscleArm6Reach-v0",
+    )
+    assert result.returncode == 2
+    assert "normalizer" in result.stderr and "muscle_length: (4,)" in result.stderr
+    assert "muscle_length: (6,)" in result.stderr and "Traceback" not in result.stderr
+    other_options = run("evaluate.py", str(ppo_run), "--env_kwargs", "vision=false")
+    assert other_options.returncode == 2 and "other env_kwargs" in other_options.stderr
+
+
+def test_bad_files_are_named(ppo_run, tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    shutil.copy(ppo_run / "config.yml", broken / "config.yml")
+    missing = run("evaluate.py", str(broken))
+    assert missing.returncode == 2 and "has no final_model.zip and no checkpoint" in missing.stderr
+    (broken / "final_model.zip").write_bytes(b"not a zip file")
+    shutil.copy(ppo_run / "vec_normalize.pkl", broken / "vec_normalize.pkl")
+    corrupt = run("evaluate.py", str(broken))
+    assert corrupt.returncode == 2 and "not a readable SB3 model" in corrupt.stderr
+    shutil.copy(ppo_run / "final_model.zip", broken / "final_model.zip")
+    (broken / "vec_normalize.pkl").write_bytes(b"\x80\x04garbage")
+    bad_normalizer = run("evaluate.py", str(broken))
+    assert bad_normalizer.returncode == 2 and "not a readable VecNormalize file" in bad_normalizer.stderr
+    assert "Traceback" not in missing.stderr + corrupt.stderr + bad_normalizer.stderr
+
+
+def test_recurrent_subproc_run_evaluates_with_video_and_figures(tmp_path):
+    run_dir = tmp_path / "run"
+    train = run(
+        *train_args(run_dir, tiny_hyperparams(tmp_path), "--algo", "recurrent_ppo", "--vec_env", "subproc"),
+    )
+    assert train.returncode == 0, train.stderr
+    config = yaml.safe_load((run_dir / "config.yml").read_text())
+    assert config["policy"] == "sensory_lstm" and config["vec_env"] == "subproc"  # the recurrent default
+    figures, video = tmp_path / "figures", tmp_path / "episode.mp4"
+    result, results = evaluate(
+        str(run_dir),
+        "--episodes",
+        "2",
+        "--stochastic",
+        "--video",
+        str(video),
+        "--video_episodes",
+        "1",
+        "--plots",
+        str(figures),
+        "--plot_episodes",
+        "2",
+        "--json",
+        str(tmp_path / "r.json"),
+    )
+    assert result.returncode == 0, result.stderr
+    assert results["deterministic"] is False and results["n_episodes"] == 2
+    expected = {"trajectories.png", "excitations.png", "afferents.png", "hidden_pca.png"}
+    assert {p.name for p in figures.iterdir()} == expected
+    for figure in figures.iterdir():
+        assert imageio.imread(figure).shape[0] > 200  # a real image
+    frames = imageio.mimread(video, memtest=False)
+    assert 10 <= len(frames) <= 101 and frames[0].shape == (360, 480, 3)  # <= 200 steps at 50 fps
+    assert np.ptp(np.stack(frames).astype(float)) > 0  # not blank
+
+
+def test_resume_continues_the_step_count_and_the_logs(tmp_path):
+    run_dir = tmp_path / "run"
+    first = run(*train_args(run_dir, tiny_hyperparams(tmp_path), "--vec_env", "dummy"))
+    assert first.returncode == 0, first.stderr
+    again = run(*train_args(run_dir, tiny_hyperparams(tmp_path), "--vec_env", "dummy"))
+    assert again.returncode == 2 and "--resume" in again.stderr  # never overwrite a run
+    resumed = run("train_sb3.py", "--resume", str(run_dir), "--total_timesteps", "2048", "--no_progress")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "from step_000000001024 (1,024 steps)" in resumed.stdout
+    assert PPO.load(run_dir / "final_model.zip").num_timesteps == 2048
+    steps = [int(row.split(",")[0]) for row in (run_dir / "evaluations.csv").read_text().splitlines()[1:]]
+    assert steps == [512, 1024, 1536, 2048]
+    assert [p.name for p in (run_dir / "tb").iterdir()] == ["PPO_1"]  # one continuous TensorBoard run
+    conflicting = run("train_sb3.py", "--resume", str(run_dir), "--n_envs", "4")
+    assert conflicting.returncode == 2 and "drop --n_envs" in conflicting.stderr
+
+
+def test_ctrl_c_leaves_a_loadable_model_and_normalizer(tmp_path):
+    run_dir = tmp_path / "run"
+    args = train_args(run_dir, tiny_hyperparams(tmp_path), "--vec_env", "subproc", steps=10_000_000)
+    env = {**os.environ, "WANDB_MODE": "disabled"}
+    process = subprocess.Popen(
+        [sys.executable, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 300
+    while not (run_dir / "evaluations.csv").exists():  # training is under way
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr
+    assert "interrupted at step" in stderr and "--resume" in stdout
+    model = PPO.load(run_dir / "final_model.zip")
+    assert 512 <= model.num_timesteps < 10_000_000
+    assert run_utils.checkpoints(run_dir)[-1].name == f"step_{model.num_timesteps:012d}"
+    evaluation = run("evaluate.py", str(run_dir), "--episodes", "2")
+    assert evaluation.returncode == 0, evaluation.stderr
+
+
+def test_wandb_offline_run_leaves_a_local_run_with_video_and_model(tmp_path):
+    run_dir = tmp_path / "run"
+    hyperparams = tiny_hyperparams(tmp_path, eval_freq=0)  # one evaluation (and video) at the end
+    args = train_args(run_dir, hyperparams, "--vec_env", "dummy", "--use_wandb", "--tags", "test", steps=512)
+    result = run(*args, wandb_mode="offline")
+    assert result.returncode == 0, result.stderr
+    (offline,) = (run_dir / "wandb").glob("offline-run-*")
+    assert list(offline.glob("*.wandb"))  # the run's record, synced later with `wandb sync`
+    assert len(list((run_dir / "videos").glob("*.mp4"))) == 1
+    config = yaml.safe_load((run_dir / "config.yml").read_text())
+    assert config["wandb_id"] and offline.name.endswith(config["wandb_id"])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--hyperparams", "{tmp}/typo.yml"],
+            "unknown hyperparameter 'n_step' for ppo; did you mean 'n_steps'?",
+        ),
+        (["--policy", "sensory_lstm", "--algo", "ppo"], "policy 'sensory_lstm' is recurrent"),
+        (["--policy", "mlp", "--algo", "recurrent_ppo"], "policy 'mlp' is feed-forward"),
+        (["--env", "MuscleArmReech-v0"], "unknown env id 'MuscleArmReech-v0'"),
+        (["--resume", "{tmp}/nothing"], "has no config.yml"),
+    ],
+)
+def test_bad_options_are_named_before_any_work(tmp_path, args, message):
+    (tmp_path / "typo.yml").write_text("n_step: 128\n")
+    args = [a.format(tmp=tmp_path) for a in args]
+    result = (
+        run("train_sb3.py", "--run_dir", str(tmp_path / "run"), *args)
+        if "--resume" not in args
+        else run("train_sb3.py", *args)
+    )
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert not (tmp_path / "run").exists() and "Traceback" not in result.stderr
+
+
+def test_hyperparams_come_from_one_file_with_overrides(tmp_path):
+    legs = run_utils.load_hyperparams("ppo", "MyoLegsStand-v0")
+    assert legs["total_timesteps"] == 3_000_000 and legs["policy_kwargs"]["net_arch"] == [256, 256]
+    other = run_utils.load_hyperparams("ppo", "CartPole-v1")  # not listed: the algorithm's default
+    assert other["policy"] == "mlp" and other["n_steps"] == 1024
+    override = tmp_path / "override.py"
+    override.write_text("HYPERPARAMS = {'learning_rate': 1e-4, 'n_envs': 4}\n")
+    merged = run_utils.load_hyperparams("ppo", "MuscleArmReach-v0", override)
+    assert merged["learning_rate"] == 1e-4 and merged["n_envs"] == 4 and merged["batch_size"] == 512
+    run_settings, kwargs = run_utils.split_hyperparams(merged)
+    assert "n_envs" in run_settings and "n_envs" not in kwargs and kwargs["learning_rate"] == 1e-4
+    for algo in run_utils.ALGORITHMS:  # every shipped entry is valid for its algorithm
+        table = yaml.safe_load(run_utils.HYPERPARAMS_FILE.read_text())[algo]
+        for env_id in table:
+            run_utils.load_hyperparams(algo, env_id)
+
+
+def test_checkpoints_are_written_whole_and_pruned(tmp_path):
+    venv = run_utils.make_vec_env("MuscleArmReach-v0", {}, 1, "dummy", 0)
+    model = PPO("MultiInputPolicy", venv, n_steps=64, batch_size=64, device="cpu")
+    (tmp_path / "checkpoints" / ".tmp-step_000000000099").mkdir(parents=True)  # a crash's leftovers
+    for step in (100, 200, 300):
+        model.num_timesteps = step
+        run_utils.save_checkpoint(model, venv, tmp_path, keep=2)
+    assert [p.name for p in run_utils.checkpoints(tmp_path)] == ["step_000000000200", "step_000000000300"]
+    with zipfile.ZipFile(run_utils.checkpoints(tmp_path)[-1] / "model.zip") as archive:
+        assert archive.testzip() is None
+    venv.close()
+
+
+def test_episode_metrics_sum_the_reward_terms_and_ask_the_env():
+    env = run_utils.make_env("MuscleArmReach-v0", {"effort_weight": 0.1}, run_utils.POLICY_ACTION_RANGE)
+    env.reset(seed=3)
+    rng = np.random.default_rng(0)
+    sums: dict[str, float] = {}
+    done = False
+    while not done:
+        _, _, terminated, truncated, info = env.step(rng.uniform(-1, 1, 4).astype(np.float32))
+        for key in (k for k in info if k.startswith("reward_")):
+            sums[key] = sums.get(key, 0.0) + info[key]
+        done = terminated or truncated
+        assert ("episode_metrics" in info) == done  # only on the last step
+    metrics = info["episode_metrics"]
+    assert {f"reward/{key[7:]}": value for key, value in sums.items()} == pytest.approx(
+        {k: v for k, v in metrics.items() if k.startswith("reward/")}
+    )
+    assert metrics["task/final_distance"] == info["distance"]
+    assert metrics["task/effort"] == pytest.approx(-sums["reward_effort"] / 0.1 / 200)
+    env.close()
+
+
+def test_run_episodes_counts_each_episode_once_and_spreads_them(tmp_path):
+    class Constant:  # a "model": always the same action, no state
+        def predict(self, obs, state=None, episode_start=None, deterministic=True):
+            return np.zeros((3, 4), dtype=np.float32), None
+
+    venv = run_utils.make_vec_env("MuscleArmReach-v0", {}, 3, "dummy", 0)
+    episodes = run_utils.run_episodes(Constant(), venv, 7)
+    assert len(episodes) == 7 and all(e["length"] == 200 for e in episodes)
+    summary = run_utils.summarize(episodes)
+    assert summary["n_episodes"] == 7 and summary["success_rate"] == 0.0
+    assert summary["task/reach_time"] is None or summary["task/reach_time"] > 0  # NaNs skipped
+    assert summary["mean_reward"] == pytest.approx(np.mean([e["return"] for e in episodes]))
+    venv.close()
+
+
+@pytest.mark.parametrize("start_method", ["fork", "forkserver", "spawn"])
+def test_training_workers_start_under_every_method(start_method):
+    venv = run_utils.make_vec_env("MuscleArmReach-v0", {}, 2, "subproc", 0, start_method=start_method)
+    try:
+        venv.reset()
+        _, reward, _, _ = venv.step(np.zeros((2, 4), dtype=np.float32))
+        assert reward.shape == (2,) and np.all(np.isfinite(reward))
+    finally:
+        venv.close()

@@ -1,0 +1,177 @@
+"""SB3 callbacks of train_sb3.py: evaluation, checkpoints, episode metrics and the progress bar.
+
+Metric names are grouped as TensorBoard and W&B show them: ``rollout/`` (SB3's own), ``reward/<term>``
+and ``task/<metric>`` (training episodes, from :class:`run_utils.EpisodeMetrics`), ``eval/`` (the
+periodic evaluation), ``time/``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.vec_env import VecEnv, sync_envs_normalization
+from tqdm import tqdm
+
+import run_utils
+
+
+class EpisodeMetricsCallback(BaseCallback):
+    """Logs each finished training episode's metrics (``reward/<term>``, ``task/<metric>``), averaged
+    over the episodes between two log dumps."""
+
+    def _on_step(self) -> bool:
+        dones = self.locals["dones"]
+        if dones.any():
+            infos = self.locals["infos"]
+            for i in np.flatnonzero(dones):
+                for key, value in infos[i].get("episode_metrics", {}).items():
+                    if not math.isnan(value):  # e.g. the reach time of an episode that never reached
+                        self.logger.record_mean(key, value)
+        return True
+
+
+class EvalCallback(BaseCallback):
+    """Every ``eval_freq`` env steps (and once at the end), run ``n_episodes`` on ``eval_env`` with the
+    training env's normalization statistics, log ``eval/...``, append a row to evaluations.csv and
+    keep the best model (highest success rate, then mean return) with its normalizer.
+
+    The evaluation episodes are the same each time (``eval_env`` is re-seeded with ``seed``), so the
+    curve shows the policy improving, not the luck of the draw. ``video`` (optional) is called as
+    ``video(model, step)`` after an evaluation every ``video_every`` evaluations and at the end.
+    """
+
+    def __init__(
+        self,
+        eval_env: VecEnv,
+        run_dir: Path,
+        eval_freq: int,
+        n_episodes: int,
+        seed: int,
+        video: Callable[[Any, int], None] | None = None,
+        video_every: int = 5,
+    ):
+        super().__init__()
+        self.eval_env = eval_env
+        self.run_dir = run_dir
+        self.eval_freq = eval_freq
+        self.n_episodes = n_episodes
+        self.seed = seed
+        self.video = video
+        self.video_every = video_every
+        self.best: tuple[float, float] | None = None
+        self.last: dict[str, Any] | None = None
+        self._evaluations = 0
+        self._next = 0
+        self._last_step = -1
+        self._start = time.monotonic()
+
+    def _init_callback(self) -> None:
+        steps = self.model.num_timesteps  # a resumed run starts where it stopped
+        self._next = (steps // self.eval_freq + 1) * self.eval_freq if self.eval_freq else math.inf
+        self._last_step = steps
+        # wall_time_s counts training time, across resumes: continue from the last recorded row
+        rows = run_utils.read_csv(self.run_dir / run_utils.EVALUATIONS_FILE)
+        self._start = time.monotonic() - (float(rows[-1]["wall_time_s"]) if rows else 0.0)
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps >= self._next:
+            self._next += self.eval_freq
+            self.evaluate()
+        return True
+
+    def _on_training_end(self) -> None:
+        if self.num_timesteps != self._last_step:
+            self.evaluate(final=True)
+
+    def evaluate(self, final: bool = False) -> dict[str, Any]:
+        sync_envs_normalization(self.training_env, self.eval_env)
+        self.eval_env.seed(self.seed)
+        summary = run_utils.summarize(run_utils.run_episodes(self.model, self.eval_env, self.n_episodes))
+        self._evaluations += 1
+        self._last_step = self.num_timesteps
+        self.last = summary
+        for key, value in summary.items():
+            if key != "n_episodes" and value is not None:
+                name = key.replace("episode_length", "ep_length")  # SB3's names: eval/mean_ep_length
+                self.logger.record(f"eval/{name}", value)
+        row = {"step": self.num_timesteps, "wall_time_s": round(time.monotonic() - self._start, 2), **summary}
+        run_utils.append_csv(self.run_dir / run_utils.EVALUATIONS_FILE, row)
+        score = (summary["success_rate"], summary["mean_reward"])
+        if self.best is None or score > self.best:
+            self.best = score
+            run_utils.save_model_and_normalizer(
+                self.model,
+                self.training_env,
+                self.run_dir / run_utils.BEST_MODEL_FILE,
+                self.run_dir / run_utils.BEST_NORMALIZER_FILE,
+            )
+        if self.video is not None and (final or self._evaluations % self.video_every == 0):
+            self.video(self.model, self.num_timesteps)
+        self.logger.dump(self.num_timesteps)
+        return summary
+
+
+class CheckpointCallback(BaseCallback):
+    """Every ``freq`` env steps, ``checkpoints/step_<N>/`` with the model and its normalizer, written
+    atomically; the latest ``keep`` stay."""
+
+    def __init__(self, run_dir: Path, freq: int, keep: int):
+        super().__init__()
+        self.run_dir = run_dir
+        self.freq = freq
+        self.keep = keep
+        self._next = math.inf
+
+    def _init_callback(self) -> None:
+        self._next = (self.model.num_timesteps // self.freq + 1) * self.freq if self.freq else math.inf
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps >= self._next:
+            self._next += self.freq
+            run_utils.save_checkpoint(self.model, self.training_env, self.run_dir, self.keep)
+        return True
+
+
+class ProgressBarCallback(BaseCallback):
+    """A tqdm bar over env steps with the rate (steps/s), ETA and the latest evaluation's success
+    rate. Starts from the model's step counter, so a resumed run shows its real progress."""
+
+    def __init__(self, total_timesteps: int, evaluation: EvalCallback | None = None):
+        super().__init__()
+        self.total = total_timesteps
+        self.evaluation = evaluation
+        self.bar: tqdm | None = None
+        self._shown_eval: dict[str, Any] | None = None
+
+    def _on_training_start(self) -> None:
+        self.bar = tqdm(
+            total=self.total,
+            initial=self.num_timesteps,
+            unit="step",
+            unit_scale=True,
+            dynamic_ncols=True,
+            smoothing=0.05,
+            mininterval=0.5,
+        )
+
+    def _on_step(self) -> bool:
+        assert self.bar is not None
+        self.bar.update(self.num_timesteps - self.bar.n)
+        last = self.evaluation.last if self.evaluation is not None else None
+        if last is not None and last is not self._shown_eval:
+            self._shown_eval = last
+            self.bar.set_postfix(
+                eval_success=f"{last['success_rate']:.0%}", eval_return=f"{last['mean_reward']:.1f}"
+            )
+        return True
+
+    def _on_training_end(self) -> None:
+        if self.bar is not None:
+            self.bar.update(self.num_timesteps - self.bar.n)
+            self.bar.close()
