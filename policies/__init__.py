@@ -25,7 +25,7 @@ from typing import Any
 from sb3_contrib import RecurrentPPO
 from stable_baselines3 import PPO
 
-from muscle_envs.observations import PROPRIOCEPTION
+from muscle_envs.observations import PROPRIOCEPTION, TARGET
 from policies.extractors import SensoryExtractor
 from policies.motor import MotorModule, MotorOutput, ReflexArcs
 from policies.recurrent import FusimotorRNN, SensoryRecurrentPolicy
@@ -55,8 +55,10 @@ class PolicySpec:
     Attributes:
         policy: the SB3 policy (name or class) for the algorithm's constructor.
         policy_kwargs: its ``policy_kwargs``.
-        raw_observation_keys: observation entries the policy models physiologically; keep them out of
-            ``VecNormalize`` (pass the other keys as ``norm_obs_keys``).
+        raw_observation_keys: observation entries the policy needs in their physical units (the
+            muscle entries its spindle and tendon-organ models read, the target its place cells
+            encode in metres); keep them out of ``VecNormalize`` (pass the other keys as
+            ``norm_obs_keys``).
         recurrent: train with sb3-contrib's RecurrentPPO (else PPO).
     """
 
@@ -71,14 +73,19 @@ class PolicySpec:
         return RecurrentPPO if self.recurrent else PPO
 
 
+# What the sensory policies read in physical units (see PolicySpec.raw_observation_keys).
+SENSORY_RAW_KEYS = (*PROPRIOCEPTION, TARGET)
+
 POLICIES: dict[str, PolicySpec] = {
     "mlp": PolicySpec("MultiInputPolicy"),
     "sensory_mlp": PolicySpec(
-        "MultiInputPolicy", {"features_extractor_class": SensoryExtractor}, PROPRIOCEPTION
+        "MultiInputPolicy", {"features_extractor_class": SensoryExtractor}, SENSORY_RAW_KEYS
     ),
     "lstm": PolicySpec("MultiInputLstmPolicy", recurrent=True),
     **{
-        f"sensory_{core}": PolicySpec(SensoryRecurrentPolicy, {"core": core}, PROPRIOCEPTION, recurrent=True)
+        f"sensory_{core}": PolicySpec(
+            SensoryRecurrentPolicy, {"core": core}, SENSORY_RAW_KEYS, recurrent=True
+        )
         for core in ("lstm", "gru", "rnn")
     },
 }

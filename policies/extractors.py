@@ -20,9 +20,9 @@ class MuscleAndContext(BaseFeaturesExtractor):
     the legs' joint and pelvis state, place cells) flattened. Base of the sensory extractors; its
     features are ``3 n_muscles + context_dim`` wide.
 
-    The muscle entries must arrive in their physical units (L0, L0/s, Fmax), so keep them out of
-    ``VecNormalize`` (``norm_obs_keys``); ``policies.policy_spec(name).raw_observation_keys`` lists
-    them and train_sb3.py does this.
+    The muscle entries must arrive in their physical units (L0, L0/s, Fmax) and the target in metres
+    (the place cells tile the workspace), so keep them out of ``VecNormalize`` (``norm_obs_keys``);
+    ``policies.policy_spec(name).raw_observation_keys`` lists them and train_sb3.py does this.
 
     Args:
         observation_space: the env's ``Dict`` space (muscle_length, muscle_velocity, muscle_force, ...).

@@ -151,7 +151,8 @@ def test_sensory_extractor_works_on_every_body(env_id):
 def test_unknown_policy_name_is_an_error():
     with pytest.raises(ValueError, match="known"):
         policy_spec("sensory_transformer")
-    assert policy_spec("sensory_mlp").raw_observation_keys == keys.PROPRIOCEPTION
+    # the spindle models read the muscle entries, the place cells the target, in physical units
+    assert policy_spec("sensory_mlp").raw_observation_keys == (*keys.PROPRIOCEPTION, keys.TARGET)
 
 
 def test_fusimotor_loop_is_closed_gamma_at_t_changes_ia_at_t_plus_1_only():
