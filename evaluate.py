@@ -97,6 +97,7 @@ def resolve_source(args: argparse.Namespace) -> Source:
     env_id = args.env or config["env"]
     run_utils.check_env_id(env_id)
     env_kwargs = {**config.get("env_kwargs", {}), **run_utils.parse_env_kwargs(args.env_kwargs)}
+    run_utils.check_env_options(env_id, env_kwargs)
     action_range = config.get("action_range", run_utils.POLICY_ACTION_RANGE)
     return Source(
         env_id, env_kwargs, tuple(action_range) if action_range else None, model_path, normalizer_path

@@ -196,7 +196,7 @@ class EpisodeMetrics(gym.Wrapper):
         if not sums:
             sums.update((key, 0.0) for key in info if key.startswith("reward_"))
         for key in sums:
-            sums[key] += info[key]
+            sums[key] += info.get(key, 0.0)
         if terminated or truncated:
             metrics = {f"reward/{key[7:]}": value for key, value in sums.items()}
             if self._task is not None:
@@ -212,10 +212,10 @@ def make_env(
     render_mode: str | None = None,
     monitor_file: Path | None = None,
 ) -> gym.Env:
-    """One env as training uses it: the registered env, its action rescaling, episode metrics and a
-    Monitor (writing ``monitor_file`` if given)."""
+    """One env as training uses it: the registered env, its action rescaling (continuous actions),
+    episode metrics and a Monitor (writing ``monitor_file`` if given)."""
     env = gym.make(qualified_id(env_id), render_mode=render_mode, **env_kwargs)
-    if action_range is not None:
+    if action_range is not None and isinstance(env.action_space, gym.spaces.Box):
         low, high = np.float32(action_range[0]), np.float32(action_range[1])  # float32 like the env's space
         env = RescaleAction(env, low, high)
     env = EpisodeMetrics(env)
@@ -291,9 +291,15 @@ def parse_env_kwargs(pairs: list[str]) -> dict[str, Any]:
     return kwargs
 
 
-def env_config(venv: VecEnv) -> dict[str, Any]:
-    """The resolved options of the (first) env, for config.yml; empty for envs without a config."""
-    config = venv.get_attr("config", indices=[0])[0] if venv.has_attr("config") else None
+def check_env_options(env_id: str, env_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Make the env once here, so that a bad option is reported in one line rather than from inside
+    a worker process. Returns its resolved options (its config object, if any) for config.yml."""
+    try:
+        env = gym.make(qualified_id(env_id), **env_kwargs)
+    except (TypeError, ValueError) as err:
+        raise RunError(f"{env_id} rejected the env options {env_kwargs}: {err}") from None
+    config = getattr(env.unwrapped, "config", None)
+    env.close()
     return plain(asdict(config)) if is_dataclass(config) else {}
 
 

@@ -11,14 +11,15 @@ Defaults per algorithm and env live in hyperparams.yml; ``--hyperparams FILE`` o
 entry and command-line options override both. Every resolved setting is written to the run
 directory's config.yml (layout: see run_utils.py or the README); ``python evaluate.py RUN_DIR``
 evaluates the run. Observations and rewards go through VecNormalize. The policy acts in [-1, 1],
-mapped onto the env's [0, 1] excitations by ``gymnasium.wrappers.RescaleAction``. Ctrl-C saves the
-model and its normalizer (and a checkpoint) before exiting; ``--resume`` continues from the latest
-checkpoint with the same step counter and normalizer.
+mapped onto the env's [0, 1] excitations by ``gymnasium.wrappers.RescaleAction``. Ctrl-C (or
+SIGTERM) saves the model and its normalizer (and a checkpoint) before exiting; ``--resume``
+continues from the latest checkpoint with the same step counter and normalizer.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 from pathlib import Path
@@ -101,14 +102,16 @@ def resolve(args: argparse.Namespace) -> dict[str, Any]:
     if run["n_envs"] < 1 or run["total_timesteps"] < 1:
         raise run_utils.RunError("n_envs and total_timesteps must be >= 1")
     run["vec_env"] = run.get("vec_env") or ("subproc" if run["n_envs"] > 1 else "dummy")
+    env_kwargs = run_utils.parse_env_kwargs(args.env_kwargs or [])
     return {
         "env": env_id,
-        "env_kwargs": run_utils.parse_env_kwargs(args.env_kwargs or []),
+        "env_kwargs": env_kwargs,
         "algo": algo,
         "seed": 0 if args.seed is None else args.seed,
         **run,
         "action_range": list(run_utils.POLICY_ACTION_RANGE),
         "hyperparams": algo_kwargs,
+        "env_config": run_utils.check_env_options(env_id, env_kwargs),
     }
 
 
@@ -135,7 +138,7 @@ def build_envs(config: dict[str, Any], run_dir: Path, spec: PolicySpec) -> tuple
     eval_env = run_utils.make_vec_env(
         config["env"],
         config["env_kwargs"],
-        min(EVAL_ENVS, config["n_eval_episodes"]),
+        max(1, min(EVAL_ENVS, config["n_eval_episodes"])),
         "dummy",
         config["seed"],
     )
@@ -240,6 +243,10 @@ def check_resume_args(args: argparse.Namespace) -> None:
         )
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> Path:
     args = parse_args(argv)
     try:
@@ -286,7 +293,6 @@ def train(args: argparse.Namespace) -> Path:
         print(f"resuming {run_dir} from {checkpoint.name} ({model.num_timesteps:,} steps)")
     else:
         model = new_model(config, spec, venv, run_dir, args.device)
-        config["env_config"] = run_utils.env_config(eval_env)
     wandb_run = start_wandb(args, config, run_dir) if args.use_wandb else None
     run_utils.save_config(run_dir, config)
 
@@ -314,6 +320,7 @@ def train(args: argparse.Namespace) -> Path:
         flush=True,
     )
     interrupted = False
+    signal.signal(signal.SIGTERM, _interrupt)  # a scheduler's kill saves like Ctrl-C
     try:
         if remaining > 0:
             model.learn(remaining, callback=CallbackList(callbacks), reset_num_timesteps=checkpoint is None)

@@ -111,6 +111,10 @@ def plot(entries: dict[str, dict], path: Path) -> None:
     print(f"wrote {path}")
 
 
+def load(path: Path) -> dict[str, dict]:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -124,9 +128,10 @@ def main() -> None:
         parser.error(f"unknown setting(s) {unknown}; known: {sorted(SETTINGS)}")
     suffix = "_quick" if args.quick else ""
     results_path = RESULTS / f"learning{suffix}.json"
-    entries = json.loads(results_path.read_text()) if results_path.is_file() else {}
     for name in [] if args.plot else args.settings or ["arm"]:
-        entries[name] = run(name, args.quick)
+        entry = run(name, args.quick)
+        entries = load(results_path)  # again: another setting may have finished in the meantime
+        entries[name] = entry
         results_path.parent.mkdir(exist_ok=True)
         results_path.write_text(json.dumps(entries, indent=2))
         evaluation = entries[name]["evaluation"]
@@ -134,7 +139,7 @@ def main() -> None:
             f"{name}: {evaluation['success_rate']:.0%} success over {evaluation['n_episodes']} episodes, "
             f"{entries[name]['train_minutes']:.1f} min of training"
         )
-    plot(entries, FIGURES / f"learning_curves{suffix}.png")
+    plot(load(results_path), FIGURES / f"learning_curves{suffix}.png")
 
 
 if __name__ == "__main__":

@@ -32,8 +32,8 @@ from stable_baselines3.common.env_util import make_vec_env
 import muscle_envs  # noqa: F401  (registers the ids)
 from policies import POLICIES, policy_spec
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for train_sb3.py
-from train_sb3 import HYPERPARAMS  # noqa: E402  (the per-env settings users train with)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for run_utils.py
+import run_utils  # noqa: E402
 
 ENV = "MuscleArmReach-v0"
 
@@ -70,13 +70,13 @@ def forward_cost(name: str, batch: int, repeats: int, steps: int) -> list[float]
 SMALL = {"n_steps": 128, "batch_size": 128, "n_epochs": 1, "lstm_hidden_size": 64}
 
 
-def training_fps(name: str, timesteps: int, settings: dict) -> float:
+def training_fps(name: str, timesteps: int, settings: dict, n_envs: int = 4) -> float:
     settings = dict(settings)
     hidden = {"lstm_hidden_size": settings.pop("lstm_hidden_size")} if "lstm_hidden_size" in settings else {}
     spec = policy_spec(name, **hidden, **settings.pop("policy_kwargs", {}))
     model = spec.algorithm(
         spec.policy,
-        make_vec_env(ENV, n_envs=4),
+        make_vec_env(ENV, n_envs=n_envs),
         policy_kwargs=spec.policy_kwargs,
         seed=0,
         device="cpu",
@@ -106,15 +106,16 @@ def main() -> None:
         ]
         print(f"| {name} | {cells[0]} | {cells[1]} |")
 
-    training = {"small": (SMALL, 1024 if args.quick else 4096, 1 if args.quick else 3)}
-    if not args.quick:
-        training["default"] = (HYPERPARAMS[ENV], 8192, 2)
+    training = {"small": (SMALL, 1024 if args.quick else 4096, 1 if args.quick else 3, 4)}
+    if not args.quick:  # the settings users train with (hyperparams.yml), their number of envs too
+        run, kwargs = run_utils.split_hyperparams(run_utils.load_hyperparams("recurrent_ppo", ENV))
+        training["default"] = (kwargs, 8192, 2, run["n_envs"])
     fps: dict[str, dict[str, list[float]]] = {}
-    for setting, (settings, timesteps, repeats) in training.items():
+    for setting, (settings, timesteps, repeats, n_envs) in training.items():
         fps[setting] = {"lstm": [], "sensory_lstm": []}
         for _ in range(repeats):
             for name in fps[setting]:
-                fps[setting][name].append(training_fps(name, timesteps, settings))
+                fps[setting][name].append(training_fps(name, timesteps, settings, n_envs))
         ratios = [a / b for a, b in zip(fps[setting]["lstm"], fps[setting]["sensory_lstm"], strict=True)]
         fps[setting]["slowdown"] = ratios
         median = {name: statistics.median(fps[setting][name]) for name in ("lstm", "sensory_lstm")}

@@ -1,8 +1,6 @@
 """What crosses process boundaries: fresh interpreters, vectorized workers, a plain install, the CLI."""
 
-import json
 import os
-import pickle
 import shutil
 import subprocess
 import sys
@@ -12,8 +10,6 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from stable_baselines3.common.vec_env import SubprocVecEnv
-
-from policies import policy_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 MAKE_AND_STEP = """
@@ -97,58 +93,3 @@ def test_plain_install_ships_the_assets(tmp_path):
     result = run_python(MAKE_AND_STEP, cwd=elsewhere, env=env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[0].startswith(str(target))  # the installed copy, not the checkout
-
-
-def run_script(*args: str) -> subprocess.CompletedProcess:
-    """Run one of the repository's scripts (train_sb3.py, evaluate.py) as a user would."""
-    env = {**os.environ, "WANDB_MODE": "disabled"}
-    return subprocess.run(
-        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
-    )
-
-
-@pytest.mark.parametrize("policy", ["mlp", "sensory_mlp", "sensory_lstm"])
-def test_train_then_evaluate_from_the_command_line(tmp_path, policy):
-    run_dir = tmp_path / "run"
-    train = run_script(
-        "train_sb3.py",
-        "--policy",
-        policy,
-        "--total_timesteps",
-        "2048",
-        "--n_envs",
-        "2",
-        "--vec_env",
-        "dummy",
-        "--run_dir",
-        str(run_dir),
-        "--no_progress",
-        "--env_kwargs",
-        "effort_weight=0.1",
-    )
-    assert train.returncode == 0, train.stderr
-    for name in ("config.yml", "final_model.zip", "vec_normalize.pkl"):
-        assert (run_dir / name).is_file(), name
-    with open(run_dir / "vec_normalize.pkl", "rb") as f:
-        normalized = set(pickle.load(f).norm_obs_keys)
-    raw = set(policy_spec(policy).raw_observation_keys)
-    assert normalized and not normalized & raw  # physiological inputs keep their units
-    out = tmp_path / "eval.json"
-    evaluation = run_script("evaluate.py", str(run_dir), "--episodes", "3", "--json", str(out))
-    assert evaluation.returncode == 0, evaluation.stderr
-    assert "success rate" in evaluation.stdout
-    results = json.loads(out.read_text())
-    assert results["n_episodes"] == 3 and 0.0 <= results["success_rate"] <= 1.0
-    assert results["mean_episode_length"] <= 200
-
-
-def test_evaluate_names_what_is_missing(tmp_path):
-    result = run_script("evaluate.py", str(tmp_path))
-    assert result.returncode != 0
-    assert "has no config.yml" in result.stderr
-
-
-def test_unknown_env_id_is_reported_before_training(tmp_path):
-    result = run_script("train_sb3.py", "--env", "MuscleArmReech-v0", "--run_dir", str(tmp_path / "r"))
-    assert result.returncode != 0
-    assert "MuscleArmReech" in result.stderr and not (tmp_path / "r").exists()

@@ -2,6 +2,7 @@
 
 import json
 import os
+import pickle
 import shutil
 import signal
 import subprocess
@@ -18,6 +19,7 @@ from stable_baselines3 import PPO
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import run_utils
+from muscle_envs.observations import PROPRIOCEPTION
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {
@@ -214,6 +216,10 @@ def test_recurrent_subproc_run_evaluates_with_video_and_figures(tmp_path):
     assert train.returncode == 0, train.stderr
     config = yaml.safe_load((run_dir / "config.yml").read_text())
     assert config["policy"] == "sensory_lstm" and config["vec_env"] == "subproc"  # the recurrent default
+    with open(run_dir / "vec_normalize.pkl", "rb") as f:
+        normalized = set(pickle.load(f).norm_obs_keys)
+    # spindles see physical units, place cells metres
+    assert normalized and not normalized & {*PROPRIOCEPTION, "target"} and "vision" in normalized
     figures, video = tmp_path / "figures", tmp_path / "episode.mp4"
     result, results = evaluate(
         str(run_dir),
@@ -240,6 +246,18 @@ def test_recurrent_subproc_run_evaluates_with_video_and_figures(tmp_path):
     frames = imageio.mimread(video, memtest=False)
     assert 10 <= len(frames) <= 101 and frames[0].shape == (360, 480, 3)  # <= 200 steps at 50 fps
     assert np.ptp(np.stack(frames).astype(float)) > 0  # not blank
+
+
+def test_sensory_policy_keeps_its_physical_inputs_out_of_the_normalizer(tmp_path):
+    """A sensory policy's spindle and tendon-organ models need the muscle entries in their units,
+    and its place cells the target in metres."""
+    run_dir = tmp_path / "run"
+    hyperparams = tiny_hyperparams(tmp_path, eval_freq=0)
+    train = run(*train_args(run_dir, hyperparams, "--policy", "sensory_mlp", "--vec_env", "dummy", steps=512))
+    assert train.returncode == 0, train.stderr
+    with open(run_dir / "vec_normalize.pkl", "rb") as f:
+        normalized = set(pickle.load(f).norm_obs_keys)
+    assert normalized and not normalized & {*PROPRIOCEPTION, "target"} and "vision" in normalized
 
 
 def test_resume_continues_the_step_count_and_the_logs(tmp_path):
@@ -304,6 +322,7 @@ def test_wandb_offline_run_leaves_a_local_run_with_video_and_model(tmp_path):
         (["--policy", "sensory_lstm", "--algo", "ppo"], "policy 'sensory_lstm' is recurrent"),
         (["--policy", "mlp", "--algo", "recurrent_ppo"], "policy 'mlp' is feed-forward"),
         (["--env", "MuscleArmReech-v0"], "unknown env id 'MuscleArmReech-v0'"),
+        (["--env_kwargs", "effort_wieght=0.1"], "rejected the env options {'effort_wieght': 0.1}"),
         (["--resume", "{tmp}/nothing"], "has no config.yml"),
     ],
 )
