@@ -9,7 +9,8 @@
 
 Each setting runs ``train_sb3.py`` as a user would (its run directory goes under logs/bench/), times
 it, then runs ``evaluate.py RUN --episodes 100`` (deterministic). Results: bench/results/learning.json
-(one entry per setting, replaced when it is rerun); the curves (periodic evaluations, success rate
+(one entry per setting, replaced when it is rerun; the final and the best model are each
+evaluated); the curves (periodic evaluations, success rate
 against env steps and against wall-clock minutes): bench/figures/learning_curves.png.
 """
 
@@ -57,14 +58,7 @@ def run(name: str, quick: bool) -> dict:
     start = time.monotonic()
     subprocess.run([sys.executable, "train_sb3.py", *args], cwd=ROOT, check=True)
     train_seconds = time.monotonic() - start
-    out = run_dir / "evaluation.json"
-    episodes = "4" if quick else "100"
-    subprocess.run(
-        [sys.executable, "evaluate.py", str(run_dir), "--episodes", episodes, "--json", str(out)],
-        cwd=ROOT,
-        check=True,
-    )
-    evaluation = json.loads(out.read_text())
+    evaluation, best = (evaluate(run_dir, which, quick) for which in ("final", "best"))
     return {
         "setting": name,
         "goal": SETTINGS[name]["goal"],
@@ -72,8 +66,28 @@ def run(name: str, quick: bool) -> dict:
         "run_dir": str(run_dir.relative_to(ROOT)),
         "train_minutes": round(train_seconds / 60, 2),
         "evaluation": evaluation,
+        "best_evaluation": best,
         "curve": read_curve(run_dir),
     }
+
+
+def evaluate(run_dir: Path, which: str, quick: bool) -> dict:
+    """evaluate.py on the run's final or best model (the best periodic evaluation's checkpoint)."""
+    out = run_dir / f"evaluation_{which}.json"
+    episodes = "4" if quick else "100"
+    command = [
+        sys.executable,
+        "evaluate.py",
+        str(run_dir),
+        "--load",
+        which,
+        "--episodes",
+        episodes,
+        "--json",
+        str(out),
+    ]
+    subprocess.run(command, cwd=ROOT, check=True)
+    return json.loads(out.read_text())
 
 
 def read_curve(run_dir: Path) -> list[dict]:
@@ -86,7 +100,7 @@ def read_curve(run_dir: Path) -> list[dict]:
 
 
 def plot(entries: dict[str, dict], path: Path) -> None:
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2 + 0.25 * len(entries)))
     for i, (name, entry) in enumerate(entries.items()):
         curve = entry["curve"]
         if not curve:
@@ -95,16 +109,19 @@ def plot(entries: dict[str, dict], path: Path) -> None:
         minutes = [row["wall_time_s"] / 60 for row in curve]
         success = [100 * row["success_rate"] for row in curve]
         final = 100 * entry["evaluation"]["success_rate"]
-        label = f"{name} ({final:.0f}% of 100 episodes after {entry['train_minutes']:.1f} min)"
+        best = entry.get("best_evaluation")
+        label = f"{name}: final {final:.0f}%"
+        label += f", best model {100 * best['success_rate']:.0f}%" if best else ""
+        label += f" of 100 episodes ({entry['train_minutes']:.0f} min)"
         axes[0].plot(steps, success, "o-", color=f"C{i}", ms=3, label=label)
         axes[1].plot(minutes, success, "o-", color=f"C{i}", ms=3)
     axes[0].set(xlabel="env steps (millions)", ylabel="evaluation success (%)", ylim=(-2, 102))
     axes[1].set(xlabel="wall-clock minutes of training (2 cores)", ylim=(-2, 102))
     for ax in axes:
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7, loc="lower right")
+    fig.legend(fontsize=8, loc="lower center", ncol=2, frameon=False)
     fig.suptitle("periodic deterministic evaluations during training (train_sb3.py defaults)", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.05 * (len(entries) + 1) / 2, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
     plt.close(fig)
