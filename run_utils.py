@@ -329,7 +329,14 @@ def plain(value: Any) -> Any:
 
 
 def save_config(run_dir: Path, config: dict[str, Any]) -> None:
-    record = {**config, "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]), "versions": versions()}
+    """Write config.yml. A new run records its command; a resumed one appends to ``resumed``."""
+    command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
+    record = dict(config)
+    if "command" in record:
+        record["resumed"] = [*record.get("resumed", []), command]
+    else:
+        record["command"] = command
+    record["versions"] = versions()
     atomic_write_text(run_dir / CONFIG_FILE, yaml.safe_dump(plain(record), sort_keys=False))
 
 

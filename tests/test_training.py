@@ -273,6 +273,9 @@ def test_resume_continues_the_step_count_and_the_logs(tmp_path):
     steps = [int(row.split(",")[0]) for row in (run_dir / "evaluations.csv").read_text().splitlines()[1:]]
     assert steps == [512, 1024, 1536, 2048]
     assert [p.name for p in (run_dir / "tb").iterdir()] == ["PPO_1"]  # one continuous TensorBoard run
+    config = yaml.safe_load((run_dir / "config.yml").read_text())
+    assert "--total_timesteps 1024" in config["command"] and config["total_timesteps"] == 2048
+    assert len(config["resumed"]) == 1 and "--resume" in config["resumed"][0]
     conflicting = run("train_sb3.py", "--resume", str(run_dir), "--n_envs", "4")
     assert conflicting.returncode == 2 and "drop --n_envs" in conflicting.stderr
 
