@@ -50,8 +50,8 @@ class Episode:
 def record(model: BaseAlgorithm, venv: VecEnv, n_episodes: int, deterministic: bool) -> list[Episode]:
     """Run ``n_episodes`` on a one-env ``venv`` and keep what the figures need."""
     env = venv.unwrapped.envs[0].unwrapped
-    space = env.action_space
-    low, high = (float(b) for b in run_utils.POLICY_ACTION_RANGE)
+    space = env.action_space  # the excitations, [0, 1]
+    low, high = model.action_space.low, model.action_space.high  # what the policy outputs
     episodes = [Episode()]
 
     def on_step(obs: Any, action: np.ndarray, state: Any, dones: np.ndarray, infos: list[dict]) -> None:
