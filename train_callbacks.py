@@ -78,6 +78,9 @@ class EvalCallback(BaseCallback):
         # wall_time_s counts training time, across resumes: continue from the last recorded row
         rows = run_utils.read_csv(self.run_dir / run_utils.EVALUATIONS_FILE)
         self._start = time.monotonic() - (float(rows[-1]["wall_time_s"]) if rows else 0.0)
+        # and the best model so far stays the best until a better one comes
+        scores = [(float(row["success_rate"]), float(row["mean_reward"])) for row in rows]
+        self.best = max(scores) if scores else None
 
     def _on_step(self) -> bool:
         if self.num_timesteps >= self._next:

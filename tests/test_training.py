@@ -416,3 +416,19 @@ def test_training_workers_start_under_every_method(start_method):
         assert reward.shape == (2,) and np.all(np.isfinite(reward))
     finally:
         venv.close()
+
+
+def test_a_resumed_evaluation_keeps_the_best_model_so_far(tmp_path):
+    from types import SimpleNamespace
+
+    from train_callbacks import EvalCallback
+
+    rows = [{"step": 512, "wall_time_s": 3.0, "success_rate": 0.9, "mean_reward": 50.0}]
+    rows.append({"step": 1024, "wall_time_s": 6.5, "success_rate": 0.6, "mean_reward": 70.0})
+    for row in rows:
+        run_utils.append_csv(tmp_path / run_utils.EVALUATIONS_FILE, row)
+    callback = EvalCallback(None, tmp_path, eval_freq=512, n_episodes=2, seed=0)
+    callback.model = SimpleNamespace(num_timesteps=1024)
+    callback._init_callback()
+    assert callback.best == (0.9, 50.0)  # success first, then return
+    assert callback._next == 1536 and time.monotonic() - callback._start >= 6.5  # the curve goes on
