@@ -17,7 +17,6 @@ against env steps and against wall-clock minutes): bench/figures/learning_curves
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import subprocess
 import sys
@@ -30,6 +29,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the repository root, for run_utils.py
+import run_utils  # noqa: E402
+
 RESULTS = ROOT / "bench" / "results"
 FIGURES = ROOT / "bench" / "figures"
 SETTINGS: dict[str, dict] = {
@@ -91,12 +93,9 @@ def evaluate(run_dir: Path, which: str, quick: bool) -> dict:
 
 
 def read_curve(run_dir: Path) -> list[dict]:
-    path = run_dir / "evaluations.csv"
-    if not path.is_file():
-        return []
-    with open(path) as f:
-        keep = ("step", "wall_time_s", "success_rate", "mean_reward", "mean_episode_length")
-        return [{key: float(row[key]) for key in keep} for row in csv.DictReader(f)]
+    keep = ("step", "wall_time_s", "success_rate", "mean_reward", "mean_episode_length")
+    rows = run_utils.read_csv(run_dir / run_utils.EVALUATIONS_FILE)
+    return [{key: float(row[key]) for key in keep} for row in rows]
 
 
 def plot(entries: dict[str, dict], path: Path) -> None:
