@@ -69,6 +69,7 @@ EVALUATIONS_FILE = "evaluations.csv"
 # RescaleAction maps that affinely onto the env's [0, 1] excitations. Saved in config.yml and
 # re-applied by evaluate.py.
 POLICY_ACTION_RANGE = (-1.0, 1.0)
+VEC_ENVS = ("dummy", "subproc", "batched")  # run_utils.make_vec_env
 
 ALGORITHMS: dict[str, type[BaseAlgorithm]] = {
     "ppo": PPO,
@@ -252,15 +253,27 @@ def make_vec_env(
     monitor_dir: Path | None = None,
     start_method: str | None = None,
 ) -> VecEnv:
-    """``n_envs`` copies in a DummyVecEnv or SubprocVecEnv, seeded seed..seed+n-1.
+    """``n_envs`` copies in a DummyVecEnv, SubprocVecEnv or BatchedVecEnv, seeded seed..seed+n-1.
 
-    SubprocVecEnv workers build their env from the module-qualified id, so any start method works
-    (fork, forkserver, spawn; ``start_method=None`` is SB3's default, forkserver on Linux).
+    Workers build their envs from the module-qualified id, so any start method works (fork,
+    forkserver, spawn; ``start_method=None`` is forkserver on Linux). BatchedVecEnv
+    (``muscle_envs.vector``) gives the same observations, rewards and resets as the other two.
     """
-    if vec_env not in ("subproc", "dummy"):
-        raise RunError(f"vec_env must be 'subproc' or 'dummy', got {vec_env!r}")
+    if vec_env not in VEC_ENVS:
+        raise RunError(f"vec_env must be one of {VEC_ENVS}, got {vec_env!r}")
     if monitor_dir is not None:
         monitor_dir.mkdir(parents=True, exist_ok=True)
+    if vec_env == "batched":
+        from muscle_envs.vector import BatchedVecEnv
+
+        try:
+            venv: VecEnv = BatchedVecEnv(
+                env_id, n_envs, env_kwargs, action_range, start_method=start_method, monitor_dir=monitor_dir
+            )
+        except ValueError as err:
+            raise RunError(f"vec_env batched: {err}") from None
+        venv.seed(seed)
+        return venv
     factories = [
         _env_factory(
             env_id,

@@ -59,9 +59,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--n_envs", type=int, default=None, help="parallel training envs")
     parser.add_argument(
         "--vec_env",
-        choices=["subproc", "dummy"],
+        choices=run_utils.VEC_ENVS,
         default=None,
-        help="vectorization (default: subproc if n_envs > 1)",
+        help="vectorization; batched: one batch of envs per CPU core (default: hyperparams.yml)",
     )
     parser.add_argument("--total_timesteps", type=int, default=None, help="env steps to train for")
     parser.add_argument("--seed", type=int, default=None, help="seed of the policy and the envs (default 0)")

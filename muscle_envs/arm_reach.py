@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from muscle_envs import observations as obs_keys
-from muscle_envs.core import MuscleEnv, ObservationLayout, make_config
+from muscle_envs.core import BatchKernel, BatchStep, MuscleEnv, ObservationLayout, make_config
 from muscle_envs.plants.arm import ArmPlant
 
 _TARGET_ENCODINGS = ("xy", "place_cells")
@@ -400,7 +400,8 @@ class MuscleArmReachEnv(MuscleEnv):
     # -- helpers ------------------------------------------------------------------------------------
     def _distance(self) -> float:
         x, z = self.plant.hand_xz()
-        return math.hypot(x - self._target[0], z - self._target[1])
+        dx, dz = x - self._target[0], z - self._target[1]
+        return math.sqrt(dx * dx + dz * dz)  # the batched kernel's arithmetic, bit for bit
 
     def _sense(self) -> NDArray[np.float64]:
         """A fresh observation vector holding the current sensed values (hold time not yet set)."""
@@ -445,3 +446,133 @@ class MuscleArmReachEnv(MuscleEnv):
     def joint_angles(self) -> NDArray[np.float64]:
         """(shoulder, elbow) angles, rad."""
         return self.plant.joint_angles()
+
+
+class ArmReachBatch(BatchKernel):
+    """:class:`MuscleArmReachEnv`'s ``step()`` for a batch of envs (``muscle_envs.vector``).
+
+    Mirrors the env's arithmetic in the same order, :class:`ReachTask` included, as array operations
+    over the batch; tests/test_vector.py holds the two to bit-identical observations and rewards.
+    A change to the env's step, observation or reward belongs in both.
+    """
+
+    reward_terms = ("reward_distance", "reward_reach", "reward_hold", "reward_success", "reward_effort")
+
+    def __init__(self, envs: list[MuscleArmReachEnv]):
+        env = envs[0]
+        super().__init__(envs, env._layout.shown)
+        self.config = cfg = env.config
+        self.dt = env.plant.dt
+        n, readout = self.n, env._readout
+        self._addresses, self._scale = readout.addresses, readout.scale
+        self._offsets = np.zeros((n, readout.size))  # per env: its episode's target (and place cells)
+        self._hand = env.plant.hand_sensors().addresses  # hand (x, z) in sensordata
+        self._activation, self._n_vision, self._n_sensed = env._activation, env._n_vision, env._n_sensed
+        self._hold_index = env._hold_index
+        self._hold_bonus = cfg.hold_bonus_rate * self.dt
+        rows = max(cfg.proprioceptive_delay, cfg.visual_delay) + 1
+        self._ring = np.zeros((n, rows, self._n_sensed)) if rows > 1 else None
+        self._head = 0  # one head for all: a reset fills an env's rows alike, so any head serves
+        self._target = np.zeros((n, 2))
+        self._hold_steps = np.ones(n, dtype=np.int64)
+        self._held_steps = np.zeros(n, dtype=np.int64)
+        self._steps = np.zeros(n, dtype=np.int64)
+        self._reach_step = np.full(n, -1, dtype=np.int64)  # -1: not reached yet
+        self._holding = np.zeros(n, dtype=bool)
+        self._bonus_paid = np.zeros(n, dtype=bool)
+        self._effort_sum = np.zeros(n)
+        self._distance = np.zeros(n)
+
+    def load(self, i: int, obs: dict[str, NDArray[np.float64]]) -> NDArray[np.float64]:
+        env = self.envs[i]
+        self._offsets[i] = env._readout.offset
+        self._target[i] = env.target
+        self._hold_steps[i] = env.task.hold_steps
+        self._held_steps[i] = self._steps[i] = 0
+        self._reach_step[i] = -1
+        self._holding[i] = self._bonus_paid[i] = False
+        self._effort_sum[i] = 0.0
+        self._distance[i] = env._distance()
+        if self._ring is not None:
+            self._ring[i] = env._sense()[: self._n_sensed]
+        vector = np.empty(self._offsets.shape[1])
+        for key, part in self.observation_keys.items():
+            vector[part] = obs[key]
+        return vector
+
+    def step(self, actions: NDArray) -> BatchStep:
+        cfg, envs = self.config, self.envs
+        if cfg.motor_noise:
+            actions = actions + np.stack(
+                [env.np_random.normal(0.0, cfg.motor_noise, actions.shape[1:]) for env in envs]
+            )
+        for plant, excitation in zip(self.plants, actions, strict=True):
+            plant.step(excitation)
+        sensed = self._sense()
+        hand = sensed[:, self._hand]
+        dx, dz = hand[:, 0] - self._target[:, 0], hand[:, 1] - self._target[:, 1]
+        distance = self._distance = np.sqrt(dx * dx + dz * dz)
+        clipped = np.clip(actions.astype(np.float64), 0.0, 1.0)
+        effort = np.zeros(self.n)  # summed muscle by muscle, as _mean_square_clipped does
+        for column in clipped.T:
+            effort += column * column
+        effort /= clipped.shape[1]
+
+        # ReachTask.update, for every env at once
+        self._steps += 1
+        leaving = self._holding & (distance > cfg.hold_threshold)
+        entered = ~self._holding & (distance < cfg.reach_threshold)
+        holding = self._holding = (self._holding & ~leaving) | entered
+        self._held_steps[leaving] = 0
+        self._reach_step[entered & (self._reach_step < 0)] = self._steps[entered & (self._reach_step < 0)]
+        self._held_steps += holding
+        success = holding & (self._held_steps >= self._hold_steps)
+        if cfg.reach_bonus_every_step:
+            reach = np.where(distance < cfg.reach_threshold, cfg.reach_bonus, 0.0)
+        else:
+            reach = np.where(entered & ~self._bonus_paid, cfg.reach_bonus, 0.0)
+            self._bonus_paid |= entered
+        terms = np.stack(
+            [
+                -cfg.distance_weight * distance,
+                reach,
+                np.where(holding, self._hold_bonus, 0.0),
+                np.where(success, cfg.success_bonus, 0.0),
+                -cfg.effort_weight * effort,
+            ],
+            axis=1,
+        )
+        reward = terms[:, 0] + terms[:, 1] + terms[:, 2] + terms[:, 3] + terms[:, 4]
+        self._effort_sum += effort
+
+        # MuscleArmReachEnv._observation
+        vector = sensed[:, self._addresses]
+        np.multiply(vector, self._scale, out=vector)
+        np.add(vector, self._offsets, out=vector)
+        if self._activation is not None:
+            for i, plant in enumerate(self.plants):
+                vector[i, self._activation] = plant.muscle_activation()
+        ring, nv, ns = self._ring, self._n_vision, self._n_sensed
+        if ring is not None:
+            rows = ring.shape[1]
+            self._head = head = (self._head + 1) % rows
+            ring[:, head] = vector[:, :ns]
+            vector[:, :nv] = ring[:, (head - cfg.visual_delay) % rows, :nv]
+            vector[:, nv:ns] = ring[:, (head - cfg.proprioceptive_delay) % rows, nv:]
+        if cfg.sensory_noise:
+            for i, env in enumerate(envs):
+                vector[i, :ns] += env.np_random.normal(0.0, cfg.sensory_noise, ns)
+        vector[:, self._hold_index] = (self._hold_steps - self._held_steps) * self.dt
+        return BatchStep(vector, reward, success, np.zeros(self.n, dtype=bool), success, terms)
+
+    def episode_metrics(self, i: int) -> dict[str, float]:
+        steps = max(int(self._steps[i]), 1)
+        reach_step = int(self._reach_step[i])
+        return {
+            "final_distance": float(self._distance[i]),
+            "reach_time": math.nan if reach_step < 0 else reach_step * self.dt,
+            "effort": float(self._effort_sum[i]) / steps,
+        }
+
+
+MuscleArmReachEnv.batch_kernel = ArmReachBatch

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any, NamedTuple, TypeVar
 
 import gymnasium as gym
 import mujoco
@@ -67,6 +68,11 @@ class ObservationLayout:
         """The observation dict: a view of ``vector`` (a fresh array) per key."""
         return {key: vector[part] for key, part in self._items}
 
+    @property
+    def shown(self) -> dict[str, slice]:
+        """Each observation key's place in the vector (hidden entries left out)."""
+        return dict(self._items)
+
 
 class MuscleEnv(gym.Env):
     """Base of the muscle envs: excitation action space, action checks, rendering.
@@ -75,6 +81,7 @@ class MuscleEnv(gym.Env):
     """
 
     metadata = {"render_modes": ["human", "rgb_array"], "render_fps": 100}
+    batch_kernel: type[BatchKernel] | None = None  # steps a batch of these envs (muscle_envs.vector)
 
     def __init__(
         self,
@@ -181,3 +188,77 @@ class MuscleEnv(gym.Env):
         if self._viewer is not None:
             self._viewer.close()
             self._viewer = None
+
+
+class BatchStep(NamedTuple):
+    """One control step of a batch of envs; row i is env i (see :class:`BatchKernel`)."""
+
+    observation: NDArray[np.float64]  # (B, size): the observation vectors, a fresh array
+    reward: NDArray[np.float64]  # (B,)
+    terminated: NDArray[np.bool_]  # (B,)
+    truncated: NDArray[np.bool_]  # (B,), the env's own truncation (not the registered time limit)
+    success: NDArray[np.bool_]  # (B,), info["is_success"]
+    terms: NDArray[np.float64]  # (B, len(reward_terms)): the weighted reward terms
+
+
+class BatchKernel:
+    """Steps B copies of one env in lockstep: the physics env by env (``MusclePlant.step``, the same
+    calls as ``env.step()``), the rest (observation, reward, episode end) once for the batch as
+    array arithmetic. A kernel lives beside its env and mirrors its ``step()``: same operations in
+    the same order, so the results agree bit for bit (tests/test_vector.py checks each option).
+
+    The envs themselves stay the reference for everything that is not per-step: ``reset`` runs
+    ``env.reset()`` (same seeds, same start states and random streams) and :meth:`load` copies the
+    episode's constants into the kernel's arrays. Randomness during an episode (noise) is drawn from
+    each env's own ``np_random``, in the env's order.
+
+    ``observation_keys`` maps each ``Dict`` key to its columns of the observation vector (None for a
+    ``Box`` observation, the vector itself). ``reward_terms`` names the columns of ``terms``.
+    """
+
+    reward_terms: tuple[str, ...] = ()
+
+    def __init__(self, envs: Sequence[MuscleEnv], observation_keys: dict[str, slice] | None):
+        self.envs = list(envs)
+        self.plants = [env.plant for env in self.envs]
+        self.n = len(self.envs)
+        self.observation_keys = observation_keys
+        model = self.plants[0].model
+        self._sensordata = np.zeros((self.n, model.nsensordata))
+        self._sensor_views = [plant.data.sensordata for plant in self.plants]
+
+    def reset(self, i: int, seed: int | None, options: dict[str, Any] | None) -> tuple[NDArray, dict]:
+        """Reset env ``i`` through the env itself; returns its observation vector and reset info."""
+        obs, info = self.envs[i].reset(seed=seed, options=options)
+        return self.load(i, obs), info
+
+    def load(self, i: int, obs: Any) -> NDArray[np.float64]:
+        """Take over env ``i``'s new episode (after its ``reset``); return ``obs`` as a vector."""
+        raise NotImplementedError
+
+    def step(self, actions: NDArray) -> BatchStep:
+        """Apply one row of (checked, finite) excitations per env."""
+        raise NotImplementedError
+
+    def episode_metrics(self, i: int) -> dict[str, float]:
+        """Env ``i``'s ``episode_metrics()`` for the episode so far."""
+        raise NotImplementedError
+
+    def end_info(self, i: int) -> dict[str, Any]:
+        """Extra ``info`` entries at the end of env ``i``'s episode."""
+        return {}
+
+    def observations(
+        self, vectors: NDArray[np.float64]
+    ) -> dict[str, NDArray[np.float64]] | NDArray[np.float64]:
+        """The observation(s) that ``vectors`` hold, as the env's observation space shapes them."""
+        if self.observation_keys is None:
+            return vectors
+        return {key: vectors[..., part] for key, part in self.observation_keys.items()}
+
+    def _sense(self) -> NDArray[np.float64]:
+        """Every env's ``sensordata``, one row each (a buffer reused every step)."""
+        rows = self._sensordata
+        for i, view in enumerate(self._sensor_views):
+            rows[i] = view
+        return rows

@@ -12,17 +12,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from muscle_envs import observations as obs_keys
-from muscle_envs.core import MuscleEnv, ObservationLayout, make_config
+from muscle_envs.core import BatchKernel, BatchStep, MuscleEnv, ObservationLayout, make_config
 from muscle_envs.plants.legs import LegsPlant
 
 _LAYOUTS = ("dict", "seed003")
 _FOOT_TOUCH = "foot_touch"  # hidden: the four raw touch sensors, summed per foot into foot_contact
 _COM_VELOCITY = "com_velocity"  # hidden: centre-of-mass velocity, for the stability reward
-_INSTABILITY_WARNINGS = (
-    mujoco.mjtWarning.mjWARN_BADQACC,
-    mujoco.mjtWarning.mjWARN_BADQPOS,
-    mujoco.mjtWarning.mjWARN_BADQVEL,
-)
 
 
 @dataclass(frozen=True)
@@ -232,8 +227,6 @@ class MyoLegsStandEnv(MuscleEnv):
         self._coordinate_pos = layout.slice(obs_keys.JOINT_POSITION)
         self._com_velocity = layout.slice(_COM_VELOCITY)
         self._pelvis_z = layout.slice(obs_keys.PELVIS_POSE).start + 2
-        self._warnings = plant.data.warning.number  # live view of MuJoCo's warning counters
-        self._instability = tuple(int(w) for w in _INSTABILITY_WARNINGS)
         self._state_part = slice(0, layout.slice(obs_keys.PELVIS_VELOCITY).stop)  # seed 003's first 2 nc + 13
         if cfg.obs_layout == "seed003":
             self.observation_space = gym.spaces.Box(-np.inf, np.inf, (2 * nc + 15 + n,), np.float64)
@@ -286,10 +279,10 @@ class MyoLegsStandEnv(MuscleEnv):
         excitation = self._checked_excitation(action)
         plant, cfg = self.plant, self.config
         self._perturb()
-        before = self._instability_count()
+        before = plant.instability_count()
         plant.step(excitation)
         self._steps += 1
-        unstable = self._instability_count() > before
+        unstable = plant.instability_count() > before
         if unstable:  # MuJoCo has reset its state; restart from the standing pose, finite
             plant.set_state(plant.standing_qpos)
         obs = self._observation()
@@ -367,7 +360,134 @@ class MyoLegsStandEnv(MuscleEnv):
             self.plant.push_pelvis(np.array([math.cos(angle), math.sin(angle), 0.0]) * force)
             self._push, self._push_end, self._next_push = force, time + self.config.push_duration, math.inf
 
-    def _instability_count(self) -> int:
-        """How many bad-acceleration/position/velocity warnings MuJoCo has raised so far."""
-        warnings = self._warnings
-        return sum(warnings.item(w) for w in self._instability)
+
+def _row_dot(a: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Each row's dot product with itself (the env's ``a @ a``, to the last bit or two: BLAS may sum
+    in another order)."""
+    return np.einsum("ij,ij->i", a, a)
+
+
+class MyoLegsStandBatch(BatchKernel):
+    """:class:`MyoLegsStandEnv`'s ``step()`` for a batch of envs (``muscle_envs.vector``).
+
+    Mirrors the env's arithmetic in the same order: observations, episode ends and start states are
+    bit-identical; rewards agree to ~1e-15 (the env's dot products go through BLAS, whose summation
+    order differs). Pelvis pushes (``push_force > 0``) are not batched. A change to the env's step,
+    observation or reward belongs in both.
+    """
+
+    reward_terms = (
+        "reward_upright",
+        "reward_stability",
+        "reward_pose",
+        "reward_contact",
+        "reward_effort",
+        "reward_symmetry",
+    )
+
+    def __init__(self, envs: list[MyoLegsStandEnv]):
+        env = envs[0]
+        cfg = env.config
+        if cfg.push_force > 0:
+            raise ValueError("pelvis pushes (push_force > 0) are not batched; use vec_env dummy or subproc")
+        super().__init__(envs, env._layout.shown if cfg.obs_layout == "dict" else None)
+        self.config, self.dt = cfg, env.plant.dt
+        n, readout = self.n, env._readout
+        self._addresses, self._scale, self._offset = readout.addresses, readout.scale, readout.offset
+        self._size = readout.size
+        self._touch, self._contact, self._activation = env._touch, env._contact, env._activation
+        self._coordinate_pos, self._com_velocity = env._coordinate_pos, env._com_velocity
+        self._pelvis_z, self._state_part = env._pelvis_z, env._state_part
+        self._right, self._left = env._right, env._left
+        self._nominal_pose = env.nominal_pose
+        self._standing_height = env._standing_height
+        self._fall_height = cfg.fall_height * env._standing_height
+        self._pelvis_up = env.plant.pelvis_up
+        self._pelvis_z_rows = [plant._pelvis_xmat_z for plant in self.plants]  # live views
+        self._steps = np.zeros(n, dtype=np.int64)
+        self._height_sum = np.zeros(n)
+        self._effort_sum = np.zeros(n)
+        self._unstable = np.zeros(n, dtype=bool)
+
+    def load(self, i: int, obs: Any) -> NDArray[np.float64]:
+        self._steps[i] = 0
+        self._height_sum[i] = self._effort_sum[i] = 0.0
+        self._unstable[i] = False
+        if self.observation_keys is None:
+            return np.array(obs, dtype=np.float64)
+        vector = np.zeros(self._size)  # the hidden entries are read only after a step
+        for key, part in self.observation_keys.items():
+            vector[part] = obs[key]
+        return vector
+
+    def step(self, actions: NDArray) -> BatchStep:
+        cfg, n = self.config, self.n
+        unstable = self._unstable
+        pelvis_z = np.empty((n, 3))
+        activation = np.empty((n, self.plants[0].n_muscles))
+        for i, (plant, excitation) in enumerate(zip(self.plants, actions, strict=True)):
+            before = plant.instability_count()
+            plant.step(excitation)
+            unstable[i] = plant.instability_count() > before
+            if unstable[i]:  # MuJoCo has reset its state; restart from the standing pose, finite
+                plant.set_state(plant.standing_qpos)
+            pelvis_z[i] = self._pelvis_z_rows[i]
+            activation[i] = plant.muscle_activation()
+        self._steps += 1
+
+        # MyoLegsStandEnv._observation
+        vector = self._sense()[:, self._addresses]
+        np.multiply(vector, self._scale, out=vector)
+        np.add(vector, self._offset, out=vector)
+        touch = vector[:, self._touch]
+        vector[:, self._contact] = touch[:, 0::2] + touch[:, 1::2]
+        vector[:, self._activation] = activation
+
+        # LegsPlant.pelvis_tilt, then MyoLegsStandEnv._reward
+        u0, u1, u2 = self._pelvis_up
+        vertical = pelvis_z[:, 0] * u0 + pelvis_z[:, 1] * u1 + pelvis_z[:, 2] * u2
+        tilt = np.arccos(np.clip(vertical, -1.0, 1.0))
+        height = vector[:, self._pelvis_z]
+        dz = (height - self._standing_height) / 0.1
+        q = vector[:, self._coordinate_pos]
+        deviation = q - self._nominal_pose
+        loads = vector[:, self._contact]
+        feet = (loads[:, 0] > cfg.contact_threshold).astype(np.int64) + (loads[:, 1] > cfg.contact_threshold)
+        mean_square = _row_dot(activation) / activation.shape[1]
+        asymmetry = q[:, self._right] - q[:, self._left]
+        terms = np.stack(
+            [
+                cfg.upright_weight * np.exp(-dz * dz - (tilt / 0.25) ** 2),
+                cfg.stability_weight * np.exp(-_row_dot(vector[:, self._com_velocity]) / 0.04),
+                cfg.pose_weight * np.exp(-_row_dot(deviation) / deviation.shape[1] / 0.04),
+                cfg.contact_weight * feet / 2,
+                -cfg.effort_weight * mean_square,
+                -cfg.symmetry_weight * _row_dot(asymmetry) / asymmetry.shape[1],
+            ],
+            axis=1,
+        )
+        reward = terms[:, 0] + terms[:, 1] + terms[:, 2] + terms[:, 3] + terms[:, 4] + terms[:, 5]
+        self._effort_sum += mean_square
+        fallen = ~unstable & ((height < self._fall_height) | (tilt > cfg.fall_tilt))
+        stood = ~fallen & ~unstable & (self._steps >= cfg.episode_steps)
+        self._height_sum += height
+        if self.observation_keys is None:  # seed 003's flat layout
+            contact = (vector[:, self._contact] > cfg.contact_threshold).astype(np.float64)
+            vector = np.concatenate(
+                [vector[:, self._state_part], contact, vector[:, self._activation]], axis=1
+            )
+        return BatchStep(vector, reward, fallen, unstable | stood, stood, terms)
+
+    def episode_metrics(self, i: int) -> dict[str, float]:
+        steps = max(int(self._steps[i]), 1)
+        return {
+            "stand_duration": int(self._steps[i]) * self.dt,
+            "pelvis_height": float(self._height_sum[i]) / steps,
+            "effort": float(self._effort_sum[i]) / steps,
+        }
+
+    def end_info(self, i: int) -> dict[str, Any]:
+        return {"physics_unstable": bool(self._unstable[i])}
+
+
+MyoLegsStandEnv.batch_kernel = MyoLegsStandBatch

@@ -10,6 +10,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 MUSCLE_QUANTITIES = ("length", "velocity", "force")
+# The warnings MuJoCo raises when the simulation blows up (it then resets mjData itself).
+INSTABILITY_WARNINGS = tuple(
+    int(w)
+    for w in (
+        mujoco.mjtWarning.mjWARN_BADQACC,
+        mujoco.mjtWarning.mjWARN_BADQPOS,
+        mujoco.mjtWarning.mjWARN_BADQVEL,
+    )
+)
 
 
 class SensorGroup(NamedTuple):
@@ -43,6 +52,20 @@ class SensorReadout:
         if part.start < self.n_sensors:
             raise ValueError(f"entries {part} overlap the sensors (the first {self.n_sensors} entries)")
         self._offset[part] = values
+
+    @property
+    def addresses(self) -> NDArray[np.intp]:
+        """Where each entry is read in ``sensordata`` (0 for the extra entries)."""
+        return self._addresses
+
+    @property
+    def scale(self) -> NDArray[np.float64]:
+        return self._scale
+
+    @property
+    def offset(self) -> NDArray[np.float64]:
+        """Each entry's offset, the per-episode constants included (live: do not modify)."""
+        return self._offset
 
     def read(self) -> NDArray[np.float64]:
         values = self._sensordata[self._addresses]  # fancy indexing: a fresh float64 array
@@ -110,6 +133,7 @@ class MusclePlant:
         every = ids.size == model.nu and np.array_equal(ids, np.arange(model.nu))
         self._index = slice(None) if every else ids
         self._ctrl = self.data.ctrl
+        self._warning_counts = self.data.warning.number  # live view of MuJoCo's warning counters
         act_adr = model.actuator_actadr[ids]
         self._act_index = slice(None) if every and np.array_equal(act_adr, np.arange(model.na)) else act_adr
         # Acceleration-stage sensors other than actuator forces (touch, force, accelerometer, ...) read
@@ -143,6 +167,11 @@ class MusclePlant:
             mujoco.mj_fwdAcceleration(model, data)
             mujoco.mj_fwdConstraint(model, data)
         mujoco.mj_sensorAcc(model, data)
+
+    def instability_count(self) -> int:
+        """How many bad-acceleration/position/velocity warnings MuJoCo has raised since the last reset."""
+        warnings = self._warning_counts
+        return sum(warnings.item(w) for w in INSTABILITY_WARNINGS)
 
     def warnings(self) -> dict[str, int]:
         """MuJoCo warnings raised so far, by name (empty when the simulation is healthy)."""

@@ -187,7 +187,8 @@ class LegsPlant(MusclePlant):
         self.standing_qpos = self._standing_pose()
         self.set_state(self.standing_qpos)
         rot = self.data.xmat[self._pelvis].reshape(3, 3)
-        self._pelvis_up = rot.T @ np.array([0.0, 0.0, 1.0])  # pelvis axis that points up when standing
+        self.pelvis_up: tuple[float, float, float] = tuple((rot.T @ np.array([0.0, 0.0, 1.0])).tolist())
+        # ^ the pelvis axis that points up when standing
         self._pelvis_xmat_z = self.data.xmat[self._pelvis][6:9]  # live view: the rotation's z row
         self.standing_pelvis_height = float(self.data.xpos[self._pelvis][2])
 
@@ -221,7 +222,9 @@ class LegsPlant(MusclePlant):
 
     def pelvis_tilt(self) -> float:
         """Angle between the pelvis's up axis and the vertical, rad (0 when standing upright)."""
-        vertical = float(self._pelvis_xmat_z @ self._pelvis_up)  # world z of the pelvis's up axis
+        # World z of the pelvis's up axis, summed in this order in the batched kernel too.
+        (r0, r1, r2), (u0, u1, u2) = self._pelvis_xmat_z.tolist(), self.pelvis_up
+        vertical = r0 * u0 + r1 * u1 + r2 * u2
         return math.acos(max(-1.0, min(1.0, vertical)))
 
     def foot_load(self) -> NDArray[np.float64]:

@@ -1,0 +1,392 @@
+"""BatchedVecEnv: a Stable-Baselines3 ``VecEnv`` that steps many copies of a muscle env as one batch.
+
+DummyVecEnv and SubprocVecEnv step each env through its own Python objects (the env, its wrappers,
+a Monitor; and with SubprocVecEnv a pipe round trip per env and step). For the arm, whose physics
+costs ~30 us a step, that per-env Python is most of the time. BatchedVecEnv keeps one
+:class:`~muscle_envs.core.BatchKernel` per process: the physics runs env by env (MuJoCo's own
+step, nothing else), and observation, reward, episode ends and the Monitor's bookkeeping run once per
+batch as array arithmetic. MuJoCo's Python calls hold the GIL, so to use more than one core the
+envs are split over worker processes (``n_workers``), each stepping its share as a batch with one
+pipe message per step.
+
+Observations, rewards, episode ends and resets are those of ``gym.make(env_id)`` under
+``run_utils.make_env``'s wrappers (tests/test_vector.py compares them step by step): same seeds
+(``seed + i`` for env i), same start states, the registered time limit, and actions rescaled
+from ``action_range`` to the muscles' [0, 1] like Gymnasium's ``RescaleAction``. ``info`` is empty
+except at an episode's end, where it holds what SB3 and train_sb3.py read: ``is_success``,
+``episode`` (Monitor's ``r``, ``l``, ``t``), ``episode_metrics`` (``reward/<term>`` sums and
+``task/<metric>``, as ``run_utils.EpisodeMetrics``), ``TimeLimit.truncated`` and
+``terminal_observation``.
+
+This module imports Stable-Baselines3; ``import muscle_envs`` does not import it.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.wrappers.utils import rescale_box
+from numpy.typing import NDArray
+from stable_baselines3.common.monitor import Monitor, ResultsWriter
+from stable_baselines3.common.vec_env import VecEnv
+from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvObs, VecEnvStepReturn
+
+import muscle_envs
+from muscle_envs.core import BatchKernel, MuscleEnv
+
+_EndOfEpisode = tuple[int, dict[str, Any], NDArray[np.float64]]  # env index, info, terminal observation
+
+
+class _Batch:
+    """The envs of one process and their kernel: what a worker (or the main process) runs.
+
+    Does the work of the wrappers training puts around each env (``RescaleAction``, ``TimeLimit``,
+    ``EpisodeMetrics``, ``Monitor``) for the whole batch, and resets envs whose episode ended.
+    """
+
+    def __init__(
+        self,
+        env_id: str,
+        env_kwargs: dict[str, Any],
+        ranks: Sequence[int],
+        action_range: tuple[float, float] | None,
+        monitor_dir: Path | None,
+        render_mode: str | None,
+    ):
+        envs = [gym.make(_qualified(env_id), render_mode=render_mode, **env_kwargs) for _ in ranks]
+        raw = [env.unwrapped for env in envs]
+        kernel = getattr(raw[0], "batch_kernel", None)
+        if kernel is None:
+            raise ValueError(f"{env_id} has no batched implementation; use vec_env dummy or subproc")
+        self.kernel: BatchKernel = kernel(raw)
+        self.envs: list[MuscleEnv] = raw
+        self.max_steps = envs[0].spec.max_episode_steps or np.iinfo(np.int64).max
+        self.action_space = raw[0].action_space
+        self.observation_space = raw[0].observation_space
+        self._to_excitation = None
+        if action_range is not None:
+            low, high = np.float32(action_range[0]), np.float32(action_range[1])
+            self.action_space, _, self._to_excitation = rescale_box(self.action_space, low, high)
+        n = len(raw)
+        self._elapsed = np.zeros(n, dtype=np.int64)
+        self._returns = np.zeros(n)
+        self._term_sums = np.zeros((n, len(self.kernel.reward_terms)))
+        self._t_start = time.time()
+        self._writers = None
+        if monitor_dir is not None:
+            header = {"t_start": self._t_start, "env_id": env_id}
+            self._writers = [
+                ResultsWriter(str(monitor_dir / str(rank)), header=header, extra_keys=("is_success",))
+                for rank in ranks
+            ]
+
+    def reset(
+        self, seeds: Sequence[int | None], options: Sequence[dict | None]
+    ) -> tuple[NDArray, list[dict]]:
+        rows, infos = [], []
+        for i, (seed, opts) in enumerate(zip(seeds, options, strict=True)):
+            row, info = self._reset(i, seed, opts)
+            rows.append(row)
+            infos.append(info)
+        return np.array(rows), infos
+
+    def _reset(self, i: int, seed: int | None, options: dict | None) -> tuple[NDArray, dict]:
+        self._elapsed[i] = 0
+        self._returns[i] = 0.0
+        self._term_sums[i] = 0.0
+        return self.kernel.reset(i, seed, options)
+
+    def step(self, actions: NDArray) -> tuple[NDArray, NDArray, NDArray, list[_EndOfEpisode]]:
+        """Step every env with its (checked) action row; reset those whose episode ended."""
+        if self._to_excitation is not None:
+            actions = self._to_excitation(actions)
+        result = self.kernel.step(actions)
+        self._elapsed += 1
+        self._returns += result.reward
+        self._term_sums += result.terms
+        timeout = self._elapsed >= self.max_steps
+        truncated = result.truncated | timeout
+        dones = result.terminated | truncated
+        vectors, ends = result.observation, []
+        for i in np.flatnonzero(dones):
+            timed_out = bool(truncated[i] and not result.terminated[i])
+            ends.append((int(i), self._end_info(i, bool(result.success[i]), timed_out), vectors[i].copy()))
+            vectors[i], _ = self._reset(i, None, None)
+        return vectors, result.reward, dones, ends
+
+    def _end_info(self, i: int, success: bool, truncated: bool) -> dict[str, Any]:
+        kernel = self.kernel
+        sums = zip(kernel.reward_terms, self._term_sums[i].tolist(), strict=True)
+        metrics = {f"reward/{key.removeprefix('reward_')}": value for key, value in sums}
+        metrics.update((f"task/{key}", value) for key, value in kernel.episode_metrics(i).items())
+        episode = {
+            "r": round(float(self._returns[i]), 6),
+            "l": int(self._elapsed[i]),
+            "t": round(time.time() - self._t_start, 6),
+            "is_success": success,
+        }
+        if self._writers is not None:
+            self._writers[i].write_row(episode)
+        return {
+            "is_success": success,
+            "TimeLimit.truncated": truncated,
+            "episode": episode,
+            "episode_metrics": metrics,
+            **kernel.end_info(i),
+        }
+
+    def call(self, kind: str, name: str, args: tuple, kwargs: dict, indices: Sequence[int]) -> list[Any]:
+        """``get_attr``, ``set_attr`` or ``env_method`` on the envs at ``indices`` (local numbering)."""
+        envs = [self.envs[i] for i in indices]
+        if kind == "get_attr":
+            return [getattr(env, name) for env in envs]
+        if kind == "set_attr":
+            return [setattr(env, name, args[0]) for env in envs]
+        return [getattr(env, name)(*args, **kwargs) for env in envs]
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
+        for writer in self._writers or []:
+            writer.close()
+
+
+def _qualified(env_id: str) -> str:
+    """The id with its module (``muscle_envs:...``), so a fresh worker process can make it."""
+    return env_id if ":" in env_id or env_id not in muscle_envs.ENV_IDS else f"muscle_envs:{env_id}"
+
+
+def _worker(remote: Any, parent_remote: Any, batch_args: tuple) -> None:
+    """A worker process: build a :class:`_Batch` and serve the main process's commands."""
+    parent_remote.close()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
+    if "torch" in sys.modules:  # imported with the main module (forkserver, spawn): keep it to one thread
+        sys.modules["torch"].set_num_threads(1)
+    try:
+        batch = _Batch(*batch_args)
+        remote.send(("ok", None))
+    except Exception as error:
+        remote.send(("error", (error, traceback.format_exc())))
+        return
+    while True:
+        try:
+            command, data = remote.recv()
+        except EOFError:  # the main process is gone
+            break
+        try:
+            if command == "step":
+                remote.send(("ok", batch.step(data)))
+            elif command == "reset":
+                remote.send(("ok", batch.reset(*data)))
+            elif command == "call":
+                remote.send(("ok", batch.call(*data)))
+            elif command == "close":
+                batch.close()
+                remote.send(("ok", None))
+                break
+        except Exception as error:
+            remote.send(("error", (error, traceback.format_exc())))
+    remote.close()
+
+
+class BatchedVecEnv(VecEnv):
+    """``n_envs`` copies of a muscle env, stepped as batches: one in this process and, at the same
+    time, one in each of ``n_workers`` worker processes.
+
+    Args:
+        env_id: a registered id with a batched implementation (every id of ``muscle_envs.ENV_IDS``).
+        n_envs: number of envs.
+        env_kwargs: env options, as for ``gym.make(env_id, **env_kwargs)``.
+        action_range: the actions' range (``(-1, 1)``: what a Gaussian policy emits); each is mapped
+            linearly onto the muscles' [0, 1], like Gymnasium's ``RescaleAction``. None: excitations.
+        n_workers: extra processes; the envs are split evenly between this process and the workers.
+            Default: one fewer than the CPU cores this process may use (at most ``n_envs - 1``).
+        start_method: multiprocessing start method of the workers (default: ``forkserver`` where
+            available; any works, the workers make the env from its module-qualified id).
+        monitor_dir: write each env's episodes to ``<monitor_dir>/<i>.monitor.csv``, as SB3's Monitor.
+        render_mode: passed to the envs (``get_images()`` calls each env's ``render()``).
+
+    Raises ``ValueError`` for an env without a batched implementation or an option the batch does
+    not support, and for actions of the wrong shape or with NaN/inf (nothing is stepped then).
+    """
+
+    def __init__(
+        self,
+        env_id: str,
+        n_envs: int,
+        env_kwargs: dict[str, Any] | None = None,
+        action_range: tuple[float, float] | None = (-1.0, 1.0),
+        n_workers: int | None = None,
+        start_method: str | None = None,
+        monitor_dir: Path | None = None,
+        render_mode: str | None = None,
+    ):
+        if n_envs < 1:
+            raise ValueError(f"n_envs must be >= 1, got {n_envs}")
+        if n_workers is None:
+            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+            n_workers = min(cores, n_envs) - 1
+        if not 0 <= n_workers < n_envs:
+            raise ValueError(f"n_workers must be in 0..n_envs-1 ({n_envs - 1}), got {n_workers}")
+        self.n_workers = n_workers
+        # Contiguous shares, as even as possible: share 0 is stepped here, share w in worker w.
+        bounds = np.linspace(0, n_envs, n_workers + 2).round().astype(int).tolist()
+        self._shares = list(zip(bounds[:-1], bounds[1:], strict=True))
+        settings = (dict(env_kwargs or {}), action_range, monitor_dir, render_mode)
+        self._remotes: list[Any] = []
+        self._processes: list[mp.Process] = []
+        self.closed = False
+        if n_workers:
+            method = start_method or ("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
+            context = mp.get_context(method)
+            for start, stop in self._shares[1:]:
+                remote, worker_remote = context.Pipe()
+                batch_args = (env_id, settings[0], range(start, stop), *settings[1:])
+                process = context.Process(
+                    target=_worker, args=(worker_remote, remote, batch_args), daemon=True
+                )
+                process.start()
+                worker_remote.close()
+                self._remotes.append(remote)
+                self._processes.append(process)
+        try:
+            start, stop = self._shares[0]
+            self._batch = _Batch(env_id, settings[0], range(start, stop), *settings[1:])
+            self._receive_all()  # the workers' envs are ready
+        except BaseException:
+            self._stop_workers()
+            raise
+        super().__init__(n_envs, self._batch.observation_space, self._batch.action_space)
+        self._observation_keys = self._batch.kernel.observation_keys
+        self.render_mode = render_mode
+        self._actions: NDArray | None = None
+
+    # -- VecEnv API -----------------------------------------------------------------------------------
+    def reset(self) -> VecEnvObs:
+        seeds, options = self._seeds, [opts or None for opts in self._options]
+        for remote, (start, stop) in zip(self._remotes, self._shares[1:], strict=True):
+            remote.send(("reset", (seeds[start:stop], options[start:stop])))
+        start, stop = self._shares[0]
+        parts = [self._batch.reset(seeds[start:stop], options[start:stop]), *self._receive_all()]
+        self.reset_infos = [info for part in parts for info in part[1]]
+        self._reset_seeds()
+        self._reset_options()
+        return self._observations(np.concatenate([part[0] for part in parts]))
+
+    def step_async(self, actions: NDArray) -> None:
+        self._actions = actions = self._checked(actions)
+        for remote, (start, stop) in zip(self._remotes, self._shares[1:], strict=True):
+            remote.send(("step", actions[start:stop]))
+
+    def step_wait(self) -> VecEnvStepReturn:
+        start, stop = self._shares[0]
+        parts = [self._batch.step(self._actions[start:stop]), *self._receive_all()]  # concurrently
+        vectors = parts[0][0] if len(parts) == 1 else np.concatenate([part[0] for part in parts])
+        rewards = np.concatenate([part[1] for part in parts]).astype(np.float32)
+        dones = np.concatenate([part[2] for part in parts])
+        infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
+        for (start, _), part in zip(self._shares, parts, strict=True):
+            for i, info, terminal in part[3]:
+                info["terminal_observation"] = self._observations(terminal)
+                infos[start + i] = info
+        return self._observations(vectors), rewards, dones, infos
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self._batch.close()
+        self._stop_workers()
+
+    def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
+        return self._call("get_attr", attr_name, (), {}, indices)
+
+    def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
+        self._call("set_attr", attr_name, (value,), {}, indices)
+
+    def env_method(
+        self, method_name: str, *method_args: Any, indices: VecEnvIndices = None, **method_kwargs: Any
+    ) -> list[Any]:
+        return self._call("env_method", method_name, method_args, method_kwargs, indices)
+
+    def env_is_wrapped(self, wrapper_class: type[gym.Wrapper], indices: VecEnvIndices = None) -> list[bool]:
+        # The batch does Monitor's bookkeeping itself (info["episode"]), so it counts as Monitor-wrapped.
+        return [wrapper_class is Monitor for _ in self._get_indices(indices)]
+
+    def get_images(self) -> Sequence[NDArray | None]:
+        return self.env_method("render")
+
+    # -- helpers -------------------------------------------------------------------------------------
+    def _checked(self, actions: Any) -> NDArray:
+        actions = np.asarray(actions)
+        expected = (self.num_envs, *self.action_space.shape)
+        if actions.shape != expected:
+            raise ValueError(f"actions have shape {actions.shape}; expected {expected} (one row per env)")
+        if actions.dtype.kind not in "fiub":
+            raise ValueError(f"actions must be numeric, got dtype {actions.dtype}")
+        bad = ~np.isfinite(actions)
+        if bad.any():
+            env, entry = np.argwhere(bad)[0]
+            raise ValueError(
+                f"the action of env {env} is NaN or inf at entry {entry} ({bad.sum()} such entries in all); "
+                "no env was stepped"
+            )
+        return actions
+
+    def _observations(self, vectors: NDArray[np.float64]) -> VecEnvObs:
+        if self._observation_keys is None:
+            return vectors
+        return {key: vectors[..., part] for key, part in self._observation_keys.items()}
+
+    def _receive_all(self) -> list[Any]:
+        return [self._receive(worker) for worker in range(len(self._remotes))]
+
+    def _receive(self, worker: int) -> Any:
+        """Worker ``worker``'s reply; its exception is re-raised here, with its traceback as a note."""
+        try:
+            status, payload = self._remotes[worker].recv()
+        except EOFError:
+            code = self._processes[worker].exitcode
+            raise RuntimeError(f"BatchedVecEnv worker {worker + 1} died (exit code {code})") from None
+        if status == "error":
+            error, trace = payload
+            error.add_note(f"raised in BatchedVecEnv worker {worker + 1}:\n{trace}")
+            raise error
+        return payload
+
+    def _call(self, kind: str, name: str, args: tuple, kwargs: dict, indices: VecEnvIndices) -> list[Any]:
+        wanted = list(self._get_indices(indices))
+        results = {}
+        for share, (start, stop) in enumerate(self._shares):
+            local = [i - start for i in wanted if start <= i < stop]
+            if not local:
+                continue
+            if share == 0:
+                values = self._batch.call(kind, name, args, kwargs, local)
+            else:
+                self._remotes[share - 1].send(("call", (kind, name, args, kwargs, local)))
+                values = self._receive(share - 1)
+            results.update(zip((start + i for i in local), values, strict=True))
+        return [results[i] for i in wanted]
+
+    def _stop_workers(self) -> None:
+        for remote in self._remotes:
+            try:
+                remote.send(("close", None))
+                remote.recv()
+            except (BrokenPipeError, EOFError, OSError):
+                pass
+        for process in self._processes:
+            process.join(timeout=10)
+            if process.is_alive():
+                process.terminate()

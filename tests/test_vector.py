@@ -1,0 +1,173 @@
+"""BatchedVecEnv (muscle_envs.vector): the same episodes as DummyVecEnv over the training wrappers,
+step for step, in one process or split over workers; usable by VecNormalize, PPO and RecurrentPPO."""
+
+import csv
+
+import numpy as np
+import pytest
+from sb3_contrib import RecurrentPPO
+from stable_baselines3 import PPO
+from stable_baselines3.common.vec_env import VecNormalize
+
+import run_utils
+from muscle_envs.vector import BatchedVecEnv
+
+# Each option set exercises a different part of the kernels: short holds and a wide target (many
+# successes, resets mid-run), delays + noise + place cells + activation (ring buffer, per-env random
+# streams), the legs' dict and flat layouts, randomized starts and short episodes (falls, successes).
+# (env id, options, n_workers, steps, whether some episodes succeed in that many steps)
+EASY_REACH = {"hold_duration": [0.05, 0.1], "reach_threshold": 0.2, "hold_threshold": 0.25}
+CASES = [
+    ("MuscleArmReach-v0", {}, 0, 400, False),
+    ("MuscleArmReach-v0", EASY_REACH, 1, 400, True),
+    (
+        "MuscleArm6Reach-v0",
+        {
+            **EASY_REACH,
+            "muscle_activation": True,
+            "target_encoding": "place_cells",
+            "proprioceptive_delay": 3,
+            "visual_delay": 5,
+            "sensory_noise": 0.01,
+            "motor_noise": 0.1,
+            "effort_weight": 1.0,
+            "reach_bonus_every_step": True,
+        },
+        0,
+        300,
+        True,
+    ),
+    ("MyoLegsStand-v0", {}, 0, 120, False),
+    (
+        "MyoLegs26Stand-v0",
+        {"obs_layout": "seed003", "randomized_start": True, "episode_steps": 30},
+        1,
+        120,
+        True,
+    ),
+]
+
+
+def assert_same_observation(expected, actual, what: str) -> None:
+    if isinstance(expected, dict):
+        assert expected.keys() == actual.keys(), what
+        for key in expected:
+            np.testing.assert_array_equal(actual[key], expected[key], err_msg=f"{what}: {key}")
+    else:
+        np.testing.assert_array_equal(actual, expected, err_msg=what)
+
+
+@pytest.mark.parametrize("env_id, options, n_workers, steps, successes_expected", CASES)
+def test_batched_steps_like_dummy_vec_env(env_id, options, n_workers, steps, successes_expected):
+    """Observations, rewards, episode ends, terminal observations, resets and episode statistics
+    equal DummyVecEnv's over run_utils.make_env (RescaleAction, EpisodeMetrics, Monitor)."""
+    n = 3
+    reference = run_utils.make_vec_env(env_id, options, n, "dummy", seed=7)
+    batched = BatchedVecEnv(env_id, n, options, n_workers=n_workers)
+    batched.seed(7)
+    try:
+        assert batched.observation_space == reference.observation_space
+        assert batched.action_space == reference.action_space
+        assert_same_observation(reference.reset(), batched.reset(), "reset")
+        rng = np.random.default_rng(0)
+        episodes = successes = 0
+        for t in range(steps):
+            actions = rng.uniform(-1.2, 1.2, (n, *reference.action_space.shape)).astype(np.float32)
+            obs, rewards, dones, infos = reference.step(actions)
+            b_obs, b_rewards, b_dones, b_infos = batched.step(actions)
+            assert_same_observation(obs, b_obs, f"step {t}")
+            np.testing.assert_array_equal(b_rewards, rewards, err_msg=f"rewards at step {t}")
+            np.testing.assert_array_equal(b_dones, dones, err_msg=f"dones at step {t}")
+            for i in np.flatnonzero(dones):
+                info, b_info = infos[i], b_infos[i]
+                assert_same_observation(
+                    info["terminal_observation"], b_info["terminal_observation"], "terminal"
+                )
+                for key in ("is_success", "TimeLimit.truncated"):
+                    assert b_info[key] == info[key], key
+                assert b_info["episode"]["l"] == info["episode"]["l"]
+                assert b_info["episode"]["r"] == pytest.approx(info["episode"]["r"], abs=2e-6)
+                metrics, b_metrics = info["episode_metrics"], b_info["episode_metrics"]
+                assert b_metrics.keys() == metrics.keys()
+                for key, value in metrics.items():
+                    assert b_metrics[key] == pytest.approx(value, rel=1e-12, abs=1e-12, nan_ok=True), key
+                episodes += 1
+                successes += info["is_success"]
+            assert all(not b_infos[i] for i in np.flatnonzero(~dones)), "info is empty mid-episode"
+        assert episodes >= n, "the run must cross episode ends"
+        if successes_expected:
+            assert successes > 0, "the run must cross successful episode ends too"
+    finally:
+        reference.close()
+        batched.close()
+
+
+def test_bad_actions_raise_before_anything_steps():
+    venv = BatchedVecEnv("MuscleArmReach-v0", 2, n_workers=1)
+    reference = BatchedVecEnv("MuscleArmReach-v0", 2, n_workers=0)
+    venv.seed(1)
+    reference.seed(1)
+    try:
+        first = venv.reset()
+        assert_same_observation(reference.reset(), first, "reset")
+        bad = np.zeros((2, 4), dtype=np.float32)
+        bad[1, 2] = np.nan
+        with pytest.raises(ValueError, match="env 1 is NaN or inf at entry 2"):
+            venv.step(bad)
+        with pytest.raises(ValueError, match=r"shape \(4,\); expected \(2, 4\)"):
+            venv.step(np.zeros(4))
+        with pytest.raises(ValueError, match="numeric"):
+            venv.step(np.full((2, 4), "a"))
+        good = np.full((2, 4), 0.3, dtype=np.float32)
+        assert_same_observation(reference.step(good)[0], venv.step(good)[0], "after the refused actions")
+    finally:
+        venv.close()
+        reference.close()
+
+
+@pytest.mark.parametrize("n_workers", [0, 1])
+def test_unsupported_options_are_named(n_workers):
+    with pytest.raises(ValueError, match="push_force"):
+        BatchedVecEnv("MyoLegs26Stand-v0", 2, {"push_force": 50.0}, n_workers=n_workers)
+    with pytest.raises(TypeError, match="no option"):
+        BatchedVecEnv("MuscleArmReach-v0", 2, {"not_an_option": 1}, n_workers=n_workers)
+    with pytest.raises(ValueError, match="n_workers"):
+        BatchedVecEnv("MuscleArmReach-v0", 2, n_workers=2)
+
+
+def test_env_access_and_monitor_files_across_workers(tmp_path):
+    venv = BatchedVecEnv("MuscleArmReach-v0", 4, EASY_REACH, n_workers=1, monitor_dir=tmp_path)
+    venv.seed(3)
+    try:
+        venv.reset()
+        targets = venv.get_attr("target")
+        assert len(targets) == 4 and len(set(targets)) == 4, "each env has its own target"
+        assert venv.get_attr("target", indices=[3]) == targets[3:]
+        assert venv.env_method("episode_metrics", indices=[0, 2])[1]["final_distance"] > 0
+        lengths = []
+        for _ in range(250):
+            _, _, dones, infos = venv.step(np.zeros((4, 4), dtype=np.float32))
+            lengths += [infos[i]["episode"]["l"] for i in np.flatnonzero(dones)]
+    finally:
+        venv.close()
+    rows = []
+    for rank in range(4):
+        with open(tmp_path / f"{rank}.monitor.csv") as file:
+            assert file.readline().startswith("#{")
+            rows += list(csv.DictReader(file))
+    assert sorted(int(row["l"]) for row in rows) == sorted(lengths) and len(rows) >= 4
+
+
+@pytest.mark.parametrize(
+    "algorithm, policy", [(PPO, "MultiInputPolicy"), (RecurrentPPO, "MultiInputLstmPolicy")]
+)
+def test_trains_under_vec_normalize(algorithm, policy):
+    venv = VecNormalize(BatchedVecEnv("MuscleArmReach-v0", 4, n_workers=1))
+    try:
+        model = algorithm(policy, venv, n_steps=32, batch_size=64, n_epochs=1, seed=0, device="cpu")
+        model.learn(1024)  # 256 steps per env: every env crosses the 200-step time limit
+        assert model.num_timesteps == 1024
+        assert venv.obs_rms["muscle_length"].count > 1024, "the normalizer saw the batch's observations"
+        assert len(model.ep_info_buffer) >= 4, "episode statistics reach SB3's logger"
+    finally:
+        venv.close()
