@@ -274,6 +274,8 @@ class MuscleArmReachEnv(MuscleEnv):
     - v0: initial release.
     """
 
+    reward_terms = ("reward_distance", "reward_reach", "reward_hold", "reward_success", "reward_effort")
+
     def __init__(self, render_mode: str | None = None, config: ArmReachConfig | None = None, **options: Any):
         cfg = make_config(ArmReachConfig, config, options)
         plant = ArmPlant(cfg.model, cfg.frame_skip)
@@ -456,7 +458,7 @@ class ArmReachBatch(BatchKernel):
     A change to the env's step, observation or reward belongs in both.
     """
 
-    reward_terms = ("reward_distance", "reward_reach", "reward_hold", "reward_success", "reward_effort")
+    min_batch = 8  # measured: bench/RESULTS.md, Vectorized throughput
 
     def __init__(self, envs: list[MuscleArmReachEnv]):
         env = envs[0]
@@ -512,36 +514,34 @@ class ArmReachBatch(BatchKernel):
         hand = sensed[:, self._hand]
         dx, dz = hand[:, 0] - self._target[:, 0], hand[:, 1] - self._target[:, 1]
         distance = self._distance = np.sqrt(dx * dx + dz * dz)
-        clipped = np.clip(actions.astype(np.float64), 0.0, 1.0)
-        effort = np.zeros(self.n)  # summed muscle by muscle, as _mean_square_clipped does
-        for column in clipped.T:
-            effort += column * column
-        effort /= clipped.shape[1]
+        # _mean_square_clipped: in float64, summed muscle by muscle (np.clip's dispatch costs ~9 us)
+        clipped = np.minimum(np.maximum(actions, 0.0, dtype=np.float64), 1.0)
+        squares = clipped * clipped
+        effort = squares[:, 0].copy()
+        for j in range(1, squares.shape[1]):
+            effort += squares[:, j]
+        effort /= squares.shape[1]
 
-        # ReachTask.update, for every env at once
+        # ReachTask.update, for every env at once (a boolean times a bonus: the bonus or 0.0)
         self._steps += 1
         leaving = self._holding & (distance > cfg.hold_threshold)
         entered = ~self._holding & (distance < cfg.reach_threshold)
         holding = self._holding = (self._holding & ~leaving) | entered
         self._held_steps[leaving] = 0
-        self._reach_step[entered & (self._reach_step < 0)] = self._steps[entered & (self._reach_step < 0)]
+        first = entered & (self._reach_step < 0)
+        self._reach_step[first] = self._steps[first]
         self._held_steps += holding
         success = holding & (self._held_steps >= self._hold_steps)
+        terms = np.empty((self.n, 5))
+        terms[:, 0] = -cfg.distance_weight * distance
         if cfg.reach_bonus_every_step:
-            reach = np.where(distance < cfg.reach_threshold, cfg.reach_bonus, 0.0)
+            terms[:, 1] = (distance < cfg.reach_threshold) * cfg.reach_bonus
         else:
-            reach = np.where(entered & ~self._bonus_paid, cfg.reach_bonus, 0.0)
+            terms[:, 1] = (entered & ~self._bonus_paid) * cfg.reach_bonus
             self._bonus_paid |= entered
-        terms = np.stack(
-            [
-                -cfg.distance_weight * distance,
-                reach,
-                np.where(holding, self._hold_bonus, 0.0),
-                np.where(success, cfg.success_bonus, 0.0),
-                -cfg.effort_weight * effort,
-            ],
-            axis=1,
-        )
+        terms[:, 2] = holding * self._hold_bonus
+        terms[:, 3] = success * cfg.success_bonus
+        terms[:, 4] = -cfg.effort_weight * effort
         reward = terms[:, 0] + terms[:, 1] + terms[:, 2] + terms[:, 3] + terms[:, 4]
         self._effort_sum += effort
 
@@ -564,6 +564,9 @@ class ArmReachBatch(BatchKernel):
                 vector[i, :ns] += env.np_random.normal(0.0, cfg.sensory_noise, ns)
         vector[:, self._hold_index] = (self._hold_steps - self._held_steps) * self.dt
         return BatchStep(vector, reward, success, np.zeros(self.n, dtype=bool), success, terms)
+
+    def end_info(self, i: int) -> dict[str, Any]:
+        return {}
 
     def episode_metrics(self, i: int) -> dict[str, float]:
         steps = max(int(self._steps[i]), 1)

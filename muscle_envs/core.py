@@ -81,7 +81,11 @@ class MuscleEnv(gym.Env):
     """
 
     metadata = {"render_modes": ["human", "rgb_array"], "render_fps": 100}
-    batch_kernel: type[BatchKernel] | None = None  # steps a batch of these envs (muscle_envs.vector)
+    reward_terms: tuple[str, ...] = ()  # the info keys of the weighted reward terms, which sum to the reward
+    end_info_keys: tuple[str, ...] = ()  # info entries besides is_success that matter at an episode's end
+    batch_kernel: type[BatchKernel] | None = (
+        None  # steps a batch of these envs as arrays (muscle_envs.vector)
+    )
 
     def __init__(
         self,
@@ -213,13 +217,21 @@ class BatchKernel:
     each env's own ``np_random``, in the env's order.
 
     ``observation_keys`` maps each ``Dict`` key to its columns of the observation vector (None for a
-    ``Box`` observation, the vector itself). ``reward_terms`` names the columns of ``terms``.
+    ``Box`` observation, the vector itself). The envs' ``reward_terms`` name the columns of ``terms``.
+    Array arithmetic costs numpy's per-call overhead (~1-3 us) some 50 times per step whatever the
+    batch size, so below ``min_batch`` envs :class:`LoopKernel` (each env's own ``step()``) is faster.
     """
 
-    reward_terms: tuple[str, ...] = ()
+    min_batch = 1
+
+    @classmethod
+    def unsupported(cls, env: MuscleEnv) -> str | None:
+        """Why this kernel cannot step ``env`` (an option it does not mirror), or None."""
+        return None
 
     def __init__(self, envs: Sequence[MuscleEnv], observation_keys: dict[str, slice] | None):
         self.envs = list(envs)
+        self.reward_terms = self.envs[0].reward_terms
         self.plants = [env.plant for env in self.envs]
         self.n = len(self.envs)
         self.observation_keys = observation_keys
@@ -245,8 +257,8 @@ class BatchKernel:
         raise NotImplementedError
 
     def end_info(self, i: int) -> dict[str, Any]:
-        """Extra ``info`` entries at the end of env ``i``'s episode."""
-        return {}
+        """The env's ``end_info_keys`` entries of ``info`` at the end of env ``i``'s episode."""
+        raise NotImplementedError
 
     def observations(
         self, vectors: NDArray[np.float64]
@@ -262,3 +274,53 @@ class BatchKernel:
         for i, view in enumerate(self._sensor_views):
             rows[i] = view
         return rows
+
+
+class LoopKernel(BatchKernel):
+    """A batch stepped env by env through each env's own ``step()``: works for any muscle env, and
+    beats array arithmetic for small batches (see ``BatchKernel.min_batch``)."""
+
+    def __init__(self, envs: Sequence[MuscleEnv]):
+        space = envs[0].observation_space
+        keys = None
+        if isinstance(space, spaces.Dict):  # the entries side by side, in the space's key order
+            sizes = [int(np.prod(box.shape)) for box in space.spaces.values()]
+            bounds = np.cumsum([0, *sizes]).tolist()
+            keys = {key: slice(a, b) for key, a, b in zip(space.spaces, bounds[:-1], bounds[1:], strict=True)}
+        super().__init__(envs, keys)
+        self._size = bounds[-1] if keys is not None else int(np.prod(space.shape))
+        self._infos: list[dict[str, Any]] = [{} for _ in self.envs]
+
+    def load(self, i: int, obs: Any) -> NDArray[np.float64]:
+        if self.observation_keys is None:
+            return np.array(obs, dtype=np.float64)
+        vector = np.empty(self._size)
+        for key, part in self.observation_keys.items():
+            vector[part] = obs[key]
+        return vector
+
+    def step(self, actions: NDArray) -> BatchStep:
+        n, names = self.n, self.reward_terms
+        vectors, terms = np.empty((n, self._size)), np.empty((n, len(names)))
+        reward = np.empty(n)
+        terminated, truncated, success = (np.zeros(n, dtype=bool) for _ in range(3))
+        keys = self.observation_keys
+        for i, (env, action) in enumerate(zip(self.envs, actions, strict=True)):
+            obs, reward[i], terminated[i], truncated[i], info = env.step(action)
+            if keys is None:
+                vectors[i] = obs
+            else:
+                row = vectors[i]
+                for key, part in keys.items():
+                    row[part] = obs[key]
+            terms[i] = [info[name] for name in names]
+            success[i] = info.get("is_success", False)
+            self._infos[i] = info
+        return BatchStep(vectors, reward, terminated, truncated, success, terms)
+
+    def episode_metrics(self, i: int) -> dict[str, float]:
+        return self.envs[i].episode_metrics()
+
+    def end_info(self, i: int) -> dict[str, Any]:
+        info = self._infos[i]
+        return {key: info[key] for key in self.envs[i].end_info_keys}

@@ -183,6 +183,16 @@ class MyoLegsStandEnv(MuscleEnv):
     - v0: initial release.
     """
 
+    reward_terms = (
+        "reward_upright",
+        "reward_stability",
+        "reward_pose",
+        "reward_contact",
+        "reward_effort",
+        "reward_symmetry",
+    )
+    end_info_keys = ("physics_unstable",)
+
     def __init__(self, render_mode: str | None = None, config: LegsStandConfig | None = None, **options: Any):
         cfg = make_config(LegsStandConfig, config, options)
         plant = LegsPlant(cfg.model, cfg.frame_skip)
@@ -376,20 +386,15 @@ class MyoLegsStandBatch(BatchKernel):
     observation or reward belongs in both.
     """
 
-    reward_terms = (
-        "reward_upright",
-        "reward_stability",
-        "reward_pose",
-        "reward_contact",
-        "reward_effort",
-        "reward_symmetry",
-    )
+    min_batch = 2  # measured: bench/RESULTS.md, Vectorized throughput
+
+    @classmethod
+    def unsupported(cls, env: MyoLegsStandEnv) -> str | None:
+        return "pelvis pushes (push_force > 0) are not vectorized" if env.config.push_force > 0 else None
 
     def __init__(self, envs: list[MyoLegsStandEnv]):
         env = envs[0]
         cfg = env.config
-        if cfg.push_force > 0:
-            raise ValueError("pelvis pushes (push_force > 0) are not batched; use vec_env dummy or subproc")
         super().__init__(envs, env._layout.shown if cfg.obs_layout == "dict" else None)
         self.config, self.dt = cfg, env.plant.dt
         n, readout = self.n, env._readout
@@ -404,6 +409,9 @@ class MyoLegsStandBatch(BatchKernel):
         self._fall_height = cfg.fall_height * env._standing_height
         self._pelvis_up = env.plant.pelvis_up
         self._pelvis_z_rows = [plant._pelvis_xmat_z for plant in self.plants]  # live views
+        self._activations = [plant.data.act[plant._act_index] for plant in self.plants]
+        if not np.shares_memory(self._activations[0], self.plants[0].data.act):  # not all muscles, in order
+            self._activations = None
         self._steps = np.zeros(n, dtype=np.int64)
         self._height_sum = np.zeros(n)
         self._effort_sum = np.zeros(n)
@@ -432,7 +440,7 @@ class MyoLegsStandBatch(BatchKernel):
             if unstable[i]:  # MuJoCo has reset its state; restart from the standing pose, finite
                 plant.set_state(plant.standing_qpos)
             pelvis_z[i] = self._pelvis_z_rows[i]
-            activation[i] = plant.muscle_activation()
+            activation[i] = plant.muscle_activation() if self._activations is None else self._activations[i]
         self._steps += 1
 
         # MyoLegsStandEnv._observation

@@ -42,9 +42,22 @@ from stable_baselines3.common.vec_env import VecEnv
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvObs, VecEnvStepReturn
 
 import muscle_envs
-from muscle_envs.core import BatchKernel, MuscleEnv
+from muscle_envs.core import BatchKernel, LoopKernel, MuscleEnv
 
 _EndOfEpisode = tuple[int, dict[str, Any], NDArray[np.float64]]  # env index, info, terminal observation
+# How long a process polls a pipe before it sleeps in recv(). Waking a sleeping process costs 50-300 us
+# on a virtual machine, more than a whole arm step; between two steps of a rollout (a policy forward
+# pass, < 1 ms) a worker polls instead, and during a PPO update (seconds) it sleeps.
+_SPIN_SECONDS = 0.005
+
+
+def _wait(remote: Any) -> None:
+    """Return when ``remote`` has data, or after polling for ``_SPIN_SECONDS`` (recv then blocks)."""
+    if remote.poll():
+        return
+    deadline = time.perf_counter() + _SPIN_SECONDS
+    while not remote.poll() and time.perf_counter() < deadline:
+        pass
 
 
 class _Batch:
@@ -62,13 +75,13 @@ class _Batch:
         action_range: tuple[float, float] | None,
         monitor_dir: Path | None,
         render_mode: str | None,
+        vectorized: bool,
     ):
         envs = [gym.make(_qualified(env_id), render_mode=render_mode, **env_kwargs) for _ in ranks]
         raw = [env.unwrapped for env in envs]
-        kernel = getattr(raw[0], "batch_kernel", None)
-        if kernel is None:
-            raise ValueError(f"{env_id} has no batched implementation; use vec_env dummy or subproc")
-        self.kernel: BatchKernel = kernel(raw)
+        if not isinstance(raw[0], MuscleEnv):
+            raise ValueError(f"{env_id} is not a muscle_envs env; BatchedVecEnv steps only those")
+        self.kernel: BatchKernel = raw[0].batch_kernel(raw) if vectorized else LoopKernel(raw)
         self.envs: list[MuscleEnv] = raw
         self.max_steps = envs[0].spec.max_episode_steps or np.iinfo(np.int64).max
         self.action_space = raw[0].action_space
@@ -161,6 +174,27 @@ class _Batch:
             writer.close()
 
 
+def _choose_kernel(env_id: str, env_kwargs: dict[str, Any], kernel: str, smallest_share: int) -> bool:
+    """Whether every process steps its batch with the env's vectorized kernel (see BatchedVecEnv)."""
+    if kernel not in ("auto", "vectorized", "loop"):
+        raise ValueError(f"kernel must be 'auto', 'vectorized' or 'loop', got {kernel!r}")
+    if kernel == "loop":
+        return False
+    cls = gym.spec(env_id.rpartition(":")[2]).entry_point  # (the module is imported: muscle_envs)
+    cls = gym.envs.registration.load_env_creator(cls) if isinstance(cls, str) else cls
+    vectorized = getattr(cls, "batch_kernel", None)
+    reason = "it has no vectorized kernel" if vectorized is None else None
+    if reason is None:
+        probe = gym.make(_qualified(env_id), **env_kwargs).unwrapped
+        reason = vectorized.unsupported(probe)
+        probe.close()
+    if kernel == "vectorized":
+        if reason is not None:
+            raise ValueError(f"{env_id} cannot be stepped with kernel='vectorized': {reason}")
+        return True
+    return reason is None and smallest_share >= vectorized.min_batch
+
+
 def _qualified(env_id: str) -> str:
     """The id with its module (``muscle_envs:...``), so a fresh worker process can make it."""
     return env_id if ":" in env_id or env_id not in muscle_envs.ENV_IDS else f"muscle_envs:{env_id}"
@@ -180,6 +214,7 @@ def _worker(remote: Any, parent_remote: Any, batch_args: tuple) -> None:
         return
     while True:
         try:
+            _wait(remote)
             command, data = remote.recv()
         except EOFError:  # the main process is gone
             break
@@ -215,9 +250,13 @@ class BatchedVecEnv(VecEnv):
             available; any works, the workers make the env from its module-qualified id).
         monitor_dir: write each env's episodes to ``<monitor_dir>/<i>.monitor.csv``, as SB3's Monitor.
         render_mode: passed to the envs (``get_images()`` calls each env's ``render()``).
+        kernel: how each process steps its batch: ``"vectorized"`` (the env's ``batch_kernel``: array
+            arithmetic, fastest for many envs), ``"loop"`` (each env's own ``step()``: any muscle env,
+            any option, fastest for a few envs) or ``"auto"``: vectorized where the env has a kernel
+            that supports its options and every process has at least its ``min_batch`` envs.
 
-    Raises ``ValueError`` for an env without a batched implementation or an option the batch does
-    not support, and for actions of the wrong shape or with NaN/inf (nothing is stepped then).
+    Raises ``ValueError`` for an env that is not a muscle env, ``kernel="vectorized"`` where it
+    cannot be, and actions of the wrong shape or with NaN/inf (nothing is stepped then).
     """
 
     def __init__(
@@ -230,6 +269,7 @@ class BatchedVecEnv(VecEnv):
         start_method: str | None = None,
         monitor_dir: Path | None = None,
         render_mode: str | None = None,
+        kernel: str = "auto",
     ):
         if n_envs < 1:
             raise ValueError(f"n_envs must be >= 1, got {n_envs}")
@@ -242,7 +282,9 @@ class BatchedVecEnv(VecEnv):
         # Contiguous shares, as even as possible: share 0 is stepped here, share w in worker w.
         bounds = np.linspace(0, n_envs, n_workers + 2).round().astype(int).tolist()
         self._shares = list(zip(bounds[:-1], bounds[1:], strict=True))
-        settings = (dict(env_kwargs or {}), action_range, monitor_dir, render_mode)
+        env_kwargs = dict(env_kwargs or {})
+        self.vectorized = _choose_kernel(env_id, env_kwargs, kernel, min(b - a for a, b in self._shares))
+        settings = (env_kwargs, action_range, monitor_dir, render_mode, self.vectorized)
         self._remotes: list[Any] = []
         self._processes: list[mp.Process] = []
         self.closed = False
@@ -354,6 +396,7 @@ class BatchedVecEnv(VecEnv):
     def _receive(self, worker: int) -> Any:
         """Worker ``worker``'s reply; its exception is re-raised here, with its traceback as a note."""
         try:
+            _wait(self._remotes[worker])
             status, payload = self._remotes[worker].recv()
         except EOFError:
             code = self._processes[worker].exitcode

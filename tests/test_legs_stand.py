@@ -158,10 +158,31 @@ def test_observations_are_the_current_state_contact_forces_included(plant):
         plant.step(u)
         reference.ctrl[:] = u
         mujoco.mj_step(model, reference, nstep=plant.frame_skip)
-        assert np.array_equal(plant.data.qpos, reference.qpos)
+        for name in ("qpos", "qvel", "act", "qacc_warmstart"):
+            assert np.array_equal(getattr(plant.data, name), getattr(reference, name)), name
         fresh = fresh_forward(plant)
         np.testing.assert_allclose(plant.data.sensordata, fresh.sensordata, rtol=1e-9, atol=1e-9)
     assert plant.foot_load().sum() > 0.5  # the touch sensors were live
+
+
+def test_a_push_between_steps_acts_from_the_next_substep(plant):
+    """step() reuses the constraint forces the last step computed; a push changes them, and the
+    trajectory stays bit-identical to plain mj_step with the same applied force."""
+    model = plant.model
+    plant.set_state(plant.standing_qpos)
+    reference = mujoco.MjData(model)
+    reference.qpos[:] = plant.data.qpos
+    mujoco.mj_forward(model, reference)
+    pelvis = model.body("pelvis").id
+    for k in range(6):
+        force = np.array([200.0, -100.0, 0.0]) if k in (2, 3) else np.zeros(3)
+        plant.push_pelvis(force)
+        reference.xfrc_applied[pelvis, :3] = force
+        u = np.full(plant.n_muscles, 0.2)
+        plant.step(u)
+        reference.ctrl[:] = u
+        mujoco.mj_step(model, reference, nstep=plant.frame_skip)
+        assert np.array_equal(plant.data.qvel, reference.qvel), f"step {k}"
 
 
 @pytest.mark.parametrize("env_id", IDS)

@@ -14,35 +14,36 @@ from muscle_envs.vector import BatchedVecEnv
 
 # Each option set exercises a different part of the kernels: short holds and a wide target (many
 # successes, resets mid-run), delays + noise + place cells + activation (ring buffer, per-env random
-# streams), the legs' dict and flat layouts, randomized starts and short episodes (falls, successes).
-# (env id, options, n_workers, steps, whether some episodes succeed in that many steps)
+# streams), the legs' dict and flat layouts, randomized starts and short episodes (falls, successes),
+# pushes (loop kernel only).
+# (env id, options, n_workers, kernel, steps, whether some episodes succeed in that many steps)
 EASY_REACH = {"hold_duration": [0.05, 0.1], "reach_threshold": 0.2, "hold_threshold": 0.25}
+ARM_EVERYTHING = {
+    **EASY_REACH,
+    "muscle_activation": True,
+    "target_encoding": "place_cells",
+    "proprioceptive_delay": 3,
+    "visual_delay": 5,
+    "sensory_noise": 0.01,
+    "motor_noise": 0.1,
+    "effort_weight": 1.0,
+    "reach_bonus_every_step": True,
+}
+LEGS_SHORT = {"obs_layout": "seed003", "randomized_start": True, "episode_steps": 30}
 CASES = [
-    ("MuscleArmReach-v0", {}, 0, 400, False),
-    ("MuscleArmReach-v0", EASY_REACH, 1, 400, True),
-    (
-        "MuscleArm6Reach-v0",
-        {
-            **EASY_REACH,
-            "muscle_activation": True,
-            "target_encoding": "place_cells",
-            "proprioceptive_delay": 3,
-            "visual_delay": 5,
-            "sensory_noise": 0.01,
-            "motor_noise": 0.1,
-            "effort_weight": 1.0,
-            "reach_bonus_every_step": True,
-        },
-        0,
-        300,
-        True,
-    ),
-    ("MyoLegsStand-v0", {}, 0, 120, False),
+    ("MuscleArmReach-v0", {}, 0, "vectorized", 400, False),
+    ("MuscleArmReach-v0", EASY_REACH, 1, "vectorized", 400, True),
+    ("MuscleArmReach-v0", EASY_REACH, 1, "loop", 300, True),
+    ("MuscleArm6Reach-v0", ARM_EVERYTHING, 0, "vectorized", 300, True),
+    ("MuscleArm6Reach-v0", ARM_EVERYTHING, 0, "loop", 300, True),
+    ("MyoLegsStand-v0", {}, 0, "vectorized", 120, False),
+    ("MyoLegs26Stand-v0", LEGS_SHORT, 1, "vectorized", 120, True),
     (
         "MyoLegs26Stand-v0",
-        {"obs_layout": "seed003", "randomized_start": True, "episode_steps": 30},
-        1,
-        120,
+        {**LEGS_SHORT, "push_force": 100.0, "push_interval": [0.05, 0.1]},
+        0,
+        "loop",
+        80,
         True,
     ),
 ]
@@ -57,13 +58,14 @@ def assert_same_observation(expected, actual, what: str) -> None:
         np.testing.assert_array_equal(actual, expected, err_msg=what)
 
 
-@pytest.mark.parametrize("env_id, options, n_workers, steps, successes_expected", CASES)
-def test_batched_steps_like_dummy_vec_env(env_id, options, n_workers, steps, successes_expected):
+@pytest.mark.parametrize("env_id, options, n_workers, kernel, steps, successes_expected", CASES)
+def test_batched_steps_like_dummy_vec_env(env_id, options, n_workers, kernel, steps, successes_expected):
     """Observations, rewards, episode ends, terminal observations, resets and episode statistics
     equal DummyVecEnv's over run_utils.make_env (RescaleAction, EpisodeMetrics, Monitor)."""
     n = 3
     reference = run_utils.make_vec_env(env_id, options, n, "dummy", seed=7)
-    batched = BatchedVecEnv(env_id, n, options, n_workers=n_workers)
+    batched = BatchedVecEnv(env_id, n, options, n_workers=n_workers, kernel=kernel)
+    assert batched.vectorized == (kernel == "vectorized")
     batched.seed(7)
     try:
         assert batched.observation_space == reference.observation_space
@@ -126,13 +128,19 @@ def test_bad_actions_raise_before_anything_steps():
 
 
 @pytest.mark.parametrize("n_workers", [0, 1])
-def test_unsupported_options_are_named(n_workers):
+def test_kernel_choice_and_bad_settings(n_workers):
+    pushes = {"push_force": 50.0}
     with pytest.raises(ValueError, match="push_force"):
-        BatchedVecEnv("MyoLegs26Stand-v0", 2, {"push_force": 50.0}, n_workers=n_workers)
+        BatchedVecEnv("MyoLegs26Stand-v0", 2, pushes, n_workers=n_workers, kernel="vectorized")
+    venv = BatchedVecEnv("MyoLegs26Stand-v0", 4, pushes, n_workers=n_workers)
+    venv.close()
+    assert not venv.vectorized, "auto falls back to the loop kernel for what the vectorized one lacks"
     with pytest.raises(TypeError, match="no option"):
         BatchedVecEnv("MuscleArmReach-v0", 2, {"not_an_option": 1}, n_workers=n_workers)
     with pytest.raises(ValueError, match="n_workers"):
         BatchedVecEnv("MuscleArmReach-v0", 2, n_workers=2)
+    with pytest.raises(ValueError, match="kernel"):
+        BatchedVecEnv("MuscleArmReach-v0", 2, kernel="fast")
 
 
 def test_env_access_and_monitor_files_across_workers(tmp_path):

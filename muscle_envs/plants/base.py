@@ -134,10 +134,14 @@ class MusclePlant:
         self._index = slice(None) if every else ids
         self._ctrl = self.data.ctrl
         self._warning_counts = self.data.warning.number  # live view of MuJoCo's warning counters
+        implicit = (mujoco.mjtIntegrator.mjINT_IMPLICIT, mujoco.mjtIntegrator.mjINT_IMPLICITFAST)
+        self._integrate = mujoco.mj_implicit if model.opt.integrator in implicit else mujoco.mj_Euler
+        self._accelerations_current = False  # see step()
         act_adr = model.actuator_actadr[ids]
         self._act_index = slice(None) if every and np.array_equal(act_adr, np.arange(model.na)) else act_adr
         # Acceleration-stage sensors other than actuator forces (touch, force, accelerometer, ...) read
-        # what the constraint solver computes: only then does step() complete that stage.
+        # what the constraint solver computes: only then does step() complete that stage, and the
+        # next step reuses it.
         self._solve_constraints = bool(
             np.any(
                 (model.sensor_needstage == mujoco.mjtStage.mjSTAGE_ACC)
@@ -147,8 +151,10 @@ class MusclePlant:
 
     # -- simulation ---------------------------------------------------------------------------------
     def forward(self) -> None:
-        """Recompute every derived quantity of the current state (after setting qpos/qvel/act)."""
+        """Recompute every derived quantity of the current state (after setting qpos/qvel/act, or
+        anything else in ``data``, directly)."""
         mujoco.mj_forward(self.model, self.data)
+        self._accelerations_current = True
 
     def step(self, excitation: NDArray) -> None:
         """Hold ``excitation`` (one value per muscle) for one control step.
@@ -158,7 +164,15 @@ class MusclePlant:
         """
         self._ctrl[self._index] = excitation
         model, data = self.model, self.data
-        mujoco.mj_step2(model, data)
+        if self._accelerations_current:
+            # The last step (or forward()) left this state's accelerations and constraint forces
+            # current, and a new excitation changes only the activations' rate of change: what
+            # mj_step2 would do, without solving the constraints a second time (bit-identical).
+            mujoco.mj_fwdActuation(model, data)
+            mujoco.mj_checkAcc(model, data)
+            self._integrate(model, data)
+        else:
+            mujoco.mj_step2(model, data)
         if self.frame_skip > 1:
             mujoco.mj_step(model, data, nstep=self.frame_skip - 1)
         mujoco.mj_step1(model, data)
@@ -167,11 +181,17 @@ class MusclePlant:
             mujoco.mj_fwdAcceleration(model, data)
             mujoco.mj_fwdConstraint(model, data)
         mujoco.mj_sensorAcc(model, data)
+        self._accelerations_current = self._solve_constraints
+
+    def applied_forces_changed(self) -> None:
+        """Say that ``xfrc_applied``/``qfrc_applied`` changed since the last step (the next step then
+        recomputes the accelerations; :meth:`forward` and ``set_state`` do it anyway)."""
+        self._accelerations_current = False
 
     def instability_count(self) -> int:
         """How many bad-acceleration/position/velocity warnings MuJoCo has raised since the last reset."""
-        warnings = self._warning_counts
-        return sum(warnings.item(w) for w in INSTABILITY_WARNINGS)
+        counts, (a, b, c) = self._warning_counts, INSTABILITY_WARNINGS
+        return counts.item(a) + counts.item(b) + counts.item(c)
 
     def warnings(self) -> dict[str, int]:
         """MuJoCo warnings raised so far, by name (empty when the simulation is healthy)."""

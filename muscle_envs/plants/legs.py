@@ -245,6 +245,7 @@ class LegsPlant(MusclePlant):
     def push_pelvis(self, force: NDArray) -> None:
         """Apply ``force`` (world frame, N) at the pelvis until changed; zeros to stop."""
         self.data.xfrc_applied[self._pelvis, :3] = force
+        self.applied_forces_changed()
 
     # -- sensors ------------------------------------------------------------------------------------
     def coordinate_sensors(self, kind: str) -> SensorGroup:
