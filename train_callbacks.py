@@ -8,6 +8,7 @@ periodic evaluation), ``time/``.
 from __future__ import annotations
 
 import math
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,33 @@ from stable_baselines3.common.vec_env import VecEnv, sync_envs_normalization
 from tqdm import tqdm
 
 import run_utils
+
+
+class StopOnSignal(BaseCallback):
+    """Ends training at the next env step after Ctrl-C or SIGTERM, so that nothing is cut off
+    mid-step (a vectorized env waiting for its workers' replies) and the run can be saved and
+    closed normally. A second Ctrl-C interrupts at once (``KeyboardInterrupt``)."""
+
+    def __init__(self):
+        super().__init__()
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+
+    def _on_training_start(self) -> None:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self._previous[signum] = signal.signal(signum, self._request)
+
+    def _request(self, signum: int, frame: Any) -> None:
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def _on_step(self) -> bool:
+        return not self.requested
+
+    def _on_training_end(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
 
 
 class EpisodeMetricsCallback(BaseCallback):

@@ -19,7 +19,6 @@ continues from the latest checkpoint with the same step counter and normalizer.
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import time
 from pathlib import Path
@@ -31,8 +30,15 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize, sync_envs_normalization
 
 import run_utils
+from muscle_envs.vector import FastVecNormalize
 from policies import POLICIES, PolicySpec, policy_spec
-from train_callbacks import CheckpointCallback, EpisodeMetricsCallback, EvalCallback, ProgressBarCallback
+from train_callbacks import (
+    CheckpointCallback,
+    EpisodeMetricsCallback,
+    EvalCallback,
+    ProgressBarCallback,
+    StopOnSignal,
+)
 
 EVAL_ENVS = 5  # evaluation episodes run side by side, in one process
 # Settings a resumed run takes from its config.yml; giving them again is an error, not silently ignored.
@@ -149,8 +155,8 @@ def build_envs(config: dict[str, Any], run_dir: Path, spec: PolicySpec) -> tuple
         settings = {"gamma": config["hyperparams"].get("gamma", 0.99), **normalize}
         if keys is not None:
             settings["norm_obs_keys"] = [key for key in keys if key not in spec.raw_observation_keys]
-        venv = VecNormalize(venv, **settings)
-        eval_env = VecNormalize(eval_env, **{**settings, "training": False, "norm_reward": False})
+        venv = FastVecNormalize(venv, **settings)
+        eval_env = FastVecNormalize(eval_env, **{**settings, "training": False, "norm_reward": False})
     return venv, eval_env
 
 
@@ -243,10 +249,6 @@ def check_resume_args(args: argparse.Namespace) -> None:
         )
 
 
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> Path:
     args = parse_args(argv)
     try:
@@ -305,7 +307,9 @@ def train(args: argparse.Namespace) -> Path:
         if config["eval_freq"] or video
         else None
     )
+    stop = StopOnSignal()
     callbacks: list[BaseCallback] = [
+        stop,
         EpisodeMetricsCallback(),
         CheckpointCallback(run_dir, config["checkpoint_freq"], config["keep_checkpoints"]),
     ]
@@ -320,14 +324,16 @@ def train(args: argparse.Namespace) -> Path:
         flush=True,
     )
     interrupted = False
-    signal.signal(signal.SIGTERM, _interrupt)  # a scheduler's kill saves like Ctrl-C
-    try:
+    try:  # Ctrl-C or SIGTERM (a scheduler's kill) ends training at the next step; see StopOnSignal
         if remaining > 0:
             model.learn(remaining, callback=CallbackList(callbacks), reset_num_timesteps=checkpoint is None)
-    except KeyboardInterrupt:
+        interrupted = stop.requested
+    except KeyboardInterrupt:  # a second Ctrl-C, or one before training started
         interrupted = True
-        print(f"\ninterrupted at step {model.num_timesteps:,}; saving", file=sys.stderr)
-    finally:  # Ctrl-C (or an error) still leaves a usable model, its normalizer and a checkpoint
+    finally:
+        if interrupted:
+            print(f"\ninterrupted at step {model.num_timesteps:,}; saving", file=sys.stderr)
+        # Ctrl-C (or an error) still leaves a usable model, its normalizer and a checkpoint
         run_utils.save_model_and_normalizer(
             model, venv, run_dir / run_utils.MODEL_FILE, run_dir / run_utils.NORMALIZER_FILE
         )

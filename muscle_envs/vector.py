@@ -38,7 +38,8 @@ import numpy as np
 from gymnasium.wrappers.utils import rescale_box
 from numpy.typing import NDArray
 from stable_baselines3.common.monitor import Monitor, ResultsWriter
-from stable_baselines3.common.vec_env import VecEnv
+from stable_baselines3.common.running_mean_std import RunningMeanStd
+from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvObs, VecEnvStepReturn
 
 import muscle_envs
@@ -433,3 +434,87 @@ class BatchedVecEnv(VecEnv):
             process.join(timeout=10)
             if process.is_alive():
                 process.terminate()
+
+
+class FastVecNormalize(VecNormalize):
+    """``VecNormalize`` with the same statistics, results and saved fields, faster on ``Dict``
+    observations of vectors: it updates and applies the statistics of all normalized keys at once,
+    side by side, where ``VecNormalize`` runs some 15 numpy calls and a ``deepcopy`` per key and
+    step (about 1 ms per step for the arm's seven keys, as long as stepping 16 arm envs).
+
+    The per-key ``obs_rms`` stay the statistics (``sync_envs_normalization`` and saved files see
+    ``VecNormalize``'s fields); the arithmetic is the same, element by element, so the numbers are
+    bit-identical (tests/test_vector.py). Other observations take ``VecNormalize``'s own path.
+    """
+
+    def _batched_keys(self, obs: Any) -> list[str] | None:
+        """The normalized keys, if ``obs`` is a dict of vectors (one per env, or one)."""
+        if not (self.norm_obs and isinstance(obs, dict) and isinstance(self.obs_rms, dict)):
+            return None
+        keys = list(self.norm_obs_keys)
+        stats = [self.obs_rms[key] for key in keys]
+        together = all(rms.mean.ndim == 1 and rms.count == stats[0].count for rms in stats)
+        return keys if together else None  # (the keys' statistics were updated together)
+
+    def _update_obs_rms(self, obs: Any) -> None:
+        keys = self._batched_keys(obs)
+        if keys is None:
+            if isinstance(obs, dict) and isinstance(self.obs_rms, dict):
+                for key in self.obs_rms:
+                    self.obs_rms[key].update(obs[key])
+            else:
+                self.obs_rms.update(obs)
+            return
+        # RunningMeanStd.update over the keys side by side: the same operations per element
+        stats = [self.obs_rms[key] for key in keys]
+        combined = RunningMeanStd(shape=())
+        combined.mean = np.concatenate([rms.mean for rms in stats])
+        combined.var = np.concatenate([rms.var for rms in stats])
+        combined.count = stats[0].count
+        combined.update(np.concatenate([obs[key] for key in keys], axis=-1))
+        start = 0
+        for rms in stats:
+            stop = start + rms.mean.size
+            rms.mean, rms.var, rms.count = combined.mean[start:stop], combined.var[start:stop], combined.count
+            start = stop
+
+    def normalize_obs(self, obs: np.ndarray | dict[str, np.ndarray]) -> np.ndarray | dict[str, np.ndarray]:
+        keys = self._batched_keys(obs)
+        if keys is None:
+            return super().normalize_obs(obs)
+        stats = [self.obs_rms[key] for key in keys]
+        mean = np.concatenate([rms.mean for rms in stats])
+        var = np.concatenate([rms.var for rms in stats])
+        stacked = np.concatenate([obs[key] for key in keys], axis=-1)
+        scaled = np.clip((stacked - mean) / np.sqrt(var + self.epsilon), -self.clip_obs, self.clip_obs)
+        scaled = scaled.astype(np.float32)
+        normalized, start = {}, 0
+        for key, rms in zip(keys, stats, strict=True):
+            normalized[key] = scaled[..., start : start + rms.mean.size]
+            start += rms.mean.size
+        return {key: normalized[key] if key in normalized else np.array(value) for key, value in obs.items()}
+
+    def step_wait(self) -> VecEnvStepReturn:
+        # VecNormalize.step_wait, with the statistics updated by _update_obs_rms
+        obs, rewards, dones, infos = self.venv.step_wait()
+        self.old_obs = obs
+        self.old_reward = rewards
+        if self.training and self.norm_obs:
+            self._update_obs_rms(obs)
+        obs = self.normalize_obs(obs)
+        if self.training:
+            self._update_reward(rewards)
+        rewards = self.normalize_reward(rewards)
+        for i in np.flatnonzero(dones):
+            if "terminal_observation" in infos[i]:
+                infos[i]["terminal_observation"] = self.normalize_obs(infos[i]["terminal_observation"])
+        self.returns[dones] = 0
+        return obs, rewards, dones, infos
+
+    def reset(self) -> VecEnvObs:
+        obs = self.venv.reset()
+        self.old_obs = obs
+        self.returns = np.zeros(self.num_envs)
+        if self.training and self.norm_obs:
+            self._update_obs_rms(obs)
+        return self.normalize_obs(obs)

@@ -280,9 +280,11 @@ def test_resume_continues_the_step_count_and_the_logs(tmp_path):
     assert conflicting.returncode == 2 and "drop --n_envs" in conflicting.stderr
 
 
-def test_ctrl_c_leaves_a_loadable_model_and_normalizer(tmp_path):
+@pytest.mark.parametrize("vec_env", ["subproc", "batched"])
+def test_ctrl_c_leaves_a_loadable_model_and_normalizer(tmp_path, vec_env):
+    """Both with worker processes: training stops between steps, never with a reply half read."""
     run_dir = tmp_path / "run"
-    args = train_args(run_dir, tiny_hyperparams(tmp_path), "--vec_env", "subproc", steps=10_000_000)
+    args = train_args(run_dir, tiny_hyperparams(tmp_path), "--vec_env", vec_env, steps=10_000_000)
     env = {**os.environ, "WANDB_MODE": "disabled"}
     process = subprocess.Popen(
         [sys.executable, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True

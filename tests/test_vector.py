@@ -5,12 +5,13 @@ import csv
 
 import numpy as np
 import pytest
+import torch
 from sb3_contrib import RecurrentPPO
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecNormalize
 
 import run_utils
-from muscle_envs.vector import BatchedVecEnv
+from muscle_envs.vector import BatchedVecEnv, FastVecNormalize
 
 # Each option set exercises a different part of the kernels: short holds and a wide target (many
 # successes, resets mid-run), delays + noise + place cells + activation (ring buffer, per-env random
@@ -166,16 +167,74 @@ def test_env_access_and_monitor_files_across_workers(tmp_path):
     assert sorted(int(row["l"]) for row in rows) == sorted(lengths) and len(rows) >= 4
 
 
-@pytest.mark.parametrize(
-    "algorithm, policy", [(PPO, "MultiInputPolicy"), (RecurrentPPO, "MultiInputLstmPolicy")]
-)
-def test_trains_under_vec_normalize(algorithm, policy):
-    venv = VecNormalize(BatchedVecEnv("MuscleArmReach-v0", 4, n_workers=1))
+def test_ppo_trains_exactly_as_on_dummy_vec_env():
+    """Same episodes, same normalizer arithmetic: PPO's weights after four updates are identical."""
+    weights = []
+    batched = BatchedVecEnv("MuscleArmReach-v0", 4, EASY_REACH, kernel="vectorized")
+    batched.seed(2)
+    for venv in (
+        VecNormalize(run_utils.make_vec_env("MuscleArmReach-v0", EASY_REACH, 4, "dummy", seed=2)),
+        FastVecNormalize(batched),
+    ):
+        model = PPO("MultiInputPolicy", venv, n_steps=64, batch_size=128, n_epochs=2, seed=0, device="cpu")
+        model.learn(1024)
+        weights.append(model.policy.state_dict())
+        venv.close()
+    for key, value in weights[0].items():
+        assert torch.equal(weights[1][key], value), key
+
+
+def test_recurrent_ppo_trains_under_the_fast_normalizer():
+    venv = FastVecNormalize(BatchedVecEnv("MuscleArmReach-v0", 4, n_workers=1))
     try:
-        model = algorithm(policy, venv, n_steps=32, batch_size=64, n_epochs=1, seed=0, device="cpu")
+        model = RecurrentPPO(
+            "MultiInputLstmPolicy", venv, n_steps=32, batch_size=64, n_epochs=1, seed=0, device="cpu"
+        )
         model.learn(1024)  # 256 steps per env: every env crosses the 200-step time limit
         assert model.num_timesteps == 1024
         assert venv.obs_rms["muscle_length"].count > 1024, "the normalizer saw the batch's observations"
         assert len(model.ep_info_buffer) >= 4, "episode statistics reach SB3's logger"
     finally:
         venv.close()
+
+
+def test_fast_normalizer_matches_vec_normalize_bit_for_bit(tmp_path):
+    """Same normalized observations (terminal ones included), rewards and statistics as SB3's
+    VecNormalize, with some keys left raw; saved and loaded, it carries on identically."""
+    keys = ["muscle_length", "muscle_velocity", "vision", "hold_remaining"]  # target etc. stay raw
+    venvs = [BatchedVecEnv("MuscleArmReach-v0", 3, EASY_REACH, n_workers=0) for _ in range(2)]
+    reference, fast = (
+        VecNormalize(venvs[0], norm_obs_keys=keys),
+        FastVecNormalize(venvs[1], norm_obs_keys=keys),
+    )
+    rng, ends = np.random.default_rng(0), 0
+    try:
+        for venv in (reference, fast):
+            venv.seed(5)
+        assert_same_observation(reference.reset(), fast.reset(), "reset")
+        for t in range(150):
+            actions = rng.uniform(-1, 1, (3, 4)).astype(np.float32)
+            obs, rewards, dones, infos = reference.step(actions)
+            f_obs, f_rewards, f_dones, f_infos = fast.step(actions)
+            assert_same_observation(obs, f_obs, f"step {t}")
+            assert f_obs["muscle_length"].dtype == np.float32 and f_obs["target"].dtype == np.float64
+            np.testing.assert_array_equal(f_rewards, rewards)
+            for i in np.flatnonzero(dones):
+                assert_same_observation(
+                    infos[i]["terminal_observation"], f_infos[i]["terminal_observation"], "end"
+                )
+                ends += 1
+        assert ends > 0 and fast.obs_rms.keys() == reference.obs_rms.keys()
+        for key, rms in reference.obs_rms.items():
+            np.testing.assert_array_equal(fast.obs_rms[key].mean, rms.mean)
+            np.testing.assert_array_equal(fast.obs_rms[key].var, rms.var)
+            assert fast.obs_rms[key].count == rms.count
+        fast.save(tmp_path / "fast.pkl")
+        loaded = VecNormalize.load(tmp_path / "fast.pkl", BatchedVecEnv("MuscleArmReach-v0", 3, n_workers=0))
+        assert isinstance(loaded, FastVecNormalize)
+        obs = {key: value[:1] for key, value in fast.old_obs.items()}
+        assert_same_observation(reference.normalize_obs(obs), loaded.normalize_obs(obs), "after loading")
+        loaded.close()
+    finally:
+        reference.close()
+        fast.close()
