@@ -19,6 +19,7 @@ import argparse
 import platform
 import statistics
 import time
+from collections.abc import Callable
 
 import gymnasium as gym
 import mujoco
@@ -28,7 +29,11 @@ from results_io import save_results
 import muscle_envs
 
 
-def measure(env_id: str, repeats: int, steps: int) -> dict:
+def chunk_timers(env_id: str, steps: int) -> tuple[gym.Env, Callable[[], float], Callable[[], float]]:
+    """``(env, env_chunk, raw_chunk)``: each chunk times ``steps`` control steps and returns seconds per
+    step, of ``env.step()`` on ``gym.make(env_id)`` (random excitations, resetting at episode ends),
+    or of ``frame_skip`` raw ``mj_step`` calls on a scratch MjData of the same model with the same kind
+    of controls, restarted from the env's current state every 200 steps."""
     env = gym.make(env_id)
     plant = env.unwrapped.plant
     model, data, frame_skip = plant.model, plant.data, plant.frame_skip
@@ -56,6 +61,12 @@ def measure(env_id: str, repeats: int, steps: int) -> dict:
                 scratch.qpos[:], scratch.qvel[:] = data.qpos, data.qvel
         return (time.perf_counter() - start) / steps
 
+    return env, env_chunk, raw_chunk
+
+
+def measure(env_id: str, repeats: int, steps: int) -> dict:
+    env, env_chunk, raw_chunk = chunk_timers(env_id, steps)
+    plant = env.unwrapped.plant
     env_chunk(), raw_chunk()  # warm up
     env_times, raw_times = [], []
     for _ in range(repeats):
@@ -66,7 +77,7 @@ def measure(env_id: str, repeats: int, steps: int) -> dict:
     return {
         "env_id": env_id,
         "n_muscles": plant.n_muscles,
-        "frame_skip": frame_skip,
+        "frame_skip": plant.frame_skip,
         "share_min": shares[0],
         "share_median": statistics.median(shares),
         "share_max": shares[-1],

@@ -467,6 +467,7 @@ class ArmReachBatch(BatchKernel):
         self.dt = env.plant.dt
         n, readout = self.n, env._readout
         self._addresses, self._scale = readout.addresses, readout.scale
+        self.width = readout.size
         self._offsets = np.zeros((n, readout.size))  # per env: its episode's target (and place cells)
         self._hand = env.plant.hand_sensors().addresses  # hand (x, z) in sensordata
         self._activation, self._n_vision, self._n_sensed = env._activation, env._n_vision, env._n_sensed

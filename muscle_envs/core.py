@@ -217,7 +217,8 @@ class BatchKernel:
     each env's own ``np_random``, in the env's order.
 
     ``observation_keys`` maps each ``Dict`` key to its columns of the observation vector (None for a
-    ``Box`` observation, the vector itself). The envs' ``reward_terms`` name the columns of ``terms``.
+    ``Box`` observation, the vector itself); ``width`` is the vector's length. The envs'
+    ``reward_terms`` name the columns of ``terms``.
     Array arithmetic costs numpy's per-call overhead (~1-3 us) some 50 times per step whatever the
     batch size, so below ``min_batch`` envs :class:`LoopKernel` (each env's own ``step()``) is faster.
     """
@@ -288,7 +289,7 @@ class LoopKernel(BatchKernel):
             bounds = np.cumsum([0, *sizes]).tolist()
             keys = {key: slice(a, b) for key, a, b in zip(space.spaces, bounds[:-1], bounds[1:], strict=True)}
         super().__init__(envs, keys)
-        self._size = bounds[-1] if keys is not None else int(np.prod(space.shape))
+        self.width = self._size = bounds[-1] if keys is not None else int(np.prod(space.shape))
         self._infos: list[dict[str, Any]] = [{} for _ in self.envs]
 
     def load(self, i: int, obs: Any) -> NDArray[np.float64]:

@@ -400,6 +400,7 @@ class MyoLegsStandBatch(BatchKernel):
         n, readout = self.n, env._readout
         self._addresses, self._scale, self._offset = readout.addresses, readout.scale, readout.offset
         self._size = readout.size
+        self.width = readout.size if self.observation_keys is not None else env.observation_space.shape[0]
         self._touch, self._contact, self._activation = env._touch, env._contact, env._activation
         self._coordinate_pos, self._com_velocity = env._coordinate_pos, env._com_velocity
         self._pelvis_z, self._state_part = env._pelvis_z, env._state_part

@@ -29,7 +29,8 @@ import signal
 import sys
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from multiprocessing.shared_memory import SharedMemory
 from pathlib import Path
 from typing import Any
 
@@ -46,19 +47,42 @@ import muscle_envs
 from muscle_envs.core import BatchKernel, LoopKernel, MuscleEnv
 
 _EndOfEpisode = tuple[int, dict[str, Any], NDArray[np.float64]]  # env index, info, terminal observation
-# How long a process polls a pipe before it sleeps in recv(). Waking a sleeping process costs 50-300 us
-# on a virtual machine, more than a whole arm step; between two steps of a rollout (a policy forward
-# pass, < 1 ms) a worker polls instead, and during a PPO update (seconds) it sleeps.
+# Steps go through shared memory, signalled with semaphores that the waiting side first polls (a
+# few us per step) and sleeps on only after _SPIN_SECONDS: waking a sleeping process costs 100-300
+# us on a virtual machine, more than a whole arm step, while between two steps of a rollout (a
+# policy forward pass, < 1 ms) polling costs nothing, and during a PPO update (seconds) it sleeps.
+# The semaphores also order the memory writes on either side before the other side's reads.
 _SPIN_SECONDS = 0.005
 
 
-def _wait(remote: Any) -> None:
-    """Return when ``remote`` has data, or after polling for ``_SPIN_SECONDS`` (recv then blocks)."""
-    if remote.poll():
-        return
+def _acquire(semaphore: Any, alive: Callable[[], bool], who: str) -> None:
+    """Acquire ``semaphore``: poll it for ``_SPIN_SECONDS``, then sleep on it; raise if the process
+    at the other end dies meanwhile."""
     deadline = time.perf_counter() + _SPIN_SECONDS
-    while not remote.poll() and time.perf_counter() < deadline:
-        pass
+    while time.perf_counter() < deadline:
+        if semaphore.acquire(False):
+            return
+    while not semaphore.acquire(timeout=1.0):
+        if not alive():
+            raise EOFError(f"{who} is gone")
+
+
+def _mailbox(buffer: Any, n_envs: int, n_actions: int, width: int) -> dict[str, NDArray]:
+    """The arrays of a step in shared memory: the actions in, the vectors, rewards and episode ends
+    out, and ``control``: [number of episode ends (their infos follow on the pipe; -1: an error),
+    whether the actions were float32]."""
+    shapes = {"control": (2,), "actions": (n_envs, n_actions), "vectors": (n_envs, width)}
+    shapes |= {"rewards": (n_envs,), "dones": (n_envs,)}
+    arrays, offset = {}, 0
+    for name, shape in shapes.items():
+        dtype = np.int64 if name == "control" else np.float64
+        arrays[name] = np.ndarray(shape, dtype, buffer=buffer, offset=offset)
+        offset += arrays[name].nbytes
+    return arrays
+
+
+def _mailbox_bytes(n_envs: int, n_actions: int, width: int) -> int:
+    return 8 * (2 + n_envs * (n_actions + width + 2))
 
 
 class _Batch:
@@ -95,6 +119,8 @@ class _Batch:
         self._elapsed = np.zeros(n, dtype=np.int64)
         self._returns = np.zeros(n)
         self._term_sums = np.zeros((n, len(self.kernel.reward_terms)))
+        self.width = self.kernel.width
+        self.mailbox_shape = (int(np.prod(self.action_space.shape)), self.width)
         self._t_start = time.time()
         self._writers = None
         if monitor_dir is not None:
@@ -201,37 +227,58 @@ def _qualified(env_id: str) -> str:
     return env_id if ":" in env_id or env_id not in muscle_envs.ENV_IDS else f"muscle_envs:{env_id}"
 
 
-def _worker(remote: Any, parent_remote: Any, batch_args: tuple) -> None:
-    """A worker process: build a :class:`_Batch` and serve the main process's commands."""
+def _worker(remote: Any, parent_remote: Any, command: Any, reply: Any, batch_args: tuple) -> None:
+    """A worker process: build a :class:`_Batch`, then serve the main process. Each ``command``
+    release is either a step (actions in shared memory) or, when the pipe holds one, another command
+    (attach the shared memory, reset, call, close), answered on the pipe."""
     parent_remote.close()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
     if "torch" in sys.modules:  # imported with the main module (forkserver, spawn): keep it to one thread
         sys.modules["torch"].set_num_threads(1)
     try:
         batch = _Batch(*batch_args)
-        remote.send(("ok", None))
+        remote.send(("ok", batch.width))
     except Exception as error:
         remote.send(("error", (error, traceback.format_exc())))
         return
+    parent, memory, box = mp.parent_process(), None, {}
     while True:
         try:
-            _wait(remote)
-            command, data = remote.recv()
+            _acquire(command, parent.is_alive, "the main process")
+            if not remote.poll():  # a step
+                actions = box["actions"].astype(np.float32) if box["control"][1] else box["actions"].copy()
+                try:
+                    vectors, rewards, dones, ends = batch.step(actions)
+                    box["vectors"][:], box["rewards"][:], box["dones"][:] = vectors, rewards, dones
+                    box["control"][0] = len(ends)
+                    if ends:
+                        remote.send(ends)
+                except Exception as error:
+                    box["control"][0] = -1
+                    remote.send(("error", (error, traceback.format_exc())))
+                reply.release()
+                continue
+            name, data = remote.recv()
         except EOFError:  # the main process is gone
             break
         try:
-            if command == "step":
-                remote.send(("ok", batch.step(data)))
-            elif command == "reset":
+            if name == "attach":
+                memory = SharedMemory(name=data)  # the main process unlinks it
+                box = _mailbox(memory.buf, len(batch.envs), *batch.mailbox_shape)
+                remote.send(("ok", None))
+            elif name == "reset":
                 remote.send(("ok", batch.reset(*data)))
-            elif command == "call":
+            elif name == "call":
                 remote.send(("ok", batch.call(*data)))
-            elif command == "close":
+            elif name == "close":
                 batch.close()
                 remote.send(("ok", None))
                 break
         except Exception as error:
             remote.send(("error", (error, traceback.format_exc())))
+    box.clear()
+    if memory is not None:
+        memory.close()
     remote.close()
 
 
@@ -288,24 +335,38 @@ class BatchedVecEnv(VecEnv):
         settings = (env_kwargs, action_range, monitor_dir, render_mode, self.vectorized)
         self._remotes: list[Any] = []
         self._processes: list[mp.Process] = []
+        self._commands: list[Any] = []  # semaphores: a command for worker w is waiting
+        self._replies: list[Any] = []  # semaphores: worker w's step results are in its mailbox
+        self._memories: list[SharedMemory] = []
+        self._boxes: list[dict[str, NDArray]] = []
         self.closed = False
         if n_workers:
             method = start_method or ("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
             context = mp.get_context(method)
             for start, stop in self._shares[1:]:
                 remote, worker_remote = context.Pipe()
+                command, reply = context.Semaphore(0), context.Semaphore(0)
                 batch_args = (env_id, settings[0], range(start, stop), *settings[1:])
                 process = context.Process(
-                    target=_worker, args=(worker_remote, remote, batch_args), daemon=True
+                    target=_worker, args=(worker_remote, remote, command, reply, batch_args), daemon=True
                 )
                 process.start()
                 worker_remote.close()
                 self._remotes.append(remote)
                 self._processes.append(process)
+                self._commands.append(command)
+                self._replies.append(reply)
         try:
             start, stop = self._shares[0]
             self._batch = _Batch(env_id, settings[0], range(start, stop), *settings[1:])
             self._receive_all()  # the workers' envs are ready
+            for worker, (start, stop) in enumerate(self._shares[1:]):
+                shape = (stop - start, *self._batch.mailbox_shape)
+                memory = SharedMemory(create=True, size=_mailbox_bytes(*shape))
+                self._memories.append(memory)
+                self._boxes.append(_mailbox(memory.buf, *shape))
+                self._command(worker, "attach", memory.name)
+            self._receive_all()
         except BaseException:
             self._stop_workers()
             raise
@@ -317,8 +378,8 @@ class BatchedVecEnv(VecEnv):
     # -- VecEnv API -----------------------------------------------------------------------------------
     def reset(self) -> VecEnvObs:
         seeds, options = self._seeds, [opts or None for opts in self._options]
-        for remote, (start, stop) in zip(self._remotes, self._shares[1:], strict=True):
-            remote.send(("reset", (seeds[start:stop], options[start:stop])))
+        for worker, (start, stop) in enumerate(self._shares[1:]):
+            self._command(worker, "reset", (seeds[start:stop], options[start:stop]))
         start, stop = self._shares[0]
         parts = [self._batch.reset(seeds[start:stop], options[start:stop]), *self._receive_all()]
         self.reset_infos = [info for part in parts for info in part[1]]
@@ -328,12 +389,15 @@ class BatchedVecEnv(VecEnv):
 
     def step_async(self, actions: NDArray) -> None:
         self._actions = actions = self._checked(actions)
-        for remote, (start, stop) in zip(self._remotes, self._shares[1:], strict=True):
-            remote.send(("step", actions[start:stop]))
+        for box, command, (start, stop) in zip(self._boxes, self._commands, self._shares[1:], strict=True):
+            box["actions"][:] = actions[start:stop]  # float32 survives the float64 round trip exactly
+            box["control"][1] = actions.dtype == np.float32
+            command.release()
 
     def step_wait(self) -> VecEnvStepReturn:
         start, stop = self._shares[0]
-        parts = [self._batch.step(self._actions[start:stop]), *self._receive_all()]  # concurrently
+        parts = [self._batch.step(self._actions[start:stop])]  # while the workers step theirs
+        parts += [self._step_results(worker) for worker in range(len(self._boxes))]
         vectors = parts[0][0] if len(parts) == 1 else np.concatenate([part[0] for part in parts])
         rewards = np.concatenate([part[1] for part in parts]).astype(np.float32)
         dones = np.concatenate([part[2] for part in parts])
@@ -397,7 +461,6 @@ class BatchedVecEnv(VecEnv):
     def _receive(self, worker: int) -> Any:
         """Worker ``worker``'s reply; its exception is re-raised here, with its traceback as a note."""
         try:
-            _wait(self._remotes[worker])
             status, payload = self._remotes[worker].recv()
         except EOFError:
             code = self._processes[worker].exitcode
@@ -418,22 +481,49 @@ class BatchedVecEnv(VecEnv):
             if share == 0:
                 values = self._batch.call(kind, name, args, kwargs, local)
             else:
-                self._remotes[share - 1].send(("call", (kind, name, args, kwargs, local)))
+                self._command(share - 1, "call", (kind, name, args, kwargs, local))
                 values = self._receive(share - 1)
             results.update(zip((start + i for i in local), values, strict=True))
         return [results[i] for i in wanted]
 
+    def _command(self, worker: int, name: str, data: Any) -> None:
+        """Send a command other than a step (its answer comes back on the pipe: ``_receive``)."""
+        self._remotes[worker].send((name, data))
+        self._commands[worker].release()
+
+    def _step_results(self, worker: int) -> tuple[NDArray, NDArray, NDArray, list[_EndOfEpisode]]:
+        """Worker ``worker``'s step: copied out of its mailbox, with the infos of episode ends."""
+        try:
+            _acquire(
+                self._replies[worker], self._processes[worker].is_alive, f"BatchedVecEnv worker {worker + 1}"
+            )
+        except EOFError:
+            code = self._processes[worker].exitcode
+            raise RuntimeError(f"BatchedVecEnv worker {worker + 1} died (exit code {code})") from None
+        box = self._boxes[worker]
+        ends = int(box["control"][0])
+        if ends < 0:
+            self._receive(worker)  # raises the worker's error
+        infos = self._remotes[worker].recv() if ends else []
+        return box["vectors"].copy(), box["rewards"].copy(), box["dones"].astype(bool), infos
+
     def _stop_workers(self) -> None:
-        for remote in self._remotes:
+        for worker, process in enumerate(self._processes):
             try:
-                remote.send(("close", None))
-                remote.recv()
+                if process.is_alive():
+                    self._command(worker, "close", None)
+                    self._remotes[worker].recv()
             except (BrokenPipeError, EOFError, OSError):
                 pass
         for process in self._processes:
             process.join(timeout=10)
             if process.is_alive():
                 process.terminate()
+        self._boxes.clear()  # (views of the shared memory must go before it closes)
+        for memory in self._memories:
+            memory.close()
+            memory.unlink()
+        self._memories.clear()
 
 
 class FastVecNormalize(VecNormalize):

@@ -2,6 +2,7 @@
 step for step, in one process or split over workers; usable by VecNormalize, PPO and RecurrentPPO."""
 
 import csv
+import multiprocessing
 
 import numpy as np
 import pytest
@@ -238,3 +239,14 @@ def test_fast_normalizer_matches_vec_normalize_bit_for_bit(tmp_path):
     finally:
         reference.close()
         fast.close()
+
+
+def test_a_dead_worker_is_an_error_not_a_hang():
+    venv = BatchedVecEnv("MuscleArmReach-v0", 2, n_workers=1)
+    venv.reset()
+    (worker,) = multiprocessing.active_children()
+    worker.kill()
+    worker.join()
+    with pytest.raises(RuntimeError, match="worker 1 died"):
+        venv.step(np.zeros((2, 4), dtype=np.float32))
+    venv.close()  # returns, and frees the shared memory
