@@ -47,6 +47,7 @@ import argparse
 import cProfile
 import dataclasses
 import json
+import multiprocessing
 import os
 import pstats
 import statistics
@@ -57,8 +58,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import matplotlib
 import matplotlib.ticker
+import mujoco
 import numpy as np
 import torch
 from env_speed import chunk_timers, measure
@@ -117,7 +120,7 @@ class Budget:
 
 
 FULL = Budget(
-    repeats={"physics": 20, "vec": 10, "scaling": 10, "ppo": 3, "policy": 5},
+    repeats={"physics": 20, "vec": 7, "scaling": 10, "ppo": 2, "policy": 5},
     chunk_scale=1.0,
     n_envs=(1, 2, 4, 8, 16),
     rollouts=2,
@@ -243,6 +246,47 @@ def physics_limit(env_id: str, steps: int) -> Timer:
     return lambda: 2 / raw_chunk()
 
 
+def _raw_physics_worker(env_id: str, n_data: int, steps: int, results: Any) -> None:
+    """(In a forked process) ``steps`` control steps of raw physics on each of ``n_data`` MjData."""
+    plant = gym.make(env_id).unwrapped.plant
+    model, frame_skip = plant.model, plant.frame_skip
+    datas = [mujoco.MjData(model) for _ in range(n_data)]
+    controls = np.random.default_rng(0).uniform(0, 1, (64, model.nu))
+    for data in datas:
+        data.qpos[:] = plant.data.qpos
+        mujoco.mj_forward(model, data)
+    start = time.perf_counter()
+    for k in range(steps):
+        for data in datas:
+            data.ctrl[:] = controls[k % 64]
+            mujoco.mj_step(model, data, nstep=frame_skip)
+    results.put(steps * n_data / (time.perf_counter() - start))
+
+
+def two_process_physics(env_id: str, n_envs: int, steps: int) -> Timer:
+    """What two cores of this machine give: two processes each stepping the raw physics of half of
+    ``n_envs`` MjData (states from a standing/rest start, random controls), in env steps/s summed."""
+    context = multiprocessing.get_context("fork")  # the children inherit the imports
+
+    def chunk() -> float:
+        results = context.Queue()
+        per_process = max(1, n_envs // 2)
+        workers = [
+            context.Process(
+                target=_raw_physics_worker, args=(env_id, per_process, max(2, steps // n_envs), results)
+            )
+            for _ in range(2)
+        ]
+        for worker in workers:
+            worker.start()
+        rates = [results.get() for _ in workers]
+        for worker in workers:
+            worker.join()
+        return sum(rates)
+
+    return chunk
+
+
 def step_vec_envs(
     builds: dict[str, tuple[str, int, str]], budget: Budget, repeats: int, extra: dict[str, Timer]
 ) -> dict[str, list[float]]:
@@ -292,11 +336,21 @@ def vec(budget: Budget, done: Results) -> dict[str, Any]:
         rows = []
         for n in budget.n_envs:
             builds = {kind: (env_id, n, kind) for kind in kinds}
-            limit = {"limit": physics_limit(env_id, budget.steps(env_id))} if n == top else {}
+            limit = (
+                {
+                    "limit": physics_limit(env_id, budget.steps(env_id)),
+                    "two_process_physics": two_process_physics(env_id, n, budget.steps(env_id)),
+                }
+                if n == top
+                else {}
+            )
             rows.append({"n_envs": n, **step_vec_envs(builds, budget, budget.repeats["vec"], limit)})
         results[env_id] = rows
-        limit = spread(rows[-1]["limit"])
-        print(f"\n{env_id}, env steps/s min / median / max (two-core physics limit: {limit})\n")
+        limit, measured = spread(rows[-1]["limit"]), spread(rows[-1]["two_process_physics"])
+        print(
+            f"\n{env_id}, env steps/s min / median / max (two-core physics limit, 2 x one core: {limit}; "
+            f"raw physics in two processes at {top} envs: {measured})\n"
+        )
         table(["n_envs", *kinds], [[str(row["n_envs"]), *(spread(row[k]) for k in kinds)] for row in rows])
         ratios += vec_ratios(env_id, rows, kinds)
     print(f"\nratios at {top} envs\n")
@@ -320,7 +374,7 @@ def vec_ratios(env_id: str, rows: list[dict[str, Any]], kinds: tuple[str, ...]) 
     ]
     ratios += [
         ratio(f"{env_id}: batched / {other}", last["batched"], last[other])
-        for other in ("dummy", "subproc", "batched_1proc", "limit")
+        for other in ("dummy", "subproc", "batched_1proc", "limit", "two_process_physics")
     ]
     per_n = [
         ratio(
@@ -341,9 +395,15 @@ def plot_vec(results: dict[str, list[dict[str, Any]]], kinds: tuple[str, ...], q
         for kind in kinds:
             ax.plot(ns, [statistics.median(row[kind]) for row in rows], "o-", label=kind)
             ax.fill_between(ns, [min(row[kind]) for row in rows], [max(row[kind]) for row in rows], alpha=0.2)
-        if env_id == LEGS:
-            limit = statistics.median(rows[-1]["limit"])
-            ax.axhline(limit, ls="--", color="k", label="two-core physics limit")
+        ax.axhline(
+            statistics.median(rows[-1]["limit"]), ls="--", color="k", label="two-core limit (2 x one core)"
+        )
+        ax.axhline(
+            statistics.median(rows[-1]["two_process_physics"]),
+            ls=":",
+            color="k",
+            label="raw physics, two processes",
+        )
         log_axes(ax, ns, xlabel="n_envs", ylabel="env steps / s", title=env_id)
     fig.suptitle("vectorized env throughput, random actions (median; band: min-max)", fontsize=10)
     save_figure(fig, "vec_throughput", quick)

@@ -398,9 +398,11 @@ class BatchedVecEnv(VecEnv):
         start, stop = self._shares[0]
         parts = [self._batch.step(self._actions[start:stop])]  # while the workers step theirs
         parts += [self._step_results(worker) for worker in range(len(self._boxes))]
-        vectors = parts[0][0] if len(parts) == 1 else np.concatenate([part[0] for part in parts])
-        rewards = np.concatenate([part[1] for part in parts]).astype(np.float32)
-        dones = np.concatenate([part[2] for part in parts])
+        if len(parts) == 1:
+            vectors, rewards, dones, _ = parts[0]
+        else:
+            vectors, rewards, dones = (np.concatenate([part[k] for part in parts]) for k in range(3))
+        rewards = rewards.astype(np.float32)
         infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
         for (start, _), part in zip(self._shares, parts, strict=True):
             for i, info, terminal in part[3]:
@@ -441,8 +443,8 @@ class BatchedVecEnv(VecEnv):
             raise ValueError(f"actions have shape {actions.shape}; expected {expected} (one row per env)")
         if actions.dtype.kind not in "fiub":
             raise ValueError(f"actions must be numeric, got dtype {actions.dtype}")
-        bad = ~np.isfinite(actions)
-        if bad.any():
+        if not np.isfinite(actions).all():
+            bad = ~np.isfinite(actions)
             env, entry = np.argwhere(bad)[0]
             raise ValueError(
                 f"the action of env {env} is NaN or inf at entry {entry} ({bad.sum()} such entries in all); "
