@@ -1,7 +1,7 @@
 """The speed benchmark suite: one command, a markdown table per section, one JSON file.
 
-    python bench/run.py                     # every section, ~8 min on 2 cores (run it on a quiet machine)
-    python bench/run.py --quick             # ~40 s of rough figures: CI checks that it runs
+    python bench/run.py                     # every section, ~9 min on 2 cores (run it on a quiet machine)
+    python bench/run.py --quick             # ~1.5 min of rough figures: CI checks that it runs
     python bench/run.py --only vec scaling  # some sections (scaling reads physics, so physics runs too)
     python bench/run.py --repeats 5         # repeats of every measurement (default: per section)
 
@@ -16,19 +16,19 @@ Sections:
            (bench/env_speed.py's ``measure()``).
   vec      env steps/s of the vectorized envs that training builds (``run_utils.make_vec_env``:
            dummy, subproc, batched; and batched_1proc, BatchedVecEnv in this process alone) with
-           random actions in [-1, 1], for MuscleArmReach-v0 and MyoLegsStand-v0 at 1-16 envs; and
-           the two-core physics limit:
-           2 x the single-core rate of raw ``mj_step`` calls on one MjData, per control step.
-           Figure: bench/figures/vec_throughput.png.
+           random actions in [-1, 1], for MuscleArmReach-v0 and MyoLegsStand-v0 at 1-16 envs; the
+           two-core physics limit, 2 x the single-core rate of raw ``mj_step`` calls on one MjData
+           per control step; and what two cores give here, two processes stepping the raw physics
+           of half the envs each. Figure: bench/figures/vec_throughput.png.
   scaling  the cost of one env step against the number of muscles (4, 6, 26, 80): a single env and
            its raw physics (from the physics section), and batched at 16 envs (measured here).
            Figure: bench/figures/cost_vs_muscles.png.
   ppo      PPO training fps (env steps / wall s of ``model.learn()``, construction excluded) with what
            train_sb3.py builds at its defaults (its ``resolve()``, ``build_envs()``, ``new_model()``;
            no callbacks, so no evaluations), over 2 rollouts; also with ``vec_env: dummy`` (the
-           defaults before BatchedVecEnv); and, on
-           the arm, SB3's stock setup (``PPO("MultiInputPolicy")`` with default hyperparameters on 16
-           SubprocVecEnv envs, no normalization), over its one 32768-step rollout and update.
+           defaults before BatchedVecEnv); and, on the arm, SB3's stock setup
+           (``PPO("MultiInputPolicy")`` with default hyperparameters on 16 SubprocVecEnv envs, no
+           normalization), over its one 32768-step rollout and update.
   profile  where PPO training time goes on the arm (cProfile of ``learn()``): env stepping, the
            normalizer, the policy in rollouts, the update; before (DummyVecEnv, SB3's VecNormalize)
            and after (the defaults: BatchedVecEnv, FastVecNormalize).
