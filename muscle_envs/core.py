@@ -81,11 +81,12 @@ class MuscleEnv(gym.Env):
     """
 
     metadata = {"render_modes": ["human", "rgb_array"], "render_fps": 100}
-    reward_terms: tuple[str, ...] = ()  # the info keys of the weighted reward terms, which sum to the reward
-    end_info_keys: tuple[str, ...] = ()  # info entries besides is_success that matter at an episode's end
-    batch_kernel: type[BatchKernel] | None = (
-        None  # steps a batch of these envs as arrays (muscle_envs.vector)
-    )
+    # The info keys of the weighted reward terms (they sum to the reward); the info entries besides
+    # is_success that matter at an episode's end; the kernel that steps a batch of these envs as
+    # arrays (muscle_envs.vector).
+    reward_terms: tuple[str, ...] = ()
+    end_info_keys: tuple[str, ...] = ()
+    batch_kernel: type[BatchKernel] | None = None
 
     def __init__(
         self,
@@ -218,9 +219,9 @@ class BatchKernel:
 
     ``observation_keys`` maps each ``Dict`` key to its columns of the observation vector (None for a
     ``Box`` observation, the vector itself); ``width`` is the vector's length. The envs'
-    ``reward_terms`` name the columns of ``terms``.
-    Array arithmetic costs numpy's per-call overhead (~1-3 us) some 50 times per step whatever the
-    batch size, so below ``min_batch`` envs :class:`LoopKernel` (each env's own ``step()``) is faster.
+    ``reward_terms`` name the columns of ``terms``. Array arithmetic costs numpy's per-call overhead
+    (~1-3 us) some 50 times per step whatever the batch size, so below ``min_batch`` envs
+    :class:`LoopKernel` (each env's own ``step()``) is faster.
     """
 
     min_batch = 1

@@ -6,8 +6,8 @@ costs ~30 us a step, that per-env Python is most of the time. BatchedVecEnv keep
 :class:`~muscle_envs.core.BatchKernel` per process: the physics runs env by env (MuJoCo's own
 step, nothing else), and observation, reward, episode ends and the Monitor's bookkeeping run once per
 batch as array arithmetic. MuJoCo's Python calls hold the GIL, so to use more than one core the
-envs are split over worker processes (``n_workers``), each stepping its share as a batch with one
-pipe message per step.
+envs are split between this process and worker processes (``n_workers``), each stepping its share
+as a batch at the same time; actions and results cross in shared memory.
 
 Observations, rewards, episode ends and resets are those of ``gym.make(env_id)`` under
 ``run_utils.make_env``'s wrappers (tests/test_vector.py compares them step by step): same seeds
@@ -210,6 +210,8 @@ def _choose_kernel(env_id: str, env_kwargs: dict[str, Any], kernel: str, smalles
     cls = gym.spec(env_id.rpartition(":")[2]).entry_point  # (the module is imported: muscle_envs)
     cls = gym.envs.registration.load_env_creator(cls) if isinstance(cls, str) else cls
     vectorized = getattr(cls, "batch_kernel", None)
+    if kernel == "auto" and (vectorized is None or smallest_share < vectorized.min_batch):
+        return False
     reason = "it has no vectorized kernel" if vectorized is None else None
     if reason is None:
         probe = gym.make(_qualified(env_id), **env_kwargs).unwrapped
@@ -219,7 +221,7 @@ def _choose_kernel(env_id: str, env_kwargs: dict[str, Any], kernel: str, smalles
         if reason is not None:
             raise ValueError(f"{env_id} cannot be stepped with kernel='vectorized': {reason}")
         return True
-    return reason is None and smallest_share >= vectorized.min_batch
+    return reason is None
 
 
 def _qualified(env_id: str) -> str:
