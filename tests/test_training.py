@@ -409,9 +409,10 @@ def test_run_episodes_counts_each_episode_once_and_spreads_them(tmp_path):
     venv.close()
 
 
+@pytest.mark.parametrize("vec_env", ["subproc", "batched"])
 @pytest.mark.parametrize("start_method", ["fork", "forkserver", "spawn"])
-def test_training_workers_start_under_every_method(start_method):
-    venv = run_utils.make_vec_env("MuscleArmReach-v0", {}, 2, "subproc", 0, start_method=start_method)
+def test_training_workers_start_under_every_method(start_method, vec_env):
+    venv = run_utils.make_vec_env("MuscleArmReach-v0", {}, 2, vec_env, 0, start_method=start_method)
     try:
         venv.reset()
         _, reward, _, _ = venv.step(np.zeros((2, 4), dtype=np.float32))
