@@ -498,10 +498,7 @@ class ArmReachBatch(BatchKernel):
         self._distance[i] = env._distance()
         if self._ring is not None:
             self._ring[i] = env._sense()[: self._n_sensed]
-        vector = np.empty(self._offsets.shape[1])
-        for key, part in self.observation_keys.items():
-            vector[part] = obs[key]
-        return vector
+        return self.vector(obs)
 
     def step(self, actions: NDArray) -> BatchStep:
         cfg, envs = self.config, self.envs

@@ -262,6 +262,18 @@ class BatchKernel:
         """The env's ``end_info_keys`` entries of ``info`` at the end of env ``i``'s episode."""
         raise NotImplementedError
 
+    def vector(self, obs: Any, out: NDArray[np.float64] | None = None) -> NDArray[np.float64]:
+        """``obs`` (as the env returns it) as an observation vector, written into ``out`` if given
+        (entries no key shows, the env's scratch space, are left as they are: zeros if new)."""
+        if out is None:
+            out = np.zeros(self.width)
+        if self.observation_keys is None:
+            out[:] = obs
+        else:
+            for key, part in self.observation_keys.items():
+                out[part] = obs[key]
+        return out
+
     def observations(
         self, vectors: NDArray[np.float64]
     ) -> dict[str, NDArray[np.float64]] | NDArray[np.float64]:
@@ -290,31 +302,20 @@ class LoopKernel(BatchKernel):
             bounds = np.cumsum([0, *sizes]).tolist()
             keys = {key: slice(a, b) for key, a, b in zip(space.spaces, bounds[:-1], bounds[1:], strict=True)}
         super().__init__(envs, keys)
-        self.width = self._size = bounds[-1] if keys is not None else int(np.prod(space.shape))
+        self.width = bounds[-1] if keys is not None else int(np.prod(space.shape))
         self._infos: list[dict[str, Any]] = [{} for _ in self.envs]
 
     def load(self, i: int, obs: Any) -> NDArray[np.float64]:
-        if self.observation_keys is None:
-            return np.array(obs, dtype=np.float64)
-        vector = np.empty(self._size)
-        for key, part in self.observation_keys.items():
-            vector[part] = obs[key]
-        return vector
+        return self.vector(obs)
 
     def step(self, actions: NDArray) -> BatchStep:
         n, names = self.n, self.reward_terms
-        vectors, terms = np.empty((n, self._size)), np.empty((n, len(names)))
+        vectors, terms = np.empty((n, self.width)), np.empty((n, len(names)))
         reward = np.empty(n)
         terminated, truncated, success = (np.zeros(n, dtype=bool) for _ in range(3))
-        keys = self.observation_keys
         for i, (env, action) in enumerate(zip(self.envs, actions, strict=True)):
             obs, reward[i], terminated[i], truncated[i], info = env.step(action)
-            if keys is None:
-                vectors[i] = obs
-            else:
-                row = vectors[i]
-                for key, part in keys.items():
-                    row[part] = obs[key]
+            self.vector(obs, out=vectors[i])
             terms[i] = [info[name] for name in names]
             success[i] = info.get("is_success", False)
             self._infos[i] = info

@@ -399,7 +399,6 @@ class MyoLegsStandBatch(BatchKernel):
         self.config, self.dt = cfg, env.plant.dt
         n, readout = self.n, env._readout
         self._addresses, self._scale, self._offset = readout.addresses, readout.scale, readout.offset
-        self._size = readout.size
         self.width = readout.size if self.observation_keys is not None else env.observation_space.shape[0]
         self._touch, self._contact, self._activation = env._touch, env._contact, env._activation
         self._coordinate_pos, self._com_velocity = env._coordinate_pos, env._com_velocity
@@ -422,12 +421,7 @@ class MyoLegsStandBatch(BatchKernel):
         self._steps[i] = 0
         self._height_sum[i] = self._effort_sum[i] = 0.0
         self._unstable[i] = False
-        if self.observation_keys is None:
-            return np.array(obs, dtype=np.float64)
-        vector = np.zeros(self._size)  # the hidden entries are read only after a step
-        for key, part in self.observation_keys.items():
-            vector[part] = obs[key]
-        return vector
+        return self.vector(obs)  # (the hidden entries are read only after a step)
 
     def step(self, actions: NDArray) -> BatchStep:
         cfg, n = self.config, self.n

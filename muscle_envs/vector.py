@@ -67,22 +67,25 @@ def _acquire(semaphore: Any, alive: Callable[[], bool], who: str) -> None:
             raise EOFError(f"{who} is gone")
 
 
-def _mailbox(buffer: Any, n_envs: int, n_actions: int, width: int) -> dict[str, NDArray]:
-    """The arrays of a step in shared memory: the actions in, the vectors, rewards and episode ends
-    out, and ``control``: [number of episode ends (their infos follow on the pipe; -1: an error),
-    whether the actions were float32]."""
+def _mailbox_shapes(n_envs: int, n_actions: int, width: int) -> dict[str, tuple[int, ...]]:
+    """The arrays of a step in shared memory, 8-byte entries each: the actions in, the vectors,
+    rewards and episode ends out, and ``control`` (int64): [number of episode ends (their infos
+    follow on the pipe; -1: an error), whether the actions were float32]."""
     shapes = {"control": (2,), "actions": (n_envs, n_actions), "vectors": (n_envs, width)}
-    shapes |= {"rewards": (n_envs,), "dones": (n_envs,)}
+    return shapes | {"rewards": (n_envs,), "dones": (n_envs,)}
+
+
+def _mailbox_bytes(*shape: int) -> int:
+    return 8 * sum(int(np.prod(array)) for array in _mailbox_shapes(*shape).values())
+
+
+def _mailbox(buffer: Any, *shape: int) -> dict[str, NDArray]:
     arrays, offset = {}, 0
-    for name, shape in shapes.items():
+    for name, array in _mailbox_shapes(*shape).items():
         dtype = np.int64 if name == "control" else np.float64
-        arrays[name] = np.ndarray(shape, dtype, buffer=buffer, offset=offset)
+        arrays[name] = np.ndarray(array, dtype, buffer=buffer, offset=offset)
         offset += arrays[name].nbytes
     return arrays
-
-
-def _mailbox_bytes(n_envs: int, n_actions: int, width: int) -> int:
-    return 8 * (2 + n_envs * (n_actions + width + 2))
 
 
 class _Batch:
@@ -119,8 +122,7 @@ class _Batch:
         self._elapsed = np.zeros(n, dtype=np.int64)
         self._returns = np.zeros(n)
         self._term_sums = np.zeros((n, len(self.kernel.reward_terms)))
-        self.width = self.kernel.width
-        self.mailbox_shape = (int(np.prod(self.action_space.shape)), self.width)
+        self.mailbox_shape = (int(np.prod(self.action_space.shape)), self.kernel.width)
         self._t_start = time.time()
         self._writers = None
         if monitor_dir is not None:
@@ -239,7 +241,7 @@ def _worker(remote: Any, parent_remote: Any, command: Any, reply: Any, batch_arg
         sys.modules["torch"].set_num_threads(1)
     try:
         batch = _Batch(*batch_args)
-        remote.send(("ok", batch.width))
+        remote.send(("ok", None))
     except Exception as error:
         remote.send(("error", (error, traceback.format_exc())))
         return
@@ -373,7 +375,6 @@ class BatchedVecEnv(VecEnv):
             self._stop_workers()
             raise
         super().__init__(n_envs, self._batch.observation_space, self._batch.action_space)
-        self._observation_keys = self._batch.kernel.observation_keys
         self.render_mode = render_mode
         self._actions: NDArray | None = None
 
@@ -387,7 +388,7 @@ class BatchedVecEnv(VecEnv):
         self.reset_infos = [info for part in parts for info in part[1]]
         self._reset_seeds()
         self._reset_options()
-        return self._observations(np.concatenate([part[0] for part in parts]))
+        return self._batch.kernel.observations(np.concatenate([part[0] for part in parts]))
 
     def step_async(self, actions: NDArray) -> None:
         self._actions = actions = self._checked(actions)
@@ -408,9 +409,9 @@ class BatchedVecEnv(VecEnv):
         infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
         for (start, _), part in zip(self._shares, parts, strict=True):
             for i, info, terminal in part[3]:
-                info["terminal_observation"] = self._observations(terminal)
+                info["terminal_observation"] = self._batch.kernel.observations(terminal)
                 infos[start + i] = info
-        return self._observations(vectors), rewards, dones, infos
+        return self._batch.kernel.observations(vectors), rewards, dones, infos
 
     def close(self) -> None:
         if self.closed:
@@ -453,11 +454,6 @@ class BatchedVecEnv(VecEnv):
                 "no env was stepped"
             )
         return actions
-
-    def _observations(self, vectors: NDArray[np.float64]) -> VecEnvObs:
-        if self._observation_keys is None:
-            return vectors
-        return {key: vectors[..., part] for key, part in self._observation_keys.items()}
 
     def _receive_all(self) -> list[Any]:
         return [self._receive(worker) for worker in range(len(self._remotes))]
