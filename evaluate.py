@@ -83,7 +83,7 @@ def resolve_source(args: argparse.Namespace) -> Source:
         raise run_utils.RunError("give either RUN_DIR or --model_path, not both")
     if args.run_dir is not None:
         config = run_utils.load_config(args.run_dir)
-        model_path, normalizer_path = run_files(args.run_dir, args.load, config)
+        model_path, normalizer_path = run_utils.run_files(args.run_dir, args.load, config)
     elif args.model_path is not None:
         model_path, normalizer_path = args.model_path, args.env_normalize_path
         beside = model_path.parent / run_utils.CONFIG_FILE
@@ -102,33 +102,6 @@ def resolve_source(args: argparse.Namespace) -> Source:
     return Source(
         env_id, env_kwargs, tuple(action_range) if action_range else None, model_path, normalizer_path
     )
-
-
-def run_files(run_dir: Path, which: str, config: dict[str, Any]) -> tuple[Path, Path | None]:
-    """The model and normalizer of a run directory; the latest checkpoint if a killed run left no
-    final model."""
-    names = {
-        "final": (run_utils.MODEL_FILE, run_utils.NORMALIZER_FILE),
-        "best": (run_utils.BEST_MODEL_FILE, run_utils.BEST_NORMALIZER_FILE),
-    }
-    model_name, normalizer_name = names[which]
-    model_path, normalizer_path = run_dir / model_name, run_dir / normalizer_name
-    if not model_path.is_file():
-        saved = run_utils.checkpoints(run_dir)
-        if which == "best" or not saved:
-            raise run_utils.RunError(
-                f"{run_dir} has no {model_name}"
-                + ("" if which == "best" else " and no checkpoint: did the training run save anything?")
-            )
-        model_path, normalizer_path = (
-            saved[-1] / run_utils.CHECKPOINT_MODEL,
-            saved[-1] / run_utils.CHECKPOINT_NORMALIZER,
-        )
-        print(
-            f"{run_dir} has no {model_name}; using the latest checkpoint, {saved[-1].name}", file=sys.stderr
-        )
-    normalized = config.get("normalize", True)
-    return model_path, normalizer_path if normalized else None
 
 
 def build(

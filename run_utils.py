@@ -33,7 +33,7 @@ import signal
 import sys
 import zipfile
 from collections.abc import Callable
-from dataclasses import asdict, is_dataclass
+from dataclasses import asdict, fields, is_dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -77,6 +77,11 @@ ALGORITHMS: dict[str, type[BaseAlgorithm]] = {
     "sac": SAC,
     "td3": TD3,
 }
+# Training methods that are not SB3 algorithms: the module (beside this one) that runs each. Its
+# ``Settings`` dataclass lists the keys a hyperparameter entry may set besides its ``RUN_SETTINGS``
+# (the subset of the run settings below that apply to it), and its ``train(config, run_dir, args)``
+# trains.
+TRAINERS = {"distill": "distillation", "cmaes": "evolution"}
 # Keys of a hyperparameter entry that configure the run rather than the algorithm's constructor.
 RUN_SETTINGS = (
     "policy",
@@ -105,8 +110,8 @@ def load_hyperparams(algo: str, env_id: str, override_file: Path | None = None) 
         RunError: unknown algorithm, unreadable override file, or a key that is neither a run setting
             nor an argument of the algorithm.
     """
-    if algo not in ALGORITHMS:
-        raise RunError(f"unknown algorithm {algo!r}; known: {sorted(ALGORITHMS)}")
+    if algo not in ALGORITHMS and algo not in TRAINERS:
+        raise RunError(f"unknown algorithm {algo!r}; known: {sorted([*ALGORITHMS, *TRAINERS])}")
     table = yaml.safe_load(HYPERPARAMS_FILE.read_text())[algo]
     params = dict(table.get(env_id, table["default"]))
     if override_file is not None:
@@ -132,21 +137,34 @@ def _read_override(path: Path) -> dict[str, Any]:
     return values
 
 
+def trainer(algo: str) -> Any:
+    """The module of a non-SB3 training method (``TRAINERS``)."""
+    return importlib.import_module(TRAINERS[algo])
+
+
+def run_settings(algo: str) -> tuple[str, ...]:
+    """The run settings that apply to ``algo``."""
+    return trainer(algo).RUN_SETTINGS if algo in TRAINERS else RUN_SETTINGS
+
+
 def algorithm_arguments(algo: str) -> list[str]:
-    """Keyword arguments of the algorithm's constructor that a hyperparameter entry may set."""
+    """Keyword arguments of the algorithm's constructor (a trainer's ``Settings``) that a
+    hyperparameter entry may set."""
+    if algo in TRAINERS:
+        return [field.name for field in fields(trainer(algo).Settings)]
     params = inspect.signature(ALGORITHMS[algo].__init__).parameters
     return [name for name in params if name not in ("self", "policy", "env", "_init_setup_model")]
 
 
 def check_hyperparams(algo: str, params: dict[str, Any]) -> None:
-    allowed = set(RUN_SETTINGS) | set(algorithm_arguments(algo))
+    allowed = set(run_settings(algo)) | set(algorithm_arguments(algo))
     for key in params:
         if key not in allowed:
             close = difflib.get_close_matches(key, allowed, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise RunError(
-                f"unknown hyperparameter {key!r} for {algo}{hint} Run settings: {', '.join(RUN_SETTINGS)}; "
-                f"{ALGORITHMS[algo].__name__} arguments: {', '.join(algorithm_arguments(algo))}"
+                f"unknown hyperparameter {key!r} for {algo}{hint} Run settings: "
+                f"{', '.join(run_settings(algo))}; {algo} arguments: {', '.join(algorithm_arguments(algo))}"
             )
 
 
@@ -405,6 +423,33 @@ def checkpoints(run_dir: Path) -> list[Path]:
     return sorted(found, key=lambda p: int(p.name[5:]))
 
 
+def run_files(run_dir: Path, which: str, config: dict[str, Any]) -> tuple[Path, Path | None]:
+    """The model and normalizer of a run directory; the latest checkpoint if a killed run left no
+    final model."""
+    names = {
+        "final": (MODEL_FILE, NORMALIZER_FILE),
+        "best": (BEST_MODEL_FILE, BEST_NORMALIZER_FILE),
+    }
+    model_name, normalizer_name = names[which]
+    model_path, normalizer_path = run_dir / model_name, run_dir / normalizer_name
+    if not model_path.is_file():
+        saved = checkpoints(run_dir)
+        if which == "best" or not saved:
+            raise RunError(
+                f"{run_dir} has no {model_name}"
+                + ("" if which == "best" else " and no checkpoint: did the training run save anything?")
+            )
+        model_path, normalizer_path = (
+            saved[-1] / CHECKPOINT_MODEL,
+            saved[-1] / CHECKPOINT_NORMALIZER,
+        )
+        print(
+            f"{run_dir} has no {model_name}; using the latest checkpoint, {saved[-1].name}", file=sys.stderr
+        )
+    normalized = config.get("normalize", True)
+    return model_path, normalizer_path if normalized else None
+
+
 # -- loading -----------------------------------------------------------------------------------------
 def algorithm_of(model_path: Path) -> type[BaseAlgorithm]:
     """The algorithm class that saved ``model_path``, read from the file's policy class."""
@@ -480,14 +525,15 @@ StepHook = Callable[[Any, np.ndarray, Any, np.ndarray, list[dict]], None]
 
 
 def run_episodes(
-    model: BaseAlgorithm,
+    model: BaseAlgorithm | Any,
     venv: VecEnv,
     n_episodes: int,
     deterministic: bool = True,
     on_step: StepHook | None = None,
 ) -> list[dict[str, Any]]:
-    """Run ``n_episodes`` with the model on ``venv`` (spread over its envs as evenly as possible, so
-    short episodes are not over-represented), carrying a recurrent policy's state.
+    """Run ``n_episodes`` with the model (anything with SB3's ``predict``) on ``venv`` (spread over its
+    envs as evenly as possible, so short episodes are not over-represented), carrying a recurrent
+    policy's state.
 
     ``on_step(obs, action, state, dones, infos)`` sees each step (``obs`` as the policy saw it).
     Returns one record per episode: ``return``, ``length``, ``is_success`` and the

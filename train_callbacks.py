@@ -22,17 +22,16 @@ from tqdm import tqdm
 import run_utils
 
 
-class StopOnSignal(BaseCallback):
-    """Ends training at the next env step after Ctrl-C or SIGTERM, so that nothing is cut off
-    mid-step (a vectorized env waiting for its workers' replies) and the run can be saved and
-    closed normally. A second Ctrl-C interrupts at once (``KeyboardInterrupt``)."""
+class SignalFlag:
+    """Ctrl-C and SIGTERM set ``requested`` (while installed) instead of interrupting, so that a
+    training loop can stop at its next safe point, save and close its workers. A second Ctrl-C
+    interrupts at once (``KeyboardInterrupt``)."""
 
     def __init__(self):
-        super().__init__()
         self.requested = False
         self._previous: dict[int, Any] = {}
 
-    def _on_training_start(self) -> None:
+    def install(self) -> None:
         for signum in (signal.SIGINT, signal.SIGTERM):
             self._previous[signum] = signal.signal(signum, self._request)
 
@@ -41,12 +40,40 @@ class StopOnSignal(BaseCallback):
             raise KeyboardInterrupt
         self.requested = True
 
-    def _on_step(self) -> bool:
-        return not self.requested
-
-    def _on_training_end(self) -> None:
+    def restore(self) -> None:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
+        self._previous = {}
+
+    def __enter__(self) -> SignalFlag:
+        self.install()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.restore()
+
+
+class StopOnSignal(BaseCallback):
+    """Ends training at the next env step after Ctrl-C or SIGTERM (a :class:`SignalFlag`), so that
+    nothing is cut off mid-step (a vectorized env waiting for its workers' replies) and the run can
+    be saved and closed normally."""
+
+    def __init__(self):
+        super().__init__()
+        self.flag = SignalFlag()
+
+    @property
+    def requested(self) -> bool:
+        return self.flag.requested
+
+    def _on_training_start(self) -> None:
+        self.flag.install()
+
+    def _on_step(self) -> bool:
+        return not self.flag.requested
+
+    def _on_training_end(self) -> None:
+        self.flag.restore()
 
 
 class EpisodeMetricsCallback(BaseCallback):
@@ -64,13 +91,61 @@ class EpisodeMetricsCallback(BaseCallback):
         return True
 
 
-class EvalCallback(BaseCallback):
-    """Every ``eval_freq`` env steps (and once at the end), run ``n_episodes`` on ``eval_env`` with the
-    training env's normalization statistics, log ``eval/...``, append a row to evaluations.csv and
-    keep the best model (highest success rate, then mean return) with its normalizer.
+class Evaluation:
+    """A run's evaluations: ``n_episodes`` on ``eval_env`` (re-seeded with ``seed`` each time, so the
+    curve shows the policy improving, not the luck of the draw), logged as ``eval/...``, appended to
+    evaluations.csv, and the best model so far (highest success rate, then mean return) kept as
+    best_model.zip with its normalizer. Used by PPO-style training (:class:`EvalCallback`),
+    distillation and CMA-ES alike.
 
-    The evaluation episodes are the same each time (``eval_env`` is re-seeded with ``seed``), so the
-    curve shows the policy improving, not the luck of the draw. ``video`` (optional) is called as
+    A resumed run continues its curve: wall time goes on from the last row and the best model so
+    far stays the best until a better one comes.
+    """
+
+    def __init__(self, eval_env: VecEnv, run_dir: Path, n_episodes: int, seed: int):
+        self.eval_env = eval_env
+        self.run_dir = run_dir
+        self.n_episodes = n_episodes
+        self.seed = seed
+        rows = run_utils.read_csv(run_dir / run_utils.EVALUATIONS_FILE)
+        self._start = time.monotonic() - (float(rows[-1]["wall_time_s"]) if rows else 0.0)
+        scores = [(float(row["success_rate"]), float(row["mean_reward"])) for row in rows]
+        self.best: tuple[float, float] | None = max(scores) if scores else None
+        self.last: dict[str, Any] | None = None
+
+    @property
+    def wall_time(self) -> float:
+        """Seconds of training, across resumes."""
+        return time.monotonic() - self._start
+
+    def __call__(self, model: Any, train_env: VecEnv, step: int, logger: Any) -> dict[str, Any]:
+        """Evaluate ``model`` with ``train_env``'s normalization statistics at ``step``; logs to
+        ``logger`` (an SB3 logger) without dumping it."""
+        sync_envs_normalization(train_env, self.eval_env)
+        self.eval_env.seed(self.seed)
+        summary = run_utils.summarize(run_utils.run_episodes(model, self.eval_env, self.n_episodes))
+        self.last = summary
+        for key, value in summary.items():
+            if key != "n_episodes" and value is not None:
+                name = key.replace("episode_length", "ep_length")  # SB3's names: eval/mean_ep_length
+                logger.record(f"eval/{name}", value)
+        row = {"step": step, "wall_time_s": round(self.wall_time, 2), **summary}
+        run_utils.append_csv(self.run_dir / run_utils.EVALUATIONS_FILE, row)
+        score = (summary["success_rate"], summary["mean_reward"])
+        if self.best is None or score > self.best:
+            self.best = score
+            run_utils.save_model_and_normalizer(
+                model,
+                train_env,
+                self.run_dir / run_utils.BEST_MODEL_FILE,
+                self.run_dir / run_utils.BEST_NORMALIZER_FILE,
+            )
+        return summary
+
+
+class EvalCallback(BaseCallback):
+    """Every ``eval_freq`` env steps (and once at the end), an :class:`Evaluation` of the model with
+    the training env's normalization statistics. ``video`` (optional) is called as
     ``video(model, step)`` after an evaluation every ``video_every`` evaluations and at the end.
     """
 
@@ -85,30 +160,26 @@ class EvalCallback(BaseCallback):
         video_every: int = 5,
     ):
         super().__init__()
-        self.eval_env = eval_env
-        self.run_dir = run_dir
+        self.evaluation = Evaluation(eval_env, run_dir, n_episodes, seed)
         self.eval_freq = eval_freq
-        self.n_episodes = n_episodes
-        self.seed = seed
         self.video = video
         self.video_every = video_every
-        self.best: tuple[float, float] | None = None
-        self.last: dict[str, Any] | None = None
         self._evaluations = 0
         self._next = 0
         self._last_step = -1
-        self._start = time.monotonic()
+
+    @property
+    def best(self) -> tuple[float, float] | None:
+        return self.evaluation.best
+
+    @property
+    def last(self) -> dict[str, Any] | None:
+        return self.evaluation.last
 
     def _init_callback(self) -> None:
         steps = self.model.num_timesteps  # a resumed run starts where it stopped
         self._next = (steps // self.eval_freq + 1) * self.eval_freq if self.eval_freq else math.inf
         self._last_step = steps
-        # wall_time_s counts training time, across resumes: continue from the last recorded row
-        rows = run_utils.read_csv(self.run_dir / run_utils.EVALUATIONS_FILE)
-        self._start = time.monotonic() - (float(rows[-1]["wall_time_s"]) if rows else 0.0)
-        # and the best model so far stays the best until a better one comes
-        scores = [(float(row["success_rate"]), float(row["mean_reward"])) for row in rows]
-        self.best = max(scores) if scores else None
 
     def _on_step(self) -> bool:
         if self.num_timesteps >= self._next:
@@ -121,27 +192,9 @@ class EvalCallback(BaseCallback):
             self.evaluate(final=True)
 
     def evaluate(self, final: bool = False) -> dict[str, Any]:
-        sync_envs_normalization(self.training_env, self.eval_env)
-        self.eval_env.seed(self.seed)
-        summary = run_utils.summarize(run_utils.run_episodes(self.model, self.eval_env, self.n_episodes))
+        summary = self.evaluation(self.model, self.training_env, self.num_timesteps, self.logger)
         self._evaluations += 1
         self._last_step = self.num_timesteps
-        self.last = summary
-        for key, value in summary.items():
-            if key != "n_episodes" and value is not None:
-                name = key.replace("episode_length", "ep_length")  # SB3's names: eval/mean_ep_length
-                self.logger.record(f"eval/{name}", value)
-        row = {"step": self.num_timesteps, "wall_time_s": round(time.monotonic() - self._start, 2), **summary}
-        run_utils.append_csv(self.run_dir / run_utils.EVALUATIONS_FILE, row)
-        score = (summary["success_rate"], summary["mean_reward"])
-        if self.best is None or score > self.best:
-            self.best = score
-            run_utils.save_model_and_normalizer(
-                self.model,
-                self.training_env,
-                self.run_dir / run_utils.BEST_MODEL_FILE,
-                self.run_dir / run_utils.BEST_NORMALIZER_FILE,
-            )
         if self.video is not None and (final or self._evaluations % self.video_every == 0):
             self.video(self.model, self.num_timesteps)
         self.logger.dump(self.num_timesteps)

@@ -1,4 +1,5 @@
-"""Train a policy on a muscle_envs task with Stable-Baselines3 (PPO, RecurrentPPO, SAC, TD3).
+"""Train a policy on a muscle_envs task: Stable-Baselines3 (PPO, RecurrentPPO, SAC, TD3), distillation
+of a trained teacher into a recurrent student, or CMA-ES.
 
     python train_sb3.py                                   # MuscleArmReach-v0, PPO, defaults
     python train_sb3.py --n_envs 16 --total_timesteps 2000000
@@ -6,11 +7,14 @@
     python train_sb3.py --env MyoLegsStand-v0 --use_wandb --tags legs baseline
     python train_sb3.py --hyperparams my_settings.yml --env_kwargs vision=false effort_weight=0.1
     python train_sb3.py --resume logs/MuscleArmReach-v0/ppo_0_20261121-093000
+    python train_sb3.py --algo distill --teacher logs/MuscleArmReach-v0/ppo_0_20261121-093000
+    python train_sb3.py --algo cmaes --policy sensory_rnn
 
 Defaults per algorithm and env live in hyperparams.yml; ``--hyperparams FILE`` overrides keys of that
 entry and command-line options override both. Every resolved setting is written to the run
 directory's config.yml (layout: see run_utils.py or the README); ``python evaluate.py RUN_DIR``
-evaluates the run. Observations and rewards go through VecNormalize. The policy acts in [-1, 1],
+evaluates the run, whichever way it was trained (distillation: distillation.py; CMA-ES:
+evolution.py). SB3 runs normalize observations and rewards with VecNormalize. The policy acts in [-1, 1],
 mapped onto the env's [0, 1] excitations by ``gymnasium.wrappers.RescaleAction``. Ctrl-C (or
 SIGTERM) saves the model and its normalizer (and a checkpoint) before exiting; ``--resume``
 continues from the latest checkpoint with the same step counter and normalizer.
@@ -42,7 +46,7 @@ from train_callbacks import (
 
 EVAL_ENVS = 5  # evaluation episodes run side by side, in one process
 # Settings a resumed run takes from its config.yml; giving them again is an error, not silently ignored.
-RESUME_FIXED = ("env", "algo", "policy", "n_envs", "vec_env", "seed", "env_kwargs", "hyperparams")
+RESUME_FIXED = ("env", "algo", "policy", "n_envs", "vec_env", "seed", "env_kwargs", "hyperparams", "teacher")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -52,9 +56,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--env", default=None, help="registered env id (default MuscleArmReach-v0)")
     parser.add_argument(
         "--algo",
-        choices=sorted(run_utils.ALGORITHMS),
+        choices=sorted([*run_utils.ALGORITHMS, *run_utils.TRAINERS]),
         default=None,
-        help="algorithm (default: recurrent_ppo for a recurrent --policy, else ppo)",
+        help="algorithm (default: distill with --teacher, recurrent_ppo for a recurrent --policy, else ppo)",
+    )
+    parser.add_argument(
+        "--teacher",
+        type=Path,
+        default=None,
+        metavar="RUN_DIR",
+        help="--algo distill: the trained run to imitate (its env and env options are the student's)",
     )
     parser.add_argument(
         "--policy",
@@ -96,25 +107,52 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def resolve(args: argparse.Namespace) -> dict[str, Any]:
     """Every setting of a new run: command line over --hyperparams over hyperparams.yml."""
-    env_id = args.env or "MuscleArmReach-v0"
+    algo = args.algo or (
+        "distill"
+        if args.teacher is not None
+        else "recurrent_ppo"
+        if args.policy and POLICIES[args.policy].recurrent
+        else "ppo"
+    )
+    env_id, env_kwargs = args.env or "MuscleArmReach-v0", run_utils.parse_env_kwargs(args.env_kwargs or [])
+    extra: dict[str, Any] = {}
+    if (algo == "distill") != (args.teacher is not None):
+        raise run_utils.RunError("--algo distill needs --teacher RUN_DIR, and --teacher is only for distill")
+    if algo == "distill":
+        teacher = run_utils.load_config(args.teacher)
+        if (args.env and args.env != teacher["env"]) or args.env_kwargs:
+            raise run_utils.RunError(
+                f"the student learns on its teacher's env ({teacher['env']} with "
+                f"{teacher.get('env_kwargs', {})}); drop --env and --env_kwargs"
+            )
+        env_id, env_kwargs = teacher["env"], teacher.get("env_kwargs", {})
+        extra = {"teacher": str(args.teacher), "normalize": {"norm_obs": True, "norm_reward": False}}
+    elif algo == "cmaes":
+        extra = {"normalize": False}  # the weights are searched against raw observations
     run_utils.check_env_id(env_id)
-    algo = args.algo or ("recurrent_ppo" if args.policy and POLICIES[args.policy].recurrent else "ppo")
     params = run_utils.load_hyperparams(algo, env_id, args.hyperparams)
     run, algo_kwargs = run_utils.split_hyperparams(params)
     for key in ("policy", "n_envs", "vec_env", "total_timesteps"):
         if getattr(args, key) is not None:
+            if key not in run_utils.run_settings(algo):
+                raise run_utils.RunError(
+                    f"--{key} does not apply to {algo}; its budget is set in hyperparams.yml"
+                )
             run[key] = getattr(args, key)
     check_policy(run["policy"], algo)
-    if run["n_envs"] < 1 or run["total_timesteps"] < 1:
+    if run.get("n_envs", 1) < 1 or run.get("total_timesteps", 1) < 1:
         raise run_utils.RunError("n_envs and total_timesteps must be >= 1")
-    run["vec_env"] = run.get("vec_env") or ("subproc" if run["n_envs"] > 1 else "dummy")
-    env_kwargs = run_utils.parse_env_kwargs(args.env_kwargs or [])
+    if "n_envs" in run:
+        run["vec_env"] = run.get("vec_env") or ("subproc" if run["n_envs"] > 1 else "dummy")
+    if algo in run_utils.TRAINERS:
+        run_utils.trainer(algo).Settings(**algo_kwargs)  # reports a bad value now, in one line
     return {
         "env": env_id,
         "env_kwargs": env_kwargs,
         "algo": algo,
         "seed": 0 if args.seed is None else args.seed,
         **run,
+        **extra,
         "action_range": list(run_utils.POLICY_ACTION_RANGE),
         "hyperparams": algo_kwargs,
         "env_config": run_utils.check_env_options(env_id, env_kwargs),
@@ -125,7 +163,12 @@ def check_policy(name: str, algo: str) -> None:
     if name not in POLICIES:
         raise run_utils.RunError(f"unknown policy {name!r}; known: {sorted(POLICIES)}")
     recurrent = POLICIES[name].recurrent
-    if recurrent != (algo == "recurrent_ppo"):
+    if algo == "cmaes":  # searches any policy's weights
+        return
+    if algo == "distill" and not recurrent:
+        students = sorted(n for n, spec in POLICIES.items() if spec.recurrent)
+        raise run_utils.RunError(f"a distillation student is recurrent: one of {students}, not {name!r}")
+    if algo != "distill" and recurrent != (algo == "recurrent_ppo"):
         fitting = sorted(n for n, spec in POLICIES.items() if spec.recurrent == (algo == "recurrent_ppo"))
         kind = "recurrent" if recurrent else "feed-forward"
         raise run_utils.RunError(f"policy {name!r} is {kind}; {algo} trains {fitting}")
@@ -258,11 +301,29 @@ def main(argv: list[str] | None = None) -> Path:
         sys.exit(2)  # like argparse's usage errors
 
 
+def train_other(args: argparse.Namespace, config: dict[str, Any], run_dir: Path) -> Path:
+    """A run of a training method that is not an SB3 algorithm (run_utils.TRAINERS)."""
+    if args.resume is not None and args.total_timesteps is not None:
+        raise run_utils.RunError(f"--total_timesteps does not apply to {config['algo']}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(1)  # as for SB3 runs: the cores are for the env processes
+    wandb_run = start_wandb(args, config, run_dir) if args.use_wandb else None
+    run_utils.save_config(run_dir, config)
+    summary = run_utils.trainer(config["algo"]).train(config, run_dir, args)
+    if wandb_run is not None:
+        log_wandb_artifact(wandb_run, config, run_dir, summary)
+        wandb_run.finish()
+    print(f"run directory: {run_dir}  (evaluate: python evaluate.py {run_dir})")
+    return run_dir
+
+
 def train(args: argparse.Namespace) -> Path:
     if args.resume is not None:
         check_resume_args(args)
         run_dir = args.resume
         config = run_utils.load_config(run_dir)
+        if config["algo"] in run_utils.TRAINERS:
+            return train_other(args, config, run_dir)
         if args.total_timesteps is not None:
             config["total_timesteps"] = args.total_timesteps
         latest = run_utils.checkpoints(run_dir)
@@ -276,6 +337,8 @@ def train(args: argparse.Namespace) -> Path:
         checkpoint = None
         if run_dir.exists() and any(run_dir.iterdir()):
             raise run_utils.RunError(f"{run_dir} is not empty; use --resume {run_dir} to continue that run")
+        if config["algo"] in run_utils.TRAINERS:
+            return train_other(args, config, run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     # Envs run in the worker processes; one thread here leaves them the cores. The networks are small,
     # so more threads would mostly add synchronization (SubprocVecEnv workers set 1 thread each, too).

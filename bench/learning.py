@@ -4,6 +4,11 @@
     python bench/learning.py arm_proprioception  # the same with vision=False
     python bench/learning.py arm_sensory_lstm    # RecurrentPPO, sensory_lstm (goal: >= 90% in <= 45 min)
     python bench/learning.py legs                # PPO on MyoLegsStand-v0 (goal: >= 80% stand, <= 3M steps)
+    python bench/learning.py arm_distill_dagger  # the arm run distilled into a sensory_rnn (DAgger)
+    python bench/learning.py arm_distill_bc      # the same, plain cloning of as many episodes
+    python bench/learning.py legs_distill        # the legs run distilled into a sensory_gru (DAgger)
+    python bench/learning.py arm_cmaes           # CMA-ES, sensory_rnn with 32 units (2.5k weights)
+    python bench/learning.py arm_rppo_small      # RecurrentPPO on that same controller
     python bench/learning.py --plot              # only redraw the figure from the recorded runs
     python bench/learning.py arm --quick         # a few thousand steps: checks the pipeline (CI)
 
@@ -11,7 +16,10 @@ Each setting runs ``train_sb3.py`` as a user would (its run directory goes under
 it, then runs ``evaluate.py RUN --episodes 100`` (deterministic). Results: bench/results/learning.json
 (one entry per setting, replaced when it is rerun; the final and the best model are each
 evaluated); the curves (periodic evaluations, success rate
-against env steps and against wall-clock minutes): bench/figures/learning_curves.png.
+against env steps and against wall-clock minutes): bench/figures/learning_curves.png, and for the
+other training methods (distillation, CMA-ES, beside PPO) bench/figures/training_methods.png.
+A distillation setting's teacher is the recorded run of the setting it names (``teacher``), and
+its entry keeps the student/teacher ratios of the run's distillation.json.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ import time
 from pathlib import Path
 
 import matplotlib
+import yaml
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -45,32 +54,111 @@ SETTINGS: dict[str, dict] = {
         "goal": "success >= 90% in <= 45 min",
     },
     "legs": {"args": ["--env", "MyoLegsStand-v0"], "goal": ">= 80% stand 1000 steps after <= 3M steps"},
+    "arm_distill_dagger": {
+        "args": ["--algo", "distill"],
+        "teacher": "arm",
+        "goal": "student/teacher success >= 0.95 with DAgger",
+    },
+    "arm_distill_bc": {  # as many episodes as DAgger's 200 + 3 x 100, all from the teacher
+        "args": ["--algo", "distill"],
+        "teacher": "arm",
+        "hyperparams": {"demo_episodes": 500, "dagger_rounds": 0},
+        "goal": "reported beside arm_distill_dagger",
+    },
+    "legs_distill": {  # the legs run's final model stands less often than its best (bench/RESULTS.md)
+        "args": ["--algo", "distill"],
+        "teacher": "legs",
+        "hyperparams": {"teacher_model": "best"},
+        "goal": "reported",
+    },
+    "arm_cmaes": {"args": ["--algo", "cmaes"], "goal": "success and wall-clock beside arm_rppo_small"},
+    "arm_rppo_small": {  # RecurrentPPO's arm settings, on CMA-ES's controller
+        "args": ["--algo", "recurrent_ppo", "--policy", "sensory_rnn"],
+        "hyperparams": {
+            "policy_kwargs": {
+                "lstm_hidden_size": 32,
+                "net_arch": [],
+                "enable_critic_lstm": False,
+                "features_extractor_kwargs": {"place_cells": [4, 4]},
+            }
+        },
+        "goal": "reported beside arm_cmaes",
+    },
+}
+# The other training methods' figure: these settings, with PPO's arm run for reference.
+METHODS = ("arm", "arm_distill_bc", "arm_distill_dagger", "arm_cmaes", "arm_rppo_small")
+# Tiny budgets of --quick, per kind of setting.
+QUICK = {
+    "sb3": {"n_steps": 256, "batch_size": 256, "eval_freq": 1024, "n_eval_episodes": 2},
+    "distill": {
+        "n_envs": 2,
+        "demo_episodes": 4,
+        "dagger_rounds": 1,
+        "dagger_episodes": 2,
+        "epochs": 1,
+        "n_eval_episodes": 2,
+        "compare_episodes": 2,
+        "policy_kwargs": {"lstm_hidden_size": 8, "net_arch": [], "enable_critic_lstm": False},
+    },
+    "cmaes": {
+        "generations": 2,
+        "popsize": 4,
+        "fitness_episodes": 2,
+        "eval_every": 1,
+        "n_eval_episodes": 2,
+        "policy_kwargs": {"lstm_hidden_size": 8, "net_arch": [], "enable_critic_lstm": False},
+    },
 }
 
 
-def run(name: str, quick: bool) -> dict:
+def run(name: str, quick: bool, results_path: Path) -> dict:
+    setting = SETTINGS[name]
     stamp = time.strftime("%Y%m%d-%H%M%S")
     run_dir = ROOT / "logs" / "bench" / f"{name}{'_quick' if quick else ''}_{stamp}"
-    args = [*SETTINGS[name]["args"], "--run_dir", str(run_dir), "--no_progress"]
+    args = [*setting["args"], "--run_dir", str(run_dir), "--no_progress"]
+    if "teacher" in setting:
+        recorded = load(results_path).get(setting["teacher"])
+        if recorded is None:
+            sys.exit(f"{name} distils the {setting['teacher']!r} run: run that setting first")
+        args += ["--teacher", str(ROOT / recorded["run_dir"])]
+    kind = next((algo for algo in ("distill", "cmaes") if algo in setting["args"]), "sb3")
+    hyperparams = dict(setting.get("hyperparams", {}))
     if quick:
-        quick_file = run_dir.parent / "quick_hyperparams.yml"
-        quick_file.parent.mkdir(parents=True, exist_ok=True)
-        quick_file.write_text("n_steps: 256\nbatch_size: 256\neval_freq: 1024\nn_eval_episodes: 2\n")
-        args += ["--total_timesteps", "2048", "--n_envs", "2", "--hyperparams", str(quick_file)]
+        policy_kwargs = {**hyperparams.get("policy_kwargs", {}), **QUICK[kind].get("policy_kwargs", {})}
+        hyperparams.update(QUICK[kind])
+        if policy_kwargs:
+            hyperparams["policy_kwargs"] = policy_kwargs
+        if kind == "sb3":
+            args += ["--total_timesteps", "2048", "--n_envs", "2"]
+    if hyperparams:
+        file = run_dir.parent / f"{name}{'_quick' if quick else ''}_hyperparams.yml"
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_text(yaml.safe_dump(hyperparams))
+        args += ["--hyperparams", str(file)]
     start = time.monotonic()
     subprocess.run([sys.executable, "train_sb3.py", *args], cwd=ROOT, check=True)
     train_seconds = time.monotonic() - start
     evaluation, best = (evaluate(run_dir, which, quick) for which in ("final", "best"))
-    return {
+    entry = {
         "setting": name,
-        "goal": SETTINGS[name]["goal"],
-        "command": "python train_sb3.py " + " ".join(SETTINGS[name]["args"]),
+        "goal": setting["goal"],
+        "command": "python train_sb3.py " + " ".join(args[: args.index("--run_dir")]),
+        "hyperparams": hyperparams,
         "run_dir": str(run_dir.relative_to(ROOT)),
         "train_minutes": round(train_seconds / 60, 2),
         "evaluation": evaluation,
         "best_evaluation": best,
         "curve": read_curve(run_dir),
     }
+    report = run_dir / "distillation.json"
+    if report.is_file():
+        distillation = json.loads(report.read_text())
+        keep = ("teacher_run", "success_ratio", "reward_ratio", "rounds")
+        entry["distillation"] = {key: distillation[key] for key in keep}
+        entry["distillation"]["teacher"] = {
+            k: distillation["teacher"][k] for k in ("success_rate", "mean_reward")
+        }
+    return entry
 
 
 def evaluate(run_dir: Path, which: str, quick: bool) -> dict:
@@ -98,7 +186,11 @@ def read_curve(run_dir: Path) -> list[dict]:
     return [{key: float(row[key]) for key in keep} for row in rows]
 
 
-def plot(entries: dict[str, dict], path: Path) -> None:
+def plot(
+    entries: dict[str, dict],
+    path: Path,
+    title: str = "periodic deterministic evaluations during training (train_sb3.py defaults)",
+) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2 + 0.25 * len(entries)))
     for i, (name, entry) in enumerate(entries.items()):
         curve = entry["curve"]
@@ -119,7 +211,7 @@ def plot(entries: dict[str, dict], path: Path) -> None:
     for ax in axes:
         ax.grid(alpha=0.3)
     fig.legend(fontsize=8, loc="lower center", ncol=2, frameon=False)
-    fig.suptitle("periodic deterministic evaluations during training (train_sb3.py defaults)", fontsize=10)
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout(rect=(0, 0.05 * (len(entries) + 1) / 2, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
@@ -145,7 +237,7 @@ def main() -> None:
     suffix = "_quick" if args.quick else ""
     results_path = RESULTS / f"learning{suffix}.json"
     for name in [] if args.plot else args.settings or ["arm"]:
-        entry = run(name, args.quick)
+        entry = run(name, args.quick, results_path)
         entries = load(results_path)  # again: another setting may have finished in the meantime
         entries[name] = entry
         results_path.parent.mkdir(exist_ok=True)
@@ -155,7 +247,12 @@ def main() -> None:
             f"{name}: {evaluation['success_rate']:.0%} success over {evaluation['n_episodes']} episodes, "
             f"{entries[name]['train_minutes']:.1f} min of training"
         )
-    plot(load(results_path), FIGURES / f"learning_curves{suffix}.png")
+    entries = load(results_path)
+    sb3 = {name: entry for name, entry in entries.items() if name not in METHODS or name == "arm"}
+    plot(sb3, FIGURES / f"learning_curves{suffix}.png")
+    methods = {name: entries[name] for name in METHODS if name in entries}
+    if len(methods) > 1:
+        plot(methods, FIGURES / f"training_methods{suffix}.png", "arm: PPO, distillation, CMA-ES (defaults)")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,11 @@ an env. Short names, for train_sb3.py's ``--policy`` and for code::
 | `sensory_lstm` | RecurrentPPO | `SensoryRecurrentPolicy`: closed fusimotor loop, reflex arcs, LSTM core |
 | `sensory_gru`  | RecurrentPPO | the same with a GRU core                                      |
 | `sensory_rnn`  | RecurrentPPO | the same with a ReLU RNN core (seeds 000/001)                 |
+| `gru`          | RecurrentPPO | `PlainRecurrentPolicy`: flattened observation, GRU core       |
+| `rnn`          | RecurrentPPO | the same with a vanilla ReLU RNN core (seed 001's student)    |
+
+The recurrent policies are also what ``--algo distill`` trains as students and ``--algo cmaes``
+evolves (``actor_means`` runs one along whole sequences).
 """
 
 from __future__ import annotations
@@ -28,7 +33,13 @@ from stable_baselines3 import PPO
 from muscle_envs.observations import PROPRIOCEPTION, TARGET
 from policies.extractors import SensoryExtractor
 from policies.motor import MotorModule, MotorOutput, ReflexArcs
-from policies.recurrent import FusimotorRNN, SensoryRecurrentPolicy
+from policies.recurrent import (
+    FusimotorRNN,
+    PlainRecurrentPolicy,
+    SensoryRecurrentPolicy,
+    actor_means,
+    initial_state,
+)
 from policies.sensory import Afferents, SensoryModule
 from policies.target import TargetEncoder
 
@@ -38,12 +49,15 @@ __all__ = [
     "FusimotorRNN",
     "MotorModule",
     "MotorOutput",
+    "PlainRecurrentPolicy",
     "PolicySpec",
     "ReflexArcs",
     "SensoryExtractor",
     "SensoryRecurrentPolicy",
     "SensoryModule",
     "TargetEncoder",
+    "actor_means",
+    "initial_state",
     "policy_spec",
 ]
 
@@ -88,6 +102,7 @@ POLICIES: dict[str, PolicySpec] = {
         )
         for core in ("lstm", "gru", "rnn")
     },
+    **{core: PolicySpec(PlainRecurrentPolicy, {"core": core}, recurrent=True) for core in ("gru", "rnn")},
 }
 
 

@@ -17,6 +17,7 @@ import torch
 from gymnasium import spaces
 from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
 from stable_baselines3.common.distributions import DiagGaussianDistribution, Distribution
+from stable_baselines3.common.torch_layers import CombinedExtractor
 from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
 
@@ -210,3 +211,96 @@ class SensoryRecurrentPolicy(RecurrentActorCriticPolicy):
         trace = self.lstm_actor.probe(inputs[:, None, :], (zeros, zeros))  # (time, 1, ...) each
         trace["reflex"] = self.reflexes(Afferents(trace["ia"], trace["ii"], trace["ib"]))
         return {name: value[:, 0] for name, value in trace.items()}
+
+
+class LstmShaped(nn.Module):
+    """An ``nn.GRU`` or ``nn.RNN`` behind ``nn.LSTM``'s interface, which sb3-contrib's recurrent
+    policies expect: called with ``(inputs, (h, c))``, it returns ``(outputs, (h, c))`` with ``c``
+    carried through untouched."""
+
+    def __init__(self, core: nn.GRU | nn.RNN):
+        super().__init__()
+        self.core = core
+        self.input_size, self.hidden_size, self.num_layers = (
+            core.input_size,
+            core.hidden_size,
+            core.num_layers,
+        )
+
+    def forward(self, inputs: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]):
+        outputs, h = self.core(inputs, state[0])  # (time, batch, hidden), (layers, batch, hidden)
+        return outputs, (h, state[1])
+
+
+# Whole-sequence cores of PlainRecurrentPolicy (C++ loops; no sensory modules inside).
+SEQUENCE_CORES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": partial(nn.RNN, nonlinearity="relu")}
+
+
+class PlainRecurrentPolicy(RecurrentActorCriticPolicy):
+    """sb3-contrib's recurrent policy with a choice of core for the actor: LSTM, GRU or a vanilla
+    ReLU RNN (seed 001's student). No sensory modules: the observation entries are flattened as for
+    ``MultiInputLstmPolicy``. The critic keeps sb3-contrib's LSTM. Takes ``RecurrentActorCriticPolicy``'s
+    arguments (``lstm_hidden_size`` and ``n_lstm_layers`` size the core), plus ``core``.
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Box,
+        lr_schedule: Schedule,
+        core: str = "gru",
+        **kwargs: Any,
+    ):
+        if core not in SEQUENCE_CORES:
+            raise ValueError(f"core must be one of {sorted(SEQUENCE_CORES)}, got {core!r}")
+        self.core = core
+        if isinstance(observation_space, spaces.Dict):  # as MultiInputLstmPolicy
+            kwargs.setdefault("features_extractor_class", CombinedExtractor)
+        super().__init__(observation_space, action_space, lr_schedule, **kwargs)
+        if core != "lstm":
+            actor = self.lstm_actor
+            self.lstm_actor = LstmShaped(
+                SEQUENCE_CORES[core](actor.input_size, actor.hidden_size, num_layers=actor.num_layers)
+            )
+            self.optimizer = self.optimizer_class(
+                self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs
+            )
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        data.update(core=self.core)
+        return data
+
+
+def actor_means(
+    policy: RecurrentActorCriticPolicy,
+    observations: dict[str, torch.Tensor] | torch.Tensor,
+    state: tuple[torch.Tensor, torch.Tensor],
+) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    """The deterministic actions (the Gaussian's mean, before clipping) of a recurrent policy along
+    sequences that start from ``state`` and contain no episode start after their first step.
+
+    ``observations``: (time, batch, ...) tensors, as the policy receives them (normalized);
+    ``state``: ``(h, c)`` of shape (layers, batch, hidden) each (zeros at an episode start).
+    Returns (means (time, batch, action_dim), final state), differentiable. What
+    ``policy.predict(..., deterministic=True)`` computes step by step, for a whole sequence at once.
+    """
+    leading = next(iter(observations.values())) if isinstance(observations, dict) else observations
+    time, batch = leading.shape[:2]
+    flat = (
+        {key: value.flatten(0, 1) for key, value in observations.items()}
+        if isinstance(observations, dict)
+        else observations.flatten(0, 1)
+    )
+    features = policy.extract_features(flat, policy.pi_features_extractor)  # (time * batch, features)
+    latent, state = policy.lstm_actor(features.reshape(time, batch, -1), state)  # (time, batch, out)
+    latent_pi = policy.mlp_extractor.forward_actor(latent.flatten(0, 1))  # (time * batch, latent_pi)
+    means = policy._get_action_dist_from_latent(latent_pi).mode()  # (time * batch, action_dim)
+    return means.reshape(time, batch, -1), state
+
+
+def initial_state(policy: RecurrentActorCriticPolicy, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The actor's state at an episode start: zeros, ((layers, batch, hidden) x 2)."""
+    shape = (policy.lstm_actor.num_layers, batch, policy.lstm_actor.hidden_size)
+    zeros = torch.zeros(shape, device=policy.device)
+    return zeros, zeros.clone()

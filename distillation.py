@@ -1,0 +1,470 @@
+"""Distillation: a recurrent student imitates a trained teacher (behavioural cloning, then DAgger).
+
+    python train_sb3.py --teacher logs/MuscleArmReach-v0/ppo_0_20261121-131723           # sensory_rnn student
+    python train_sb3.py --teacher RUN_DIR --policy gru --hyperparams my_distill.yml
+
+1. **Demonstrations.** The teacher (any train_sb3.py run: its model and its normalizer, recurrent or
+   not) runs ``demo_episodes`` episodes. Each step's raw observation and the teacher's deterministic
+   action are kept, episode by episode.
+2. **Fit.** The student (a recurrent policy of policies/) learns the teacher's actions: MSE between its
+   deterministic action and the teacher's, by truncated backpropagation through time (windows of
+   ``seq_len`` steps; the state carries on through each whole episode).
+3. **DAgger** (``dagger_rounds`` > 0). The student runs ``dagger_episodes`` episodes itself and the
+   teacher labels every state the student visited (a recurrent teacher's state follows the
+   student's trajectory). These join the data set, and the student is fitted again. Plain cloning
+   fails where the student's own small errors take it to states the teacher never visited.
+
+After each fit the student is evaluated (evaluations.csv, best_model.zip; the step axis counts the
+env steps collected). At the end teacher and student are evaluated on the same ``compare_episodes``
+episodes (evaluate.py's default seed) and the ratios are written to distillation.json.
+
+The student's observation normalizer copies the teacher's statistics for the entries both
+normalize; entries only the student normalizes (a sensory teacher keeps the muscle entries raw)
+get statistics from the demonstrations. It is frozen and saved as the run's vec_normalize.pkl. The
+student itself is saved as a RecurrentPPO model, so evaluate.py loads the run like any other and
+RecurrentPPO could fine-tune it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sb3_contrib import RecurrentPPO
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.logger import Logger, configure
+from stable_baselines3.common.vec_env import VecEnv, VecNormalize
+from tqdm import tqdm
+
+import run_utils
+from muscle_envs.vector import FastVecNormalize
+from policies import actor_means, initial_state, policy_spec
+from train_callbacks import Evaluation, SignalFlag
+
+# Run settings (run_utils.RUN_SETTINGS) that apply to distillation: the student's policy, the envs
+# that collect episodes, and the periodic evaluation's size.
+RUN_SETTINGS = ("policy", "n_envs", "vec_env", "n_eval_episodes")
+REPORT_FILE = "distillation.json"
+EVAL_SEED_OFFSET = 10_000  # evaluation episodes: seed + this (as train_sb3.py's)
+ROUND_SEED_OFFSET = 1_000  # round r collects with seed + r * this
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Distillation settings (the ``distill`` entries of hyperparams.yml).
+
+    Attributes:
+        demo_episodes: teacher episodes collected before the first fit.
+        dagger_rounds: rounds of DAgger after the first fit (0: plain behavioural cloning).
+        dagger_episodes: student episodes the teacher relabels in each round.
+        epochs: passes over the whole data set per fit.
+        seq_len: steps per window of truncated backpropagation through time.
+        batch_size: episodes per minibatch.
+        learning_rate: Adam's step size.
+        max_grad_norm: gradient norm clipping.
+        teacher_model: ``final`` or ``best``: which of the teacher run's models.
+        compare_episodes: episodes of the final teacher/student comparison.
+        policy_kwargs: the student's policy arguments (merged over the policy's own).
+    """
+
+    demo_episodes: int = 200
+    dagger_rounds: int = 3
+    dagger_episodes: int = 100
+    epochs: int = 20
+    seq_len: int = 50
+    batch_size: int = 16
+    learning_rate: float = 1e-3
+    max_grad_norm: float = 1.0
+    teacher_model: str = "final"
+    compare_episodes: int = 100
+    policy_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        counts = ("demo_episodes", "epochs", "seq_len", "batch_size", "compare_episodes")
+        for name in counts:
+            if getattr(self, name) < 1:
+                raise run_utils.RunError(f"distill: {name} must be >= 1, got {getattr(self, name)}")
+        if self.dagger_rounds < 0 or (self.dagger_rounds and self.dagger_episodes < 1):
+            raise run_utils.RunError("distill: dagger_rounds must be >= 0 and dagger_episodes >= 1")
+        if self.teacher_model not in ("final", "best"):
+            raise run_utils.RunError(
+                f"distill: teacher_model must be final or best, got {self.teacher_model!r}"
+            )
+
+
+@dataclass
+class Episode:
+    """One episode's observations (raw, as the env gave them; each (time, ...)) and the teacher's
+    actions for them ((time, action_dim), in the policy's [-1, 1] range)."""
+
+    observations: dict[str, np.ndarray]
+    actions: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.actions)
+
+
+class Controller:
+    """A model acting on raw observations of a vector of envs through its own frozen normalizer
+    (``None``: it reads them raw), carrying its recurrent state across steps."""
+
+    def __init__(self, model: BaseAlgorithm, normalizer: VecNormalize | None):
+        self.model = model
+        self.normalizer = normalizer
+        self.state: Any = None
+
+    def act(self, observations: dict[str, np.ndarray], starts: np.ndarray) -> np.ndarray:
+        """Deterministic actions (n_envs, action_dim); ``starts`` marks envs at an episode's first step."""
+        if self.normalizer is not None:
+            observations = self.normalizer.normalize_obs(observations)
+        actions, self.state = self.model.predict(
+            observations, state=self.state, episode_start=starts, deterministic=True
+        )
+        return actions
+
+
+def collect(
+    venv: VecEnv,
+    teacher: Controller,
+    n_episodes: int,
+    seed: int,
+    actor: Controller | None = None,
+    stop: SignalFlag | None = None,
+) -> tuple[list[Episode], list[dict[str, Any]]]:
+    """Run ``n_episodes`` on ``venv`` (raw observations, spread evenly over its envs) with ``actor``
+    acting (default: the teacher) and the teacher labelling every step. When ``stop`` is
+    requested, returns the episodes completed so far.
+
+    Returns the labelled episodes and one record per episode of the actor's performance
+    (``return``, ``length``, ``is_success``, as :func:`run_utils.run_episodes`).
+    """
+    n = venv.num_envs
+    targets = np.array([(n_episodes + i) // n for i in range(n)])
+    counts = np.zeros(n, dtype=int)
+    returns, lengths = np.zeros(n), np.zeros(n, dtype=int)
+    observations: list[list[dict[str, np.ndarray]]] = [[] for _ in range(n)]
+    labels: list[list[np.ndarray]] = [[] for _ in range(n)]
+    episodes: list[Episode] = []
+    records: list[dict[str, Any]] = []
+    teacher.state = None
+    if actor is not None:
+        actor.state = None
+    venv.seed(seed)
+    obs = venv.reset()
+    starts = np.ones(n, dtype=bool)
+    while (counts < targets).any() and not (stop is not None and stop.requested):
+        taught = teacher.act(obs, starts)
+        actions = taught if actor is None else actor.act(obs, starts)
+        for i in np.flatnonzero(counts < targets):
+            observations[i].append({key: value[i].copy() for key, value in obs.items()})  # buffers are reused
+            labels[i].append(taught[i])
+        obs, rewards, dones, infos = venv.step(actions)
+        returns += rewards
+        lengths += 1
+        for i in np.flatnonzero(dones):
+            if counts[i] < targets[i]:
+                steps = observations[i]
+                stacked = {key: np.stack([step[key] for step in steps]) for key in steps[0]}
+                episodes.append(Episode(stacked, np.stack(labels[i]).astype(np.float32)))
+                info = infos[i]
+                records.append(
+                    {
+                        "return": float(returns[i]),
+                        "length": int(lengths[i]),
+                        "is_success": bool(info.get("is_success", False)),
+                        **info.get("episode_metrics", {}),
+                    }
+                )
+                counts[i] += 1
+            observations[i], labels[i] = [], []
+            returns[i], lengths[i] = 0.0, 0
+        starts = dones
+    return episodes, records
+
+
+class Dataset:
+    """The aggregated episodes, their observations normalized for the student (float32)."""
+
+    def __init__(self, normalizer: VecNormalize | None):
+        self.normalizer = normalizer
+        self.episodes: list[Episode] = []
+
+    def add(self, episodes: list[Episode]) -> None:
+        for episode in episodes:
+            obs = episode.observations
+            if self.normalizer is not None:
+                obs = self.normalizer.normalize_obs(obs)
+            obs = {key: np.asarray(value, dtype=np.float32) for key, value in obs.items()}
+            self.episodes.append(Episode(obs, episode.actions))
+
+    @property
+    def steps(self) -> int:
+        return sum(len(e) for e in self.episodes)
+
+    def batch(self, indices: np.ndarray) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+        """Episodes ``indices`` padded to the longest: observations (time, batch, ...), actions
+        (time, batch, action_dim) and the mask of real steps (time, batch)."""
+        chosen = [self.episodes[i] for i in indices]
+        length = max(len(e) for e in chosen)
+        mask = np.zeros((length, len(chosen)), dtype=np.float32)
+        actions = np.zeros((length, len(chosen), chosen[0].actions.shape[1]), dtype=np.float32)
+        obs = {
+            key: np.zeros((length, len(chosen), *value.shape[1:]), dtype=np.float32)
+            for key, value in chosen[0].observations.items()
+        }
+        for j, episode in enumerate(chosen):
+            t = len(episode)
+            mask[:t, j] = 1.0
+            actions[:t, j] = episode.actions
+            for key, value in episode.observations.items():
+                obs[key][:t, j] = value
+        as_tensor = torch.from_numpy
+        return {key: as_tensor(value) for key, value in obs.items()}, as_tensor(actions), as_tensor(mask)
+
+
+def sequence_loss(
+    policy: Any,
+    obs: dict[str, torch.Tensor],
+    actions: torch.Tensor,
+    mask: torch.Tensor,
+    seq_len: int,
+    optimizer: torch.optim.Optimizer | None = None,
+    max_grad_norm: float = math.inf,
+) -> float:
+    """Mean squared error between the policy's deterministic actions and ``actions`` over the real
+    steps of one padded batch, window by window of ``seq_len`` steps (the state carries over,
+    detached). With an ``optimizer``, one gradient step per window."""
+    state = initial_state(policy, mask.shape[1])
+    total, weight = 0.0, 0.0
+    for start in range(0, mask.shape[0], seq_len):
+        window = slice(start, start + seq_len)
+        means, state = actor_means(policy, {k: v[window] for k, v in obs.items()}, state)  # (T, B, A)
+        state = (state[0].detach(), state[1].detach())
+        steps = mask[window].sum()
+        error = ((means - actions[window]) ** 2).mean(dim=-1)  # (T, B)
+        loss = (error * mask[window]).sum() / steps
+        if optimizer is not None:
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(policy.parameters(), max_grad_norm)
+            optimizer.step()
+        total += loss.item() * steps.item()
+        weight += steps.item()
+    return total / weight
+
+
+def fit(
+    policy: Any,
+    dataset: Dataset,
+    settings: Settings,
+    optimizer: torch.optim.Optimizer,
+    rng: np.random.Generator,
+    stop: SignalFlag | None = None,
+    progress: bool = True,
+    description: str = "fit",
+) -> list[float]:
+    """``settings.epochs`` passes over ``dataset`` in shuffled minibatches of episodes. Returns each
+    epoch's mean training loss. Stops early (between minibatches) when ``stop`` is requested."""
+    losses = []
+    bar = tqdm(range(settings.epochs), desc=description, unit="epoch", disable=not progress, leave=False)
+    for _ in bar:
+        order = rng.permutation(len(dataset.episodes))
+        total, steps = 0.0, 0
+        for first in range(0, len(order), settings.batch_size):
+            obs, actions, mask = dataset.batch(order[first : first + settings.batch_size])
+            loss = sequence_loss(
+                policy, obs, actions, mask, settings.seq_len, optimizer, settings.max_grad_norm
+            )
+            total += loss * mask.sum().item()
+            steps += int(mask.sum().item())
+            if stop is not None and stop.requested:
+                break
+        losses.append(total / steps)
+        bar.set_postfix(loss=f"{losses[-1]:.4g}")
+        if stop is not None and stop.requested:
+            break
+    return losses
+
+
+def student_normalizer(
+    venv: VecEnv, teacher_normalizer: VecNormalize | None, raw_keys: tuple[str, ...], demos: list[Episode]
+) -> FastVecNormalize:
+    """A frozen normalizer for the student around ``venv``: it normalizes every entry the student
+    does not need raw. Statistics: the teacher's where it has them, else the demonstrations'."""
+    keys = [key for key in venv.observation_space.spaces if key not in raw_keys]
+    gamma = teacher_normalizer.gamma if teacher_normalizer is not None else 0.99
+    normalizer = FastVecNormalize(venv, norm_obs_keys=keys, training=False, norm_reward=False, gamma=gamma)
+    taught = (
+        teacher_normalizer.obs_rms if teacher_normalizer is not None and teacher_normalizer.norm_obs else {}
+    )
+    for key in keys:
+        if key in taught:
+            normalizer.obs_rms[key] = taught[key].copy()
+        else:
+            normalizer.obs_rms[key].update(np.concatenate([e.observations[key] for e in demos]))
+    if teacher_normalizer is not None:
+        normalizer.clip_obs, normalizer.epsilon = teacher_normalizer.clip_obs, teacher_normalizer.epsilon
+    return normalizer
+
+
+def load_teacher(config: dict[str, Any], settings: Settings, venv: VecEnv) -> Controller:
+    """The teacher run's model and its normalizer (frozen), acting on ``venv``'s raw observations."""
+    teacher_dir = Path(config["teacher"])
+    teacher_config = run_utils.load_config(teacher_dir)
+    model_path, normalizer_path = run_utils.run_files(teacher_dir, settings.teacher_model, teacher_config)
+    normalizer = run_utils.load_normalizer(normalizer_path, venv) if normalizer_path else None
+    model = run_utils.load_model(model_path, venv if normalizer is None else normalizer)
+    return Controller(model, normalizer)
+
+
+def train(config: dict[str, Any], run_dir: Path, args: argparse.Namespace) -> dict[str, Any] | None:
+    """Distil the teacher of ``config`` into a student in ``run_dir``; returns the final comparison."""
+    if args.resume is not None:
+        raise run_utils.RunError(
+            "a distillation run cannot be resumed; start a new one (it keeps no search state)"
+        )
+    settings = Settings(**config["hyperparams"])
+    spec = policy_spec(config["policy"], **settings.policy_kwargs)
+    seed = config["seed"]
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    progress = not args.no_progress
+    logger: Logger = configure(str(run_dir / "tb" / "distill"), ["tensorboard"])
+
+    venv = run_utils.make_vec_env(
+        config["env"], config["env_kwargs"], config["n_envs"], config["vec_env"], seed
+    )
+    eval_env = run_utils.make_vec_env(config["env"], config["env_kwargs"], 5, "dummy", seed)
+    flag = SignalFlag()
+    try:
+        teacher = load_teacher(config, settings, venv)
+        print(f"collecting {settings.demo_episodes} teacher episodes", flush=True)
+        with flag:
+            demos, teacher_records = collect(venv, teacher, settings.demo_episodes, seed, stop=flag)
+        if flag.requested:
+            print("interrupted while collecting the demonstrations; no student was trained")
+            return None
+        normalizer = student_normalizer(venv, teacher.normalizer, spec.raw_observation_keys, demos)
+        eval_env = VecNormalize(
+            eval_env, training=False, norm_reward=False, norm_obs_keys=normalizer.norm_obs_keys
+        )
+        model = RecurrentPPO(
+            spec.policy, normalizer, policy_kwargs=spec.policy_kwargs, seed=seed, device=args.device
+        )
+        policy = model.policy
+        optimizer = torch.optim.Adam(policy.parameters(), lr=settings.learning_rate)
+        evaluation = Evaluation(eval_env, run_dir, config["n_eval_episodes"], seed + EVAL_SEED_OFFSET)
+        dataset = Dataset(normalizer)
+        dataset.add(demos)
+        collected = sum(len(e) for e in demos)
+        teacher_summary = run_utils.summarize(teacher_records)
+        logger.record("distill/teacher_success_rate", teacher_summary["success_rate"])
+        rounds = []
+        with flag:
+            for round_ in range(settings.dagger_rounds + 1):
+                if round_ > 0:
+                    student = Controller(model, normalizer)
+                    visited, records = collect(
+                        venv,
+                        teacher,
+                        settings.dagger_episodes,
+                        seed + round_ * ROUND_SEED_OFFSET,
+                        student,
+                        flag,
+                    )
+                    dataset.add(visited)
+                    collected += sum(len(e) for e in visited)
+                    if flag.requested:
+                        break
+                    on_policy = run_utils.summarize(records)
+                    logger.record("distill/dagger_success_rate", on_policy["success_rate"])
+                policy.set_training_mode(True)
+                losses = fit(policy, dataset, settings, optimizer, rng, flag, progress, f"round {round_}")
+                policy.set_training_mode(False)
+                summary = evaluation(model, normalizer, collected, logger)
+                logger.record("distill/loss", losses[-1])
+                logger.record("distill/round", round_)
+                logger.record("distill/dataset_steps", dataset.steps)
+                logger.dump(collected)
+                rounds.append(
+                    {"round": round_, "dataset_steps": dataset.steps, "loss": losses[-1], **summary}
+                )
+                print(
+                    f"round {round_}: {len(dataset.episodes)} episodes ({dataset.steps:,} steps), "
+                    f"loss {losses[-1]:.4g}, student success {summary['success_rate']:.0%} "
+                    f"(teacher {teacher_summary['success_rate']:.0%} on its demonstrations)",
+                    flush=True,
+                )
+                run_utils.save_model_and_normalizer(
+                    model, normalizer, run_dir / run_utils.MODEL_FILE, run_dir / run_utils.NORMALIZER_FILE
+                )
+                if flag.requested:
+                    break
+    finally:
+        venv.close()
+        eval_env.close()
+    if flag.requested:
+        print(f"interrupted; the student of round {len(rounds) - 1} is saved in {run_dir}")
+        return None
+    report = compare(config, run_dir, settings, rounds)
+    (run_dir / REPORT_FILE).write_text(json.dumps(run_utils.plain(report), indent=2))
+    print_report(report)
+    return report["student"]
+
+
+def compare(
+    config: dict[str, Any], run_dir: Path, settings: Settings, rounds: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Teacher and student evaluated as evaluate.py does, on the same episodes; their ratios."""
+    import evaluate  # the same code path as `python evaluate.py RUN_DIR`
+
+    results = {}
+    for role, path, which in (
+        ("teacher", Path(config["teacher"]), settings.teacher_model),
+        ("student", run_dir, "final"),
+    ):
+        args = evaluate.parse_args([str(path), "--load", which])
+        results[role] = evaluate.evaluate(evaluate.resolve_source(args), settings.compare_episodes)
+    teacher, student = results["teacher"], results["student"]
+    return {
+        "teacher_run": config["teacher"],
+        "settings": asdict(settings),
+        "rounds": rounds,
+        "teacher": teacher,
+        "student": student,
+        "success_ratio": ratio(student["success_rate"], teacher["success_rate"]),
+        "reward_ratio": ratio(student["mean_reward"], teacher["mean_reward"]),
+    }
+
+
+def ratio(student: float, teacher: float) -> float | None:
+    """student / teacher; None when the teacher's figure is not positive (no meaningful ratio)."""
+    return student / teacher if teacher > 0 else None
+
+
+def print_report(report: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    n = report["student"]["n_episodes"]
+    table = Table(title=f"student vs teacher, {n} evaluation episodes each (the same ones)")
+    for column in ("", "teacher", "student", "student / teacher"):
+        table.add_column(column, justify="right")
+    for name, key, ratio_key in (
+        ("success rate", "success_rate", "success_ratio"),
+        ("return", "mean_reward", "reward_ratio"),
+    ):
+        value = report[ratio_key]
+        table.add_row(
+            name,
+            f"{report['teacher'][key]:.3g}",
+            f"{report['student'][key]:.3g}",
+            "n/a" if value is None else f"{value:.3f}",
+        )
+    Console().print(table)

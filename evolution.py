@@ -1,0 +1,383 @@
+"""CMA-ES: gradient-free search over a controller's weights (seed 000), with the ``cma`` package.
+
+    python train_sb3.py --algo cmaes                              # sensory_rnn, 32 ReLU units
+    python train_sb3.py --algo cmaes --policy rnn --hyperparams my_cmaes.yml
+    python train_sb3.py --resume logs/MuscleArmReach-v0/cmaes_0_20261121-150000
+
+The search covers the parameters the policy's deterministic action depends on (the actor: its
+features, core, reflexes and action head; not the critic nor the action noise). It starts from the
+policy's own initialization. Each generation, ``cma`` proposes ``popsize`` weight vectors; worker
+processes (``n_workers``, default one per core) run each for ``fitness_episodes`` episodes with
+deterministic actions. The fitness is the mean episode return over a fixed set of seeds (the run's
+seed onwards, the same episodes for every candidate and generation), so candidates are compared on
+equal terms.
+
+Every ``eval_every`` generations, the distribution's mean (cma's favourite solution) is evaluated
+on held-out episodes (evaluations.csv, best_model.zip, ``eval/`` in TensorBoard and W&B), and every
+``checkpoint_every`` generations the search state is saved (cmaes_state.pkl: cma's object with its
+random generator) together with final_model.zip (the mean). A resumed search is the search an
+uninterrupted run would have made (tested). Ctrl-C or SIGTERM stop after the
+current generation and save; ``--resume RUN_DIR`` continues the same search. The model files are
+ordinary SB3 models (RecurrentPPO's, or PPO's for a feed-forward policy) without a normalizer:
+evaluate.py loads them like any other run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import multiprocessing
+import os
+import pickle
+import signal
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cma
+import numpy as np
+import torch
+from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.logger import Logger, configure
+from stable_baselines3.common.vec_env import VecEnv
+from torch import nn
+from torch.nn.utils import parameters_to_vector, vector_to_parameters
+from tqdm import tqdm
+
+import run_utils
+from muscle_envs.vector import BatchedVecEnv
+from policies import PolicySpec, actor_means, initial_state, policy_spec
+from train_callbacks import Evaluation, SignalFlag
+
+# Run settings (run_utils.RUN_SETTINGS) that apply to CMA-ES.
+RUN_SETTINGS = ("policy", "n_eval_episodes")
+STATE_FILE = "cmaes_state.pkl"
+EVAL_SEED_OFFSET = 10_000  # held-out evaluation episodes: seed + this (as train_sb3.py's)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """CMA-ES settings (the ``cmaes`` entries of hyperparams.yml).
+
+    Attributes:
+        generations: generations to run.
+        popsize: candidates per generation (None: cma's default, 4 + 3 ln(number of weights)).
+        sigma0: initial step size, in the units of the weights.
+        fitness_episodes: episodes per candidate (fixed seeds, the same for all).
+        diagonal: a diagonal covariance (sep-CMA-ES): linear rather than quadratic cost in the number
+            of weights, for controllers beyond a few thousand weights.
+        n_workers: processes evaluating the population (None: one per CPU core).
+        eval_every: evaluate the distribution's mean every this many generations (and at the end).
+        checkpoint_every: save the search state and the mean's model every this many generations.
+        policy_kwargs: the controller's policy arguments (merged over the policy's own).
+    """
+
+    generations: int = 300
+    popsize: int | None = None
+    sigma0: float = 0.1
+    fitness_episodes: int = 8
+    diagonal: bool = False
+    n_workers: int | None = None
+    eval_every: int = 10
+    checkpoint_every: int = 10
+    policy_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("generations", "fitness_episodes", "eval_every", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise run_utils.RunError(f"cmaes: {name} must be >= 1, got {getattr(self, name)}")
+        if self.popsize is not None and self.popsize < 2:
+            raise run_utils.RunError(f"cmaes: popsize must be >= 2, got {self.popsize}")
+        if self.sigma0 <= 0:
+            raise run_utils.RunError(f"cmaes: sigma0 must be > 0, got {self.sigma0}")
+        if self.n_workers is not None and self.n_workers < 1:
+            raise run_utils.RunError(f"cmaes: n_workers must be >= 1, got {self.n_workers}")
+
+
+def build_model(config: dict[str, Any], spec: PolicySpec, venv: VecEnv, device: str = "cpu") -> BaseAlgorithm:
+    """The controller as an SB3 model (its algorithm's defaults; only the policy matters), initialized
+    from the run's seed: the same weights in every process."""
+    return spec.algorithm(
+        spec.policy, venv, policy_kwargs=spec.policy_kwargs, seed=config["seed"], device=device
+    )
+
+
+def actor_parameters(policy: Any) -> list[nn.Parameter]:
+    """The parameters the deterministic action depends on, in ``policy.parameters()`` order: those
+    that receive a gradient from the action mean of a sample observation."""
+    tensors, _ = policy.obs_to_tensor(policy.observation_space.sample())
+    policy.zero_grad(set_to_none=True)
+    if isinstance(policy, RecurrentActorCriticPolicy):
+        sequence = {k: v[None] for k, v in tensors.items()} if isinstance(tensors, dict) else tensors[None]
+        means, _ = actor_means(policy, sequence, initial_state(policy, 1))  # (1, 1, action_dim)
+    else:
+        means = policy.get_distribution(tensors).mode()  # (1, action_dim)
+    means.sum().backward()
+    params = [p for p in policy.parameters() if p.grad is not None]
+    policy.zero_grad(set_to_none=True)
+    return params
+
+
+# -- the workers -------------------------------------------------------------------------------------
+_WORKER: dict[str, Any] = {}
+
+
+def _start_worker(config: dict[str, Any]) -> None:
+    """Worker initializer: one torch thread; Ctrl-C is the main process's job; the fitness envs
+    and a controller to load candidates into."""
+    torch.set_num_threads(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _WORKER.update(fitness_setup(config))
+
+
+class DeterministicActor:
+    """``model.predict(..., deterministic=True)`` for the rollouts of a search: the same actions
+    (:func:`policies.actor_means`, clipped to the action space; tested), without SB3's per-call
+    conversions and checks, which cost as much as a small controller itself."""
+
+    def __init__(self, policy: Any):
+        self.policy = policy
+        self.recurrent = isinstance(policy, RecurrentActorCriticPolicy)
+        space = policy.action_space
+        self.low, self.high = torch.as_tensor(space.low), torch.as_tensor(space.high)
+
+    @torch.no_grad()
+    def predict(
+        self, observation: Any, state: Any = None, episode_start: Any = None, deterministic: bool = True
+    ):
+        tensors = (
+            {key: torch.as_tensor(value) for key, value in observation.items()}
+            if isinstance(observation, dict)
+            else torch.as_tensor(observation)
+        )
+        if not self.recurrent:
+            actions = self.policy.get_distribution(tensors).mode()  # (n_envs, action_dim)
+        else:
+            n = len(episode_start)
+            if state is None:
+                state = initial_state(self.policy, n)
+            keep = torch.as_tensor(1.0 - episode_start, dtype=torch.float32).view(1, n, 1)
+            state = (state[0] * keep, state[1] * keep)  # a fresh state where an episode starts
+            sequence = (
+                {k: v[None] for k, v in tensors.items()} if isinstance(tensors, dict) else tensors[None]
+            )
+            means, state = actor_means(self.policy, sequence, state)  # (1, n_envs, action_dim)
+            actions = means[0]
+        return torch.clamp(actions, self.low, self.high).numpy(), state
+
+
+def fitness_setup(config: dict[str, Any]) -> dict[str, Any]:
+    """What evaluating a candidate needs: ``fitness_episodes`` envs stepped as one batch in this
+    process (the same episodes as train_sb3.py's and evaluate.py's envs), the model, an actor that
+    runs it, and the searched parameters."""
+    settings = Settings(**config["hyperparams"])
+    spec = policy_spec(config["policy"], **settings.policy_kwargs)
+    venv = BatchedVecEnv(
+        config["env"],
+        settings.fitness_episodes,
+        config["env_kwargs"],
+        run_utils.POLICY_ACTION_RANGE,
+        n_workers=0,
+    )
+    model = build_model(config, spec, venv)
+    return {
+        "venv": venv,
+        "model": model,
+        "actor": DeterministicActor(model.policy),
+        "params": actor_parameters(model.policy),
+        "seed": config["seed"],
+    }
+
+
+def fitness(candidate: np.ndarray, worker: dict[str, Any] | None = None) -> tuple[float, float, int, str]:
+    """(mean return, success rate, env steps, error) of the weights ``candidate`` over the fixed
+    episodes.
+
+    A candidate whose actions stop being finite (a recurrent core whose activity explodes: the
+    policy's distribution or the env refuses them) scores NaN, which cma ranks last, and ``error``
+    says why (else it is empty).
+    """
+    worker = _WORKER if worker is None else worker
+    with torch.no_grad():
+        vector_to_parameters(torch.as_tensor(candidate, dtype=torch.float32), worker["params"])
+    venv = worker["venv"]
+    venv.seed(worker["seed"])
+    try:
+        records = run_utils.run_episodes(worker["actor"], venv, venv.num_envs)
+    except ValueError as err:
+        return math.nan, 0.0, 0, str(err)
+    returns = [r["return"] for r in records]
+    success = [r["is_success"] for r in records]
+    return float(np.mean(returns)), float(np.mean(success)), int(sum(r["length"] for r in records)), ""
+
+
+# -- the search --------------------------------------------------------------------------------------
+def save_state(path: Path, es: cma.CMAEvolutionStrategy, env_steps: int) -> None:
+    """The search state, written atomically: cma's object and the NumPy random state it draws from."""
+    tmp = path.with_name(f".tmp-{path.name}")
+    with open(tmp, "wb") as f:
+        # cma draws a few numbers from NumPy's legacy global state directly
+        random_state = np.random.get_state()  # noqa: NPY002
+        pickle.dump({"es": es, "numpy_random": random_state, "env_steps": env_steps}, f)
+    os.replace(tmp, path)
+
+
+def load_state(path: Path) -> tuple[cma.CMAEvolutionStrategy, int]:
+    if not path.is_file():
+        raise run_utils.RunError(
+            f"{path.parent} has no {path.name}: is it a CMA-ES run that saved a generation?"
+        )
+    try:
+        with open(path, "rb") as f:
+            state = pickle.load(f)
+        es, random_state, env_steps = state["es"], state["numpy_random"], state["env_steps"]
+    except (pickle.UnpicklingError, EOFError, KeyError, TypeError, AttributeError, ValueError) as err:
+        raise run_utils.RunError(
+            f"{path} is not a readable CMA-ES state ({type(err).__name__}: {err})"
+        ) from None
+    np.random.set_state(random_state)  # noqa: NPY002 (see save_state)
+    return es, int(env_steps)
+
+
+def new_search(x0: np.ndarray, settings: Settings, seed: int) -> cma.CMAEvolutionStrategy:
+    options = {
+        # cma samples from np.random's global state by default, which pickling its options copies:
+        # a resumed search would then draw from a copy and from the global state in turn. Its own
+        # generator is pickled with it and draws as one stream (the global state is saved too, for
+        # the few draws cma makes from it directly).
+        "randn": np.random.RandomState(seed).randn,
+        "verbose": -9,
+        "CMA_diagonal": settings.diagonal,
+        # the budget is ours (generations); cma's own stopping rules (flat fitness...) would end early
+        "tolfun": 0,
+        "tolflatfitness": math.inf,
+        "tolfunhist": 0,
+        "tolstagnation": math.inf,
+    }
+    if settings.popsize is not None:
+        options["popsize"] = settings.popsize
+    return cma.CMAEvolutionStrategy(x0, settings.sigma0, options)
+
+
+def set_weights(params: list[nn.Parameter], x: np.ndarray) -> None:
+    with torch.no_grad():
+        vector_to_parameters(torch.as_tensor(x, dtype=torch.float32), params)
+
+
+def train(config: dict[str, Any], run_dir: Path, args: argparse.Namespace) -> dict[str, Any] | None:
+    """Run (or, with ``args.resume``, continue) the search of ``config`` in ``run_dir``; returns the
+    last evaluation."""
+    settings = Settings(**config["hyperparams"])
+    spec = policy_spec(config["policy"], **settings.policy_kwargs)
+    seed = config["seed"]
+    venv = run_utils.make_vec_env(config["env"], config["env_kwargs"], 1, "dummy", seed)
+    n_eval = config["n_eval_episodes"]
+    eval_env = run_utils.make_vec_env(
+        config["env"], config["env_kwargs"], max(1, min(5, n_eval)), "dummy", seed
+    )
+    model = build_model(config, spec, venv, args.device)
+    params = actor_parameters(model.policy)
+    state_path = run_dir / STATE_FILE
+    if args.resume is not None:
+        es, env_steps = load_state(state_path)
+        if es.N != sum(p.numel() for p in params):
+            raise run_utils.RunError(
+                f"{state_path} searches {es.N} weights, the controller has another number"
+            )
+        print(f"resuming {run_dir} at generation {es.countiter}")
+    else:
+        es, env_steps = new_search(parameters_to_vector(params).detach().double().numpy(), settings, seed), 0
+    evaluation = Evaluation(eval_env, run_dir, n_eval, seed + EVAL_SEED_OFFSET)
+    logger: Logger = configure(str(run_dir / "tb" / "cmaes"), ["tensorboard"])
+    n_workers = settings.n_workers or os.cpu_count() or 1
+    print(
+        f"CMA-ES on {config['env']}: {es.N:,} weights ({config['policy']}), {es.popsize} candidates x "
+        f"{settings.fitness_episodes} episodes per generation, {n_workers} workers -> {run_dir}",
+        flush=True,
+    )
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    flag = SignalFlag()
+    bar = tqdm(
+        total=settings.generations,
+        initial=es.countiter,
+        unit="gen",
+        disable=args.no_progress,
+        dynamic_ncols=True,
+    )
+    last_saved = es.countiter
+    try:
+        with flag, ProcessPoolExecutor(n_workers, context, _start_worker, (config,)) as pool:
+            while es.countiter < settings.generations and not flag.requested:
+                started = time.monotonic()
+                candidates = es.ask()
+                chunk = math.ceil(len(candidates) / n_workers)
+                results = list(pool.map(fitness, candidates, chunksize=chunk))
+                returns = np.array([r[0] for r in results])
+                diverged = int(np.isnan(returns).sum())
+                if diverged == len(returns):
+                    raise run_utils.RunError(
+                        f"every candidate of generation {es.countiter + 1} failed "
+                        f"(a smaller sigma0 may help): {results[0][3]}"
+                    )
+                es.tell(candidates, list(-returns))  # cma minimizes; NaN ranks last
+                env_steps += sum(r[2] for r in results)
+                generation = es.countiter
+                best = int(np.nanargmax(returns))
+                logger.record("fitness/best", returns[best])
+                logger.record("fitness/mean", np.nanmean(returns))
+                logger.record("fitness/diverged", diverged)
+                logger.record("fitness/best_success_rate", results[best][1])
+                logger.record("fitness/best_ever", -es.result.fbest)
+                logger.record("cmaes/sigma", es.sigma)
+                logger.record("cmaes/generation", generation)
+                logger.record("time/generation_s", time.monotonic() - started)
+                logger.record("time/env_steps", env_steps)
+                if generation % settings.eval_every == 0 or generation == settings.generations:
+                    set_weights(params, es.result.xfavorite)
+                    try:
+                        evaluation(model, venv, env_steps, logger)
+                    except ValueError as err:  # non-finite actions, as in fitness()
+                        print(f"generation {generation}: the mean's evaluation failed ({err}); skipped")
+                logger.dump(env_steps)
+                if generation % settings.checkpoint_every == 0:
+                    checkpoint(run_dir, es, env_steps, model, params, venv)
+                    last_saved = generation
+                bar.update(1)
+                bar.set_postfix(
+                    best=f"{-es.result.fbest:.1f}", mean=f"{np.nanmean(returns):.1f}", sigma=f"{es.sigma:.3g}"
+                )
+    finally:
+        bar.close()
+        if es.countiter != last_saved or not (run_dir / run_utils.MODEL_FILE).is_file():
+            checkpoint(run_dir, es, env_steps, model, params, venv)
+        venv.close()
+        eval_env.close()
+    if flag.requested:
+        print(
+            f"\ninterrupted at generation {es.countiter}; resume with: python train_sb3.py --resume {run_dir}"
+        )
+    else:
+        print(
+            f"best fitness {-es.result.fbest:.2f} after {es.countiter} generations ({env_steps:,} env steps)"
+        )
+    return evaluation.last
+
+
+def checkpoint(
+    run_dir: Path,
+    es: cma.CMAEvolutionStrategy,
+    env_steps: int,
+    model: BaseAlgorithm,
+    params: list,
+    venv: VecEnv,
+) -> None:
+    """The search state and the distribution mean's model (final_model.zip)."""
+    set_weights(params, es.result.xfavorite)
+    run_utils.save_model_and_normalizer(
+        model, venv, run_dir / run_utils.MODEL_FILE, run_dir / run_utils.NORMALIZER_FILE
+    )
+    save_state(run_dir / STATE_FILE, es, env_steps)
