@@ -206,6 +206,24 @@ def test_distill_run_writes_a_run_dir_that_evaluate_loads(teacher_run, tmp_path)
     assert json.loads(out.read_text())["mean_reward"] == pytest.approx(report["student"]["mean_reward"])
 
 
+def test_distill_runs_on_the_80_muscle_legs(tmp_path):
+    teacher_dir, student_dir = tmp_path / "teacher", tmp_path / "student"
+    short = ["--env", "MyoLegsStand-v0", "--env_kwargs", "max_episode_steps=25"]
+    hyperparams = tiny_hyperparams(
+        tmp_path, n_steps=64, batch_size=64, eval_freq=0, policy_kwargs={"net_arch": [16]}
+    )
+    result = run(*train_args(teacher_dir, hyperparams, *short, "--vec_env", "dummy", steps=128))
+    assert result.returncode == 0, result.stderr
+    distill = tiny_distill(tmp_path, policy_kwargs={**TINY_STUDENT, "lstm_hidden_size": 8})
+    args = ["--teacher", str(teacher_dir), "--policy", "sensory_gru", "--hyperparams", str(distill)]
+    result = run("train_sb3.py", *args, "--run_dir", str(student_dir), "--no_progress")
+    assert result.returncode == 0, result.stderr
+    report = json.loads((student_dir / distillation.REPORT_FILE).read_text())
+    assert report["student"]["mean_episode_length"] <= 25 and len(report["rounds"]) == 2
+    model = RecurrentPPO.load(student_dir / run_utils.MODEL_FILE, device="cpu")
+    assert model.action_space.shape == (80,)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
