@@ -50,6 +50,7 @@ from train_callbacks import Evaluation, SignalFlag
 # Run settings (run_utils.RUN_SETTINGS) that apply to distillation: the student's policy, the envs
 # that collect episodes, and the periodic evaluation's size.
 RUN_SETTINGS = ("policy", "n_envs", "vec_env", "n_eval_episodes")
+RESUMABLE = False  # a run keeps no state to continue from: start a new one
 REPORT_FILE = "distillation.json"
 EVAL_SEED_OFFSET = 10_000  # evaluation episodes: seed + this (as train_sb3.py's)
 ROUND_SEED_OFFSET = 1_000  # round r collects with seed + r * this
@@ -136,10 +137,11 @@ def collect(
     seed: int,
     actor: Controller | None = None,
     stop: SignalFlag | None = None,
+    progress: bool = False,
 ) -> tuple[list[Episode], list[dict[str, Any]]]:
     """Run ``n_episodes`` on ``venv`` (raw observations, spread evenly over its envs) with ``actor``
     acting (default: the teacher) and the teacher labelling every step. When ``stop`` is
-    requested, returns the episodes completed so far.
+    requested, returns the episodes completed so far. ``progress``: a bar over episodes.
 
     Returns the labelled episodes and one record per episode of the actor's performance
     (``return``, ``length``, ``is_success``, as :func:`run_utils.run_episodes`).
@@ -158,6 +160,8 @@ def collect(
     venv.seed(seed)
     obs = venv.reset()
     starts = np.ones(n, dtype=bool)
+    who = "teacher" if actor is None else "student"
+    bar = tqdm(total=n_episodes, desc=f"{who} episodes", unit="ep", disable=not progress, leave=False)
     while (counts < targets).any() and not (stop is not None and stop.requested):
         taught = teacher.act(obs, starts)
         actions = taught if actor is None else actor.act(obs, starts)
@@ -182,9 +186,11 @@ def collect(
                     }
                 )
                 counts[i] += 1
+                bar.update(1)
             observations[i], labels[i] = [], []
             returns[i], lengths[i] = 0.0, 0
         starts = dones
+    bar.close()
     return episodes, records
 
 
@@ -325,10 +331,6 @@ def load_teacher(config: dict[str, Any], settings: Settings, venv: VecEnv) -> Co
 
 def train(config: dict[str, Any], run_dir: Path, args: argparse.Namespace) -> dict[str, Any] | None:
     """Distil the teacher of ``config`` into a student in ``run_dir``; returns the final comparison."""
-    if args.resume is not None:
-        raise run_utils.RunError(
-            "a distillation run cannot be resumed; start a new one (it keeps no search state)"
-        )
     settings = Settings(**config["hyperparams"])
     spec = policy_spec(config["policy"], **settings.policy_kwargs)
     seed = config["seed"]
@@ -340,13 +342,18 @@ def train(config: dict[str, Any], run_dir: Path, args: argparse.Namespace) -> di
     venv = run_utils.make_vec_env(
         config["env"], config["env_kwargs"], config["n_envs"], config["vec_env"], seed
     )
-    eval_env = run_utils.make_vec_env(config["env"], config["env_kwargs"], 5, "dummy", seed)
+    n_eval = config["n_eval_episodes"]
+    eval_env = run_utils.make_vec_env(
+        config["env"], config["env_kwargs"], max(1, min(5, n_eval)), "dummy", seed
+    )
     flag = SignalFlag()
     try:
         teacher = load_teacher(config, settings, venv)
         print(f"collecting {settings.demo_episodes} teacher episodes", flush=True)
         with flag:
-            demos, teacher_records = collect(venv, teacher, settings.demo_episodes, seed, stop=flag)
+            demos, teacher_records = collect(
+                venv, teacher, settings.demo_episodes, seed, stop=flag, progress=progress
+            )
         if flag.requested:
             print("interrupted while collecting the demonstrations; no student was trained")
             return None
@@ -359,7 +366,7 @@ def train(config: dict[str, Any], run_dir: Path, args: argparse.Namespace) -> di
         )
         policy = model.policy
         optimizer = torch.optim.Adam(policy.parameters(), lr=settings.learning_rate)
-        evaluation = Evaluation(eval_env, run_dir, config["n_eval_episodes"], seed + EVAL_SEED_OFFSET)
+        evaluation = Evaluation(eval_env, run_dir, n_eval, seed + EVAL_SEED_OFFSET)
         dataset = Dataset(normalizer)
         dataset.add(demos)
         collected = sum(len(e) for e in demos)
@@ -377,6 +384,7 @@ def train(config: dict[str, Any], run_dir: Path, args: argparse.Namespace) -> di
                         seed + round_ * ROUND_SEED_OFFSET,
                         student,
                         flag,
+                        progress,
                     )
                     dataset.add(visited)
                     collected += sum(len(e) for e in visited)

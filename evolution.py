@@ -54,6 +54,7 @@ from train_callbacks import Evaluation, SignalFlag
 
 # Run settings (run_utils.RUN_SETTINGS) that apply to CMA-ES.
 RUN_SETTINGS = ("policy", "n_eval_episodes")
+RESUMABLE = True  # --resume continues from cmaes_state.pkl
 STATE_FILE = "cmaes_state.pkl"
 EVAL_SEED_OFFSET = 10_000  # held-out evaluation episodes: seed + this (as train_sb3.py's)
 

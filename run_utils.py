@@ -79,8 +79,8 @@ ALGORITHMS: dict[str, type[BaseAlgorithm]] = {
 }
 # Training methods that are not SB3 algorithms: the module (beside this one) that runs each. Its
 # ``Settings`` dataclass lists the keys a hyperparameter entry may set besides its ``RUN_SETTINGS``
-# (the subset of the run settings below that apply to it), and its ``train(config, run_dir, args)``
-# trains.
+# (the subset of the run settings below that apply to it), its ``train(config, run_dir, args)``
+# trains, and ``RESUMABLE`` says whether --resume can continue a run.
 TRAINERS = {"distill": "distillation", "cmaes": "evolution"}
 # Keys of a hyperparameter entry that configure the run rather than the algorithm's constructor.
 RUN_SETTINGS = (

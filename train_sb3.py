@@ -303,13 +303,16 @@ def main(argv: list[str] | None = None) -> Path:
 
 def train_other(args: argparse.Namespace, config: dict[str, Any], run_dir: Path) -> Path:
     """A run of a training method that is not an SB3 algorithm (run_utils.TRAINERS)."""
+    trainer = run_utils.trainer(config["algo"])
+    if args.resume is not None and not trainer.RESUMABLE:
+        raise run_utils.RunError(f"a {config['algo']} run cannot be resumed; start a new one")
     if args.resume is not None and args.total_timesteps is not None:
         raise run_utils.RunError(f"--total_timesteps does not apply to {config['algo']}")
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)  # as for SB3 runs: the cores are for the env processes
     wandb_run = start_wandb(args, config, run_dir) if args.use_wandb else None
     run_utils.save_config(run_dir, config)
-    summary = run_utils.trainer(config["algo"]).train(config, run_dir, args)
+    summary = trainer.train(config, run_dir, args)
     if wandb_run is not None:
         log_wandb_artifact(wandb_run, config, run_dir, summary)
         wandb_run.finish()

@@ -204,6 +204,11 @@ def test_distill_run_writes_a_run_dir_that_evaluate_loads(teacher_run, tmp_path)
     result = run("evaluate.py", str(run_dir), "--episodes", "3", "--json", str(out))
     assert result.returncode == 0, result.stderr
     assert json.loads(out.read_text())["mean_reward"] == pytest.approx(report["student"]["mean_reward"])
+    # there is nothing to resume: said before anything (config.yml included) is touched
+    before = (run_dir / run_utils.CONFIG_FILE).read_text()
+    result = run("train_sb3.py", "--resume", str(run_dir))
+    assert result.returncode == 2 and "a distill run cannot be resumed" in result.stderr, result.stderr
+    assert (run_dir / run_utils.CONFIG_FILE).read_text() == before
 
 
 def test_distill_runs_on_the_80_muscle_legs(tmp_path):
