@@ -34,6 +34,11 @@ Sections:
            and after (the defaults: BatchedVecEnv, FastVecNormalize).
   policy   the forward cost per step of every policy in ``policies.POLICIES`` at batch 1 and 16
            (bench/policy_speed.py's ``forward_cost()``).
+  fitness  CMA-ES's evaluation of one candidate (hyperparams.yml's default controller and
+           fitness_episodes on the arm), env steps/s: the search's rollouts (``evolution.fitness``:
+           one BatchedVecEnv batch in this process, actions through ``DeterministicActor``) against
+           the same episodes through SB3 (``model.predict`` on the DummyVecEnv train_sb3.py and
+           evaluate.py build).
 
 ``--quick``: fewer and shorter chunks, 1 and 2 envs in vec and scaling (ratios at 2 envs), one
 rollout of each PPO setup and a small stock one (2 envs, n_steps 256). A section that fails raises.
@@ -120,7 +125,7 @@ class Budget:
 
 
 FULL = Budget(
-    repeats={"physics": 20, "vec": 7, "scaling": 10, "ppo": 2, "policy": 5},
+    repeats={"physics": 20, "vec": 7, "scaling": 10, "ppo": 2, "policy": 5, "fitness": 7},
     chunk_scale=1.0,
     n_envs=(1, 2, 4, 8, 16),
     rollouts=2,
@@ -129,7 +134,7 @@ FULL = Budget(
     quick=False,
 )
 QUICK = Budget(
-    repeats={"physics": 3, "vec": 2, "scaling": 2, "ppo": 1, "policy": 2},
+    repeats={"physics": 3, "vec": 2, "scaling": 2, "ppo": 1, "policy": 2, "fitness": 1},
     chunk_scale=0.1,
     n_envs=(1, 2),
     rollouts=1,
@@ -603,6 +608,40 @@ def policy(budget: Budget, done: Results) -> dict[str, Any]:
     return {"results": {name: {str(batch): us for batch, us in cost.items()} for name, cost in costs.items()}}
 
 
+def fitness(budget: Budget, done: Results) -> dict[str, Any]:
+    import evolution  # the repository root's, like run_utils
+
+    entry = run_utils.load_hyperparams("cmaes", ARM)
+    run, settings = run_utils.split_hyperparams(entry)
+    config = {"env": ARM, "env_kwargs": {}, "seed": 0, "policy": run["policy"], "hyperparams": settings}
+    worker = evolution.fitness_setup(config)
+    weights = evolution.parameters_to_vector(worker["params"]).detach().numpy()
+    n = worker["venv"].num_envs
+    sb3_venv = run_utils.make_vec_env(ARM, {}, n, "dummy", config["seed"])
+
+    def search() -> float:
+        start = time.perf_counter()
+        steps = evolution.fitness(weights, worker)[2]
+        return steps / (time.perf_counter() - start)
+
+    def through_sb3() -> float:
+        start = time.perf_counter()
+        sb3_venv.seed(config["seed"])
+        steps = sum(r["length"] for r in run_utils.run_episodes(worker["model"], sb3_venv, n))
+        return steps / (time.perf_counter() - start)
+
+    rates = interleaved({"search": search, "sb3": through_sb3}, budget.repeats["fitness"])
+    sb3_venv.close()
+    worker["venv"].close()
+    table(
+        ["candidate evaluation", "env steps/s min / median / max"],
+        [[name, spread(values)] for name, values in rates.items()],
+    )
+    ratios = [ratio("search / sb3", rates["search"], rates["sb3"])]
+    print_ratios(ratios)
+    return {"controller": config, "results": rates, "ratios": ratios}
+
+
 SECTIONS: dict[str, Callable[[Budget, Results], dict[str, Any]]] = {
     "physics": physics,
     "vec": vec,
@@ -610,6 +649,7 @@ SECTIONS: dict[str, Callable[[Budget, Results], dict[str, Any]]] = {
     "ppo": ppo,
     "profile": profile,
     "policy": policy,
+    "fitness": fitness,
 }
 
 
