@@ -5,7 +5,9 @@
     python evaluate.py RUN_DIR --video reach.mp4 --plots figures/
     python evaluate.py --model_path m.zip --env_normalize_path vec_normalize.pkl --env MuscleArmReach-v0
 
-With RUN_DIR, the env is rebuilt from the run's config.yml exactly as training built it. In the
+With RUN_DIR, the env is rebuilt from the run's config.yml exactly as training built it. Runs of
+every train_sb3.py method load alike: SB3 algorithms, distilled students (RecurrentPPO models with
+their own normalizer) and CMA-ES searches (models without a normalizer). In the
 explicit form a config.yml beside the model is used if there is one; otherwise ``--env`` (and
 ``--env_kwargs``) say which env. The saved VecNormalize statistics are frozen (``training=False``)
 and rewards are reported unnormalized; recurrent policies carry their state through each episode.
