@@ -418,7 +418,8 @@ def train(config: dict[str, Any], run_dir: Path, args: argparse.Namespace) -> di
         venv.close()
         eval_env.close()
     if flag.requested:
-        print(f"interrupted; the student of round {len(rounds) - 1} is saved in {run_dir}")
+        saved = f"the student of round {len(rounds) - 1} is saved" if rounds else "no student was saved"
+        print(f"interrupted during round {len(rounds)}; {saved}")
         return None
     report = compare(config, run_dir, settings, rounds)
     (run_dir / REPORT_FILE).write_text(json.dumps(run_utils.plain(report), indent=2))

@@ -136,7 +136,7 @@ def resolve(args: argparse.Namespace) -> dict[str, Any]:
         if getattr(args, key) is not None:
             if key not in run_utils.run_settings(algo):
                 raise run_utils.RunError(
-                    f"--{key} does not apply to {algo}; its budget is set in hyperparams.yml"
+                    f"--{key} does not apply to {algo}; its settings are hyperparams.yml's {algo} entry"
                 )
             run[key] = getattr(args, key)
     check_policy(run["policy"], algo)
