@@ -301,6 +301,10 @@ def main(argv: list[str] | None = None) -> Path:
         sys.exit(2)  # like argparse's usage errors
 
 
+def finite_weights(model: BaseAlgorithm) -> bool:
+    return all(bool(torch.isfinite(p).all()) for p in model.policy.parameters())
+
+
 def train_other(args: argparse.Namespace, config: dict[str, Any], run_dir: Path) -> Path:
     """A run of a training method that is not an SB3 algorithm (run_utils.TRAINERS)."""
     trainer = run_utils.trainer(config["algo"])
@@ -396,14 +400,24 @@ def train(args: argparse.Namespace) -> Path:
         interrupted = stop.requested
     except KeyboardInterrupt:  # a second Ctrl-C, or one before training started
         interrupted = True
+    except ValueError as err:  # SB3's distribution refuses non-finite action means: training diverged
+        if finite_weights(model):
+            raise
+        raise run_utils.RunError(
+            f"training diverged at step {model.num_timesteps:,}: the policy's weights are no longer finite "
+            f"({str(err).splitlines()[0]}). The checkpoints and best_model.zip from before are kept; "
+            "a lower learning_rate may help"
+        ) from None
     finally:
         if interrupted:
             print(f"\ninterrupted at step {model.num_timesteps:,}; saving", file=sys.stderr)
-        # Ctrl-C (or an error) still leaves a usable model, its normalizer and a checkpoint
-        run_utils.save_model_and_normalizer(
-            model, venv, run_dir / run_utils.MODEL_FILE, run_dir / run_utils.NORMALIZER_FILE
-        )
-        run_utils.save_checkpoint(model, venv, run_dir, config["keep_checkpoints"])
+        # Ctrl-C (or an error) still leaves a usable model, its normalizer and a checkpoint; a diverged
+        # model is not usable, and saving it would push a good checkpoint out
+        if finite_weights(model):
+            run_utils.save_model_and_normalizer(
+                model, venv, run_dir / run_utils.MODEL_FILE, run_dir / run_utils.NORMALIZER_FILE
+            )
+            run_utils.save_checkpoint(model, venv, run_dir, config["keep_checkpoints"])
         venv.close()
         eval_env.close()
     summary = evaluation.last if evaluation is not None else None

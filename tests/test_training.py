@@ -360,6 +360,33 @@ def test_hyperparams_come_from_one_file_with_overrides(tmp_path):
             run_utils.load_hyperparams(algo, env_id)
 
 
+def test_a_diverged_run_says_so_and_keeps_its_earlier_checkpoints(tmp_path, monkeypatch):
+    import torch
+
+    import train_sb3
+
+    calls = []
+    original = PPO.train
+
+    def diverging_train(self):
+        calls.append(self.num_timesteps)
+        if len(calls) == 3:  # the weights blow up, as a too large step would make them
+            with torch.no_grad():
+                self.policy.action_net.weight.fill_(float("nan"))
+        original(self)
+
+    monkeypatch.setattr(PPO, "train", diverging_train)
+    run_dir = tmp_path / "run"
+    args = train_args(run_dir, tiny_hyperparams(tmp_path), "--vec_env", "dummy", steps=2048)
+    with pytest.raises(run_utils.RunError, match="training diverged at step 1,536"):
+        train_sb3.train(train_sb3.parse_args(args[1:]))
+    assert not (run_dir / run_utils.MODEL_FILE).exists()
+    kept = run_utils.checkpoints(run_dir)
+    assert [p.name for p in kept] == ["step_000000001024", "step_000000001536"]
+    model = PPO.load(kept[-1] / run_utils.CHECKPOINT_MODEL)
+    assert all(torch.isfinite(p).all() for p in model.policy.parameters())
+
+
 def test_checkpoints_are_written_whole_and_pruned(tmp_path):
     venv = run_utils.make_vec_env("MuscleArmReach-v0", {}, 1, "dummy", 0)
     model = PPO("MultiInputPolicy", venv, n_steps=64, batch_size=64, device="cpu")
