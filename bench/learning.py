@@ -248,7 +248,8 @@ def main() -> None:
             f"{entries[name]['train_minutes']:.1f} min of training"
         )
     entries = load(results_path)
-    sb3 = {name: entry for name, entry in entries.items() if name not in METHODS or name == "arm"}
+    other = {name for name, setting in SETTINGS.items() if {"distill", "cmaes"} & set(setting["args"])}
+    sb3 = {name: entry for name, entry in entries.items() if name not in other}
     plot(sb3, FIGURES / f"learning_curves{suffix}.png")
     methods = {name: entries[name] for name in METHODS if name in entries}
     if len(methods) > 1:
