@@ -13,6 +13,8 @@ A run directory (``logs/<env_id>/<algo>_<seed>_<timestamp>/``) holds::
     monitor/                    per-env episode logs (SB3 Monitor)
     tb/                         TensorBoard logs
     wandb/                      W&B's local files (with --use_wandb)
+    distillation.json           --algo distill: teacher and student evaluated alike, ratios, rounds
+    cmaes_state.pkl             --algo cmaes: the search state --resume continues
 
 Evaluation rebuilds the env from ``config.yml`` exactly as training built it, wrappers included.
 """
@@ -525,7 +527,7 @@ StepHook = Callable[[Any, np.ndarray, Any, np.ndarray, list[dict]], None]
 
 
 def run_episodes(
-    model: BaseAlgorithm | Any,
+    model: Any,
     venv: VecEnv,
     n_episodes: int,
     deterministic: bool = True,
