@@ -52,7 +52,6 @@ from train_callbacks import Evaluation, SignalFlag
 RUN_SETTINGS = ("policy", "n_envs", "vec_env", "n_eval_episodes")
 RESUMABLE = False  # a run keeps no state to continue from: start a new one
 REPORT_FILE = "distillation.json"
-EVAL_SEED_OFFSET = 10_000  # evaluation episodes: seed + this (as train_sb3.py's)
 ROUND_SEED_OFFSET = 1_000  # round r collects with seed + r * this
 
 
@@ -342,10 +341,7 @@ def train(config: dict[str, Any], run_dir: Path, args: argparse.Namespace) -> di
     venv = run_utils.make_vec_env(
         config["env"], config["env_kwargs"], config["n_envs"], config["vec_env"], seed
     )
-    n_eval = config["n_eval_episodes"]
-    eval_env = run_utils.make_vec_env(
-        config["env"], config["env_kwargs"], max(1, min(5, n_eval)), "dummy", seed
-    )
+    eval_env = run_utils.make_eval_env(config)
     flag = SignalFlag()
     try:
         teacher = load_teacher(config, settings, venv)
@@ -366,7 +362,9 @@ def train(config: dict[str, Any], run_dir: Path, args: argparse.Namespace) -> di
         )
         policy = model.policy
         optimizer = torch.optim.Adam(policy.parameters(), lr=settings.learning_rate)
-        evaluation = Evaluation(eval_env, run_dir, n_eval, seed + EVAL_SEED_OFFSET)
+        evaluation = Evaluation(
+            eval_env, run_dir, config["n_eval_episodes"], seed + run_utils.EVAL_SEED_OFFSET
+        )
         dataset = Dataset(normalizer)
         dataset.add(demos)
         collected = sum(len(e) for e in demos)

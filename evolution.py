@@ -56,7 +56,6 @@ from train_callbacks import Evaluation, SignalFlag
 RUN_SETTINGS = ("policy", "n_eval_episodes")
 RESUMABLE = True  # --resume continues from cmaes_state.pkl
 STATE_FILE = "cmaes_state.pkl"
-EVAL_SEED_OFFSET = 10_000  # held-out evaluation episodes: seed + this (as train_sb3.py's)
 
 
 @dataclass(frozen=True)
@@ -275,10 +274,7 @@ def train(config: dict[str, Any], run_dir: Path, args: argparse.Namespace) -> di
     spec = policy_spec(config["policy"], **settings.policy_kwargs)
     seed = config["seed"]
     venv = run_utils.make_vec_env(config["env"], config["env_kwargs"], 1, "dummy", seed)
-    n_eval = config["n_eval_episodes"]
-    eval_env = run_utils.make_vec_env(
-        config["env"], config["env_kwargs"], max(1, min(5, n_eval)), "dummy", seed
-    )
+    eval_env = run_utils.make_eval_env(config)
     model = build_model(config, spec, venv, args.device)
     params = actor_parameters(model.policy)
     state_path = run_dir / STATE_FILE
@@ -291,7 +287,7 @@ def train(config: dict[str, Any], run_dir: Path, args: argparse.Namespace) -> di
         print(f"resuming {run_dir} at generation {es.countiter}")
     else:
         es, env_steps = new_search(parameters_to_vector(params).detach().double().numpy(), settings, seed), 0
-    evaluation = Evaluation(eval_env, run_dir, n_eval, seed + EVAL_SEED_OFFSET)
+    evaluation = Evaluation(eval_env, run_dir, config["n_eval_episodes"], seed + run_utils.EVAL_SEED_OFFSET)
     logger: Logger = configure(str(run_dir / "tb" / "cmaes"), ["tensorboard"])
     n_workers = settings.n_workers or os.cpu_count() or 1
     print(

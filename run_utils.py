@@ -72,6 +72,8 @@ EVALUATIONS_FILE = "evaluations.csv"
 # re-applied by evaluate.py.
 POLICY_ACTION_RANGE = (-1.0, 1.0)
 VEC_ENVS = ("dummy", "subproc", "batched")  # run_utils.make_vec_env
+TRAINING_EVAL_ENVS = 5  # periodic evaluation episodes run side by side, in one process (make_eval_env)
+EVAL_SEED_OFFSET = 10_000  # periodic evaluation episodes are seeded with the run's seed + this
 
 ALGORITHMS: dict[str, type[BaseAlgorithm]] = {
     "ppo": PPO,
@@ -311,6 +313,14 @@ def make_vec_env(
     )
     venv.seed(seed)
     return venv
+
+
+def make_eval_env(config: dict[str, Any]) -> VecEnv:
+    """The envs of a run's periodic evaluations (``config``: a run's config.yml): up to
+    ``TRAINING_EVAL_ENVS`` episodes side by side in one process, with neither wrapper nor normalizer
+    beyond ``make_env``'s."""
+    n_envs = max(1, min(TRAINING_EVAL_ENVS, config["n_eval_episodes"]))
+    return make_vec_env(config["env"], config["env_kwargs"], n_envs, "dummy", config["seed"])
 
 
 def parse_env_kwargs(pairs: list[str]) -> dict[str, Any]:

@@ -44,7 +44,6 @@ from train_callbacks import (
     StopOnSignal,
 )
 
-EVAL_ENVS = 5  # evaluation episodes run side by side, in one process
 # Settings a resumed run takes from its config.yml; giving them again is an error, not silently ignored.
 RESUME_FIXED = ("env", "algo", "policy", "n_envs", "vec_env", "seed", "env_kwargs", "hyperparams", "teacher")
 
@@ -184,13 +183,7 @@ def build_envs(config: dict[str, Any], run_dir: Path, spec: PolicySpec) -> tuple
         config["seed"],
         monitor_dir=run_dir / "monitor",
     )
-    eval_env = run_utils.make_vec_env(
-        config["env"],
-        config["env_kwargs"],
-        max(1, min(EVAL_ENVS, config["n_eval_episodes"])),
-        "dummy",
-        config["seed"],
-    )
+    eval_env = run_utils.make_eval_env(config)
     normalize = config["normalize"]
     if normalize:
         # Entries the policy models physiologically (muscle length/velocity/force) stay in their units.
@@ -372,7 +365,12 @@ def train(args: argparse.Namespace) -> Path:
     video = video_recorder(config, run_dir, venv, wandb_run) if wandb_run is not None else None
     evaluation = (
         EvalCallback(
-            eval_env, run_dir, config["eval_freq"], config["n_eval_episodes"], config["seed"] + 10_000, video
+            eval_env,
+            run_dir,
+            config["eval_freq"],
+            config["n_eval_episodes"],
+            config["seed"] + run_utils.EVAL_SEED_OFFSET,
+            video,
         )
         if config["eval_freq"] or video
         else None
