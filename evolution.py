@@ -34,7 +34,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import cma
 import numpy as np
@@ -192,26 +192,39 @@ def fitness_setup(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def fitness(candidate: np.ndarray, worker: dict[str, Any] | None = None) -> tuple[float, float, int, str]:
-    """(mean return, success rate, env steps, error) of the weights ``candidate`` over the fixed
-    episodes.
+def set_weights(params: list[nn.Parameter], x: np.ndarray) -> None:
+    """Load the flat weight vector ``x`` (a candidate) into ``params``."""
+    with torch.no_grad():
+        vector_to_parameters(torch.as_tensor(x, dtype=torch.float32), params)
+
+
+class Fitness(NamedTuple):
+    """A candidate's result over the fixed episodes."""
+
+    mean_return: float
+    success_rate: float
+    env_steps: int
+    error: str  # why the candidate failed ("" if it did not)
+
+
+def fitness(candidate: np.ndarray, worker: dict[str, Any] | None = None) -> Fitness:
+    """The :class:`Fitness` of the weights ``candidate`` over the fixed episodes.
 
     A candidate whose actions stop being finite (a recurrent core whose activity explodes: the
     policy's distribution or the env refuses them) scores NaN, which cma ranks last, and ``error``
     says why (else it is empty).
     """
     worker = _WORKER if worker is None else worker
-    with torch.no_grad():
-        vector_to_parameters(torch.as_tensor(candidate, dtype=torch.float32), worker["params"])
+    set_weights(worker["params"], candidate)
     venv = worker["venv"]
     venv.seed(worker["seed"])
     try:
         records = run_utils.run_episodes(worker["actor"], venv, venv.num_envs)
     except ValueError as err:
-        return math.nan, 0.0, 0, str(err)
+        return Fitness(math.nan, 0.0, 0, str(err))
     returns = [r["return"] for r in records]
     success = [r["is_success"] for r in records]
-    return float(np.mean(returns)), float(np.mean(success)), int(sum(r["length"] for r in records)), ""
+    return Fitness(float(np.mean(returns)), float(np.mean(success)), sum(r["length"] for r in records), "")
 
 
 # -- the search --------------------------------------------------------------------------------------
@@ -262,11 +275,6 @@ def new_search(x0: np.ndarray, settings: Settings, seed: int) -> cma.CMAEvolutio
     return cma.CMAEvolutionStrategy(x0, settings.sigma0, options)
 
 
-def set_weights(params: list[nn.Parameter], x: np.ndarray) -> None:
-    with torch.no_grad():
-        vector_to_parameters(torch.as_tensor(x, dtype=torch.float32), params)
-
-
 def train(config: dict[str, Any], run_dir: Path, args: argparse.Namespace) -> dict[str, Any] | None:
     """Run (or, with ``args.resume``, continue) the search of ``config`` in ``run_dir``; returns the
     last evaluation."""
@@ -313,21 +321,21 @@ def train(config: dict[str, Any], run_dir: Path, args: argparse.Namespace) -> di
                 candidates = es.ask()
                 chunk = math.ceil(len(candidates) / n_workers)
                 results = list(pool.map(fitness, candidates, chunksize=chunk))
-                returns = np.array([r[0] for r in results])
+                returns = np.array([r.mean_return for r in results])
                 diverged = int(np.isnan(returns).sum())
                 if diverged == len(returns):
                     raise run_utils.RunError(
                         f"every candidate of generation {es.countiter + 1} failed "
-                        f"(a smaller sigma0 may help): {results[0][3]}"
+                        f"(a smaller sigma0 may help): {results[0].error}"
                     )
                 es.tell(candidates, list(-returns))  # cma minimizes; NaN ranks last
-                env_steps += sum(r[2] for r in results)
+                env_steps += sum(r.env_steps for r in results)
                 generation = es.countiter
                 best = int(np.nanargmax(returns))
                 logger.record("fitness/best", returns[best])
                 logger.record("fitness/mean", np.nanmean(returns))
                 logger.record("fitness/diverged", diverged)
-                logger.record("fitness/best_success_rate", results[best][1])
+                logger.record("fitness/best_success_rate", results[best].success_rate)
                 logger.record("fitness/best_ever", -es.result.fbest)
                 logger.record("cmaes/sigma", es.sigma)
                 logger.record("cmaes/generation", generation)

@@ -621,7 +621,7 @@ def fitness(budget: Budget, done: Results) -> dict[str, Any]:
 
     def search() -> float:
         start = time.perf_counter()
-        steps = evolution.fitness(weights, worker)[2]
+        steps = evolution.fitness(weights, worker).env_steps
         return steps / (time.perf_counter() - start)
 
     def through_sb3() -> float:
