@@ -143,10 +143,10 @@ def collect(
     requested, returns the episodes completed so far. ``progress``: a bar over episodes.
 
     Returns the labelled episodes and one record per episode of the actor's performance
-    (``return``, ``length``, ``is_success``, as :func:`run_utils.run_episodes`).
+    (:func:`run_utils.episode_record`, as :func:`run_utils.run_episodes` gives).
     """
     n = venv.num_envs
-    targets = np.array([(n_episodes + i) // n for i in range(n)])
+    targets = run_utils.episode_targets(n_episodes, n)
     counts = np.zeros(n, dtype=int)
     returns, lengths = np.zeros(n), np.zeros(n, dtype=int)
     observations: list[list[dict[str, np.ndarray]]] = [[] for _ in range(n)]
@@ -175,15 +175,7 @@ def collect(
                 steps = observations[i]
                 stacked = {key: np.stack([step[key] for step in steps]) for key in steps[0]}
                 episodes.append(Episode(stacked, np.stack(labels[i]).astype(np.float32)))
-                info = infos[i]
-                records.append(
-                    {
-                        "return": float(returns[i]),
-                        "length": int(lengths[i]),
-                        "is_success": bool(info.get("is_success", False)),
-                        **info.get("episode_metrics", {}),
-                    }
-                )
+                records.append(run_utils.episode_record(returns[i], lengths[i], infos[i]))
                 counts[i] += 1
                 bar.update(1)
             observations[i], labels[i] = [], []

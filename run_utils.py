@@ -536,6 +536,19 @@ def describe_space(space: gym.Space) -> str:
 StepHook = Callable[[Any, np.ndarray, Any, np.ndarray, list[dict]], None]
 
 
+def episode_targets(n_episodes: int, n_envs: int) -> np.ndarray:
+    """Episodes per env, as even as possible (so short episodes are not over-represented)."""
+    return np.array([(n_episodes + i) // n_envs for i in range(n_envs)])
+
+
+def episode_record(episode_return: float, length: int, info: dict[str, Any]) -> dict[str, Any]:
+    """A finished episode's record: ``return``, ``length``, ``is_success`` and the
+    :class:`EpisodeMetrics` entries of its last ``info``."""
+    record = {"return": float(episode_return), "length": int(length)}
+    record["is_success"] = bool(info.get("is_success", False))
+    return {**record, **info.get("episode_metrics", {})}
+
+
 def run_episodes(
     model: Any,
     venv: VecEnv,
@@ -548,11 +561,10 @@ def run_episodes(
     policy's state.
 
     ``on_step(obs, action, state, dones, infos)`` sees each step (``obs`` as the policy saw it).
-    Returns one record per episode: ``return``, ``length``, ``is_success`` and the
-    :class:`EpisodeMetrics` entries.
+    Returns one :func:`episode_record` per episode.
     """
     n_envs = venv.num_envs
-    targets = np.array([(n_episodes + i) // n_envs for i in range(n_envs)])
+    targets = episode_targets(n_episodes, n_envs)
     counts = np.zeros(n_envs, dtype=int)
     returns, lengths = np.zeros(n_envs), np.zeros(n_envs, dtype=int)
     episodes: list[dict[str, Any]] = []
@@ -567,10 +579,7 @@ def run_episodes(
         lengths += 1
         for i in np.flatnonzero(dones):
             if counts[i] < targets[i]:
-                info = infos[i]
-                record = {"return": float(returns[i]), "length": int(lengths[i])}
-                record["is_success"] = bool(info.get("is_success", False))
-                episodes.append({**record, **info.get("episode_metrics", {})})
+                episodes.append(episode_record(returns[i], lengths[i], infos[i]))
                 counts[i] += 1
             returns[i], lengths[i] = 0.0, 0
         obs, starts = new_obs, dones
