@@ -2,12 +2,7 @@
 its resumption, and both as train_sb3.py runs that evaluate.py reloads."""
 
 import json
-import os
 import pickle
-import signal
-import subprocess
-import sys
-import time
 from argparse import Namespace
 
 import numpy as np
@@ -17,7 +12,7 @@ import yaml
 from sb3_contrib import RecurrentPPO
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecNormalize
-from test_training import ROOT, run, tiny_hyperparams, train_args
+from test_training import interrupt_when_evaluated, run, tiny_hyperparams, train_args
 
 import distillation
 import evolution
@@ -331,22 +326,9 @@ def test_ctrl_c_stops_the_search_after_a_generation_and_keeps_it(tmp_path):
     path.write_text(
         yaml.safe_dump({**cmaes_config(1000)["hyperparams"], "eval_every": 1, "checkpoint_every": 500})
     )
-    env = {**os.environ, "WANDB_MODE": "disabled"}
     command = ["train_sb3.py", "--algo", "cmaes", "--hyperparams", str(path), "--run_dir", str(run_dir)]
-    process = subprocess.Popen(
-        [sys.executable, *command, "--no_progress"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 300
-    while not (run_dir / run_utils.EVALUATIONS_FILE).exists():  # a generation is done
-        assert process.poll() is None and time.monotonic() < deadline
-        time.sleep(0.5)
-    process.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=120)
+    # the first evaluation comes after the first generation
+    process, stdout, stderr = interrupt_when_evaluated([*command, "--no_progress"], run_dir)
     assert process.returncode == 0, stderr
     assert "interrupted at generation" in stdout and "--resume" in stdout
     es, _ = evolution.load_state(run_dir / evolution.STATE_FILE)  # saved although no checkpoint was due

@@ -84,6 +84,22 @@ def ppo_run(tmp_path_factory) -> Path:
     return tmp / "run"
 
 
+def interrupt_when_evaluated(args: list[str], run_dir: Path) -> tuple[subprocess.Popen, str, str]:
+    """Run ``python *args``, press Ctrl-C once the run has written its first evaluation (training is
+    under way), and wait for it to end: (process, stdout, stderr)."""
+    env = {**os.environ, "WANDB_MODE": "disabled"}
+    process = subprocess.Popen(
+        [sys.executable, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 300
+    while not (run_dir / run_utils.EVALUATIONS_FILE).exists():
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    return process, stdout, stderr
+
+
 def scalar_tags(run_dir: Path) -> set[str]:
     (log_dir,) = (run_dir / "tb").iterdir()
     events = EventAccumulator(str(log_dir))
@@ -285,16 +301,7 @@ def test_ctrl_c_leaves_a_loadable_model_and_normalizer(tmp_path, vec_env):
     """Both with worker processes: training stops between steps, never with a reply half read."""
     run_dir = tmp_path / "run"
     args = train_args(run_dir, tiny_hyperparams(tmp_path), "--vec_env", vec_env, steps=10_000_000)
-    env = {**os.environ, "WANDB_MODE": "disabled"}
-    process = subprocess.Popen(
-        [sys.executable, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    deadline = time.monotonic() + 300
-    while not (run_dir / "evaluations.csv").exists():  # training is under way
-        assert process.poll() is None and time.monotonic() < deadline
-        time.sleep(0.5)
-    process.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=120)
+    process, stdout, stderr = interrupt_when_evaluated(args, run_dir)
     assert process.returncode == 0, stderr
     assert "interrupted at step" in stderr and "--resume" in stdout
     model = PPO.load(run_dir / "final_model.zip")
