@@ -1,4 +1,4 @@
-"""MuscleArmReach-v0 and MuscleArm6Reach-v0: reach a target with a muscle-driven arm and hold it."""
+"""MuscleArmReach-v0 and MuscleArm6Reach-v1: reach a target with a muscle-driven arm and hold it."""
 
 from __future__ import annotations
 
@@ -168,7 +168,7 @@ class MuscleArmReachEnv(MuscleEnv):
     """Reach a target with a muscle-driven two-link arm, then hold it there.
 
     ``MuscleArmReach-v0`` drives the arm with four monoarticular muscles (pectoralis, deltoid,
-    brachioradialis, triceps_lateral); ``MuscleArm6Reach-v0`` adds the biarticular biceps and
+    brachioradialis, triceps_lateral); ``MuscleArm6Reach-v1`` adds the biarticular biceps and
     triceps_long (Arm26-like). The arm moves in a vertical plane under gravity; the shoulder is at
     world (0, 0.5) m, x forward, z up. Model and sources: ``assets/arm_skeleton.xml``, ``arm4.xml``,
     ``arm6.xml``. The task follows seed 001.
@@ -271,7 +271,14 @@ class MuscleArmReachEnv(MuscleEnv):
     | `render_size`           | (480, 360)   | width, height of rendered frames, pixels                      |
 
     ## Version History
-    - v0: initial release.
+    - ``MuscleArmReach-v0``: initial release.
+    - ``MuscleArm6Reach-v1``: the biarticular muscles' shoulder wrap has its own side sites
+      (``arm6.xml`` explains why). Under MuJoCo 3.x, v0's triceps long head at shoulder angles below
+      -87.5 deg and its biceps above +87.5 deg took the long way round the shoulder cylinder (8.5 cm
+      longer, the wrong moment-arm sign, MuJoCo's length-range computation failing). v1's tendon
+      lengths equal v0's under MuJoCo 4.0 everywhere (to 1e-16 m) and are now the same on every
+      supported MuJoCo.
+    - ``MuscleArm6Reach-v0``: initial release; retired (see v1).
     """
 
     reward_terms = ("reward_distance", "reward_reach", "reward_hold", "reward_success", "reward_effort")

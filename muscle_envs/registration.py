@@ -5,11 +5,19 @@ import gymnasium as gym
 # id -> (entry point, max_episode_steps, default kwargs). One line per registered id.
 _ENVS: dict[str, tuple[str, int, dict]] = {
     "MuscleArmReach-v0": ("muscle_envs.arm_reach:MuscleArmReachEnv", 200, {"model": "arm4"}),
-    "MuscleArm6Reach-v0": ("muscle_envs.arm_reach:MuscleArmReachEnv", 200, {"model": "arm6"}),
+    "MuscleArm6Reach-v1": ("muscle_envs.arm_reach:MuscleArmReachEnv", 200, {"model": "arm6"}),
     "MyoLegsStand-v0": ("muscle_envs.legs_stand:MyoLegsStandEnv", 1000, {"model": "myolegs"}),
     "MyoLegs26Stand-v0": ("muscle_envs.legs_stand:MyoLegsStandEnv", 1000, {"model": "myolegs26"}),
 }
 ENV_IDS: tuple[str, ...] = tuple(_ENVS)
+# Ids that existed once and are gone, with the reason (what a saved run of one is told).
+RETIRED_IDS: dict[str, str] = {
+    "MuscleArm6Reach-v0": (
+        "retired in muscle_envs 0.2.0: under MuJoCo 3.x its biceps and triceps long head wrapped the wrong "
+        "way round the shoulder at its ends (+-87.5 to 90 deg); MuscleArm6Reach-v1 has the corrected "
+        "geometry, identical to v0 under MuJoCo 4.0"
+    ),
+}
 
 
 def register_envs() -> None:

@@ -1,4 +1,4 @@
-"""MuscleArmReach-v0 / MuscleArm6Reach-v0: API contract, task logic, determinism, errors."""
+"""MuscleArmReach-v0 / MuscleArm6Reach-v1: API contract, task logic, determinism, errors."""
 
 import ast
 import dataclasses
@@ -15,7 +15,7 @@ import muscle_envs
 from muscle_envs import observations as keys
 from muscle_envs.arm_reach import ArmReachConfig, MuscleArmReachEnv, ReachTask
 
-IDS = ["MuscleArmReach-v0", "MuscleArm6Reach-v0"]
+IDS = ["MuscleArmReach-v0", "MuscleArm6Reach-v1"]
 PER_STEP_KEYS = (
     keys.VISION,
     keys.MUSCLE_LENGTH,
@@ -66,7 +66,7 @@ def test_registration_is_idempotent_and_sets_a_time_limit():
     muscle_envs.register_envs()
     for env_id in IDS:
         assert gym.spec(env_id).max_episode_steps == 200
-    assert gym.make("MuscleArm6Reach-v0").unwrapped.plant.n_muscles == 6
+    assert gym.make("MuscleArm6Reach-v1").unwrapped.plant.n_muscles == 6
 
 
 def test_step_before_reset_is_an_error():
@@ -159,7 +159,7 @@ def test_observations_are_fresh_arrays():
 
 def test_observation_units():
     """Muscle entries are normalized by each muscle's L0 and Fmax; vision is the hand, in metres."""
-    env = gym.make("MuscleArm6Reach-v0")
+    env = gym.make("MuscleArm6Reach-v1")
     obs, _ = env.reset(seed=0)
     plant = env.unwrapped.plant
     for _ in range(20):

@@ -64,6 +64,57 @@ def test_moment_arms_have_anatomical_signs_everywhere(model):
 
 
 @pytest.mark.parametrize("model", MODELS)
+def test_tendon_lengths_are_continuous_over_the_joint_space(model):
+    """No tendon jumps to another path between neighbouring poses 0.5 deg apart (a wrap that flips to
+    the far side of its cylinder changes the length by centimetres at once)."""
+    plant = ArmPlant(model, frame_skip=5)
+    m, d = plant.model, plant.data
+    step = np.radians(0.5)
+    (s_lo, s_hi), (e_lo, e_hi) = plant.joint_range
+    for fixed, sweep in ((0, np.arange(s_lo, s_hi, step)), (1, np.arange(e_lo, e_hi, step))):
+        for other in np.linspace(*plant.joint_range[1 - fixed], 7):
+            lengths = []
+            for angle in sweep:
+                d.qpos[plant._qpos_adr[fixed]], d.qpos[plant._qpos_adr[1 - fixed]] = angle, other
+                mujoco.mj_fwdPosition(m, d)
+                lengths.append(d.ten_length.copy())
+            jumps = np.abs(np.diff(np.array(lengths), axis=0)).max(axis=0)
+            # a 5 cm moment arm moves a tendon 0.44 mm per 0.5 deg
+            assert np.all(jumps < 0.05 * step * 1.5), dict(zip(plant.muscle_names, jumps, strict=True))
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_side_sites_stay_clear_of_mujocos_wrapping_rule(model):
+    """MuJoCo wraps a tendon around a cylinder's side whenever the straight path passes on the other
+    side of it, touching or not: the dot product of the side site's direction with the path's nearest
+    point decides. Near zero, MuJoCo versions decide differently (3.17 and 4.0 did for arm6 v0), so
+    every path that misses its cylinder keeps that angle at least 5 deg away from 90 deg."""
+    plant = ArmPlant(model, frame_skip=5)
+    m, d = plant.model, plant.data
+    cylinder = mujoco.mjtWrap.mjWRAP_CYLINDER
+    wraps = []  # (site before, cylinder geom, side site, site after) of every cylinder wrap
+    for t in range(m.ntendon):
+        adr, num = m.tendon_adr[t], m.tendon_num[t]
+        for k in range(adr + 1, adr + num - 1):
+            if m.wrap_type[k] == cylinder and m.wrap_prm[k] >= 0:
+                wraps.append((m.wrap_objid[k - 1], m.wrap_objid[k], int(m.wrap_prm[k]), m.wrap_objid[k + 1]))
+    assert wraps
+    closest = 90.0
+    for angles in joint_grid(plant, n=61):
+        plant.set_state(angles)
+        for before, geom, side, after in wraps:
+            frame, centre = d.geom_xmat[geom].reshape(3, 3), d.geom_xpos[geom]
+            # 2-D coordinates in the plane normal to the cylinder's axis (the geom's z)
+            p0, p1, sd = ((d.site_xpos[i] - centre) @ frame[:, :2] for i in (before, after, side))
+            dif = p1 - p0
+            nearest = p0 + np.clip(-(dif @ p0) / (dif @ dif), 0.0, 1.0) * dif
+            if np.linalg.norm(nearest) > m.geom_size[geom][0]:  # the straight path misses the cylinder
+                cos = nearest @ sd / np.linalg.norm(nearest) / np.linalg.norm(sd)
+                closest = min(closest, abs(90.0 - np.degrees(np.arccos(cos))))
+    assert closest > 5.0, closest
+
+
+@pytest.mark.parametrize("model", MODELS)
 def test_each_muscle_pulls_its_joints_the_right_way(model):
     """Fully active alone, each muscle produces joint torque of its sign at every joint it crosses
     (and none elsewhere), all over the joint space; at least 1 N m in the middle of it. (At the

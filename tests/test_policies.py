@@ -133,7 +133,7 @@ def test_target_encoder_matches_the_envs_place_cells():
         np.testing.assert_allclose(code.detach().numpy(), obs[keys.TARGET_PLACE_CELLS], atol=1e-5)
 
 
-@pytest.mark.parametrize("env_id", ["MuscleArmReach-v0", "MuscleArm6Reach-v0", "MyoLegsStand-v0"])
+@pytest.mark.parametrize("env_id", ["MuscleArmReach-v0", "MuscleArm6Reach-v1", "MyoLegsStand-v0"])
 def test_sensory_extractor_works_on_every_body(env_id):
     env = gym.make(env_id)
     extractor = SensoryExtractor(env.observation_space)

@@ -41,7 +41,7 @@ def test_module_qualified_id_works_in_a_process_that_never_imported_the_package(
 
 @pytest.mark.parametrize("start_method", ["spawn", "forkserver"])
 def test_subproc_vec_env_workers_build_the_env(start_method):
-    venv = SubprocVecEnv([lambda: gym.make("muscle_envs:MuscleArm6Reach-v0")] * 2, start_method=start_method)
+    venv = SubprocVecEnv([lambda: gym.make("muscle_envs:MuscleArm6Reach-v1")] * 2, start_method=start_method)
     try:
         venv.seed(0)
         obs = venv.reset()

@@ -198,7 +198,7 @@ def test_mismatched_normalizer_is_named(ppo_run):
         "--env_normalize_path",
         str(ppo_run / "vec_normalize.pkl"),
         "--env",
-        "MuscleArm6Reach-v0",
+        "MuscleArm6Reach-v1",
     )
     assert result.returncode == 2
     assert "normalizer" in result.stderr and "muscle_length: (4,)" in result.stderr

@@ -36,8 +36,8 @@ CASES = [
     ("MuscleArmReach-v0", {}, 0, "vectorized", 400, False),
     ("MuscleArmReach-v0", EASY_REACH, 1, "vectorized", 400, True),
     ("MuscleArmReach-v0", EASY_REACH, 1, "loop", 300, True),
-    ("MuscleArm6Reach-v0", ARM_EVERYTHING, 0, "vectorized", 300, True),
-    ("MuscleArm6Reach-v0", ARM_EVERYTHING, 0, "loop", 300, True),
+    ("MuscleArm6Reach-v1", ARM_EVERYTHING, 0, "vectorized", 300, True),
+    ("MuscleArm6Reach-v1", ARM_EVERYTHING, 0, "loop", 300, True),
     ("MyoLegsStand-v0", {}, 0, "vectorized", 120, False),
     ("MyoLegs26Stand-v0", LEGS_SHORT, 1, "vectorized", 120, True),
     (
