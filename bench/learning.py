@@ -37,9 +37,9 @@ import yaml
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from muscle_train import rundir  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # the repository root, for run_utils.py
-import run_utils  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 FIGURES = ROOT / "bench" / "figures"
@@ -182,7 +182,7 @@ def evaluate(run_dir: Path, which: str, quick: bool) -> dict:
 
 def read_curve(run_dir: Path) -> list[dict]:
     keep = ("step", "wall_time_s", "success_rate", "mean_reward", "mean_episode_length")
-    rows = run_utils.read_csv(run_dir / run_utils.EVALUATIONS_FILE)
+    rows = rundir.read_csv(run_dir / rundir.EVALUATIONS_FILE)
     return [{key: float(row[key]) for key in keep} for row in rows]
 
 

@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -30,10 +28,8 @@ from results_io import save_results
 from stable_baselines3.common.env_util import make_vec_env
 
 import muscle_envs  # noqa: F401  (registers the ids)
+from muscle_train.training import load_hyperparams, split_hyperparams
 from policies import POLICIES, policy_spec
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for run_utils.py
-import run_utils  # noqa: E402
 
 ENV = "MuscleArmReach-v0"
 
@@ -108,7 +104,7 @@ def main() -> None:
 
     training = {"small": (SMALL, 1024 if args.quick else 4096, 1 if args.quick else 3, 4)}
     if not args.quick:  # the settings users train with (hyperparams.yml), their number of envs too
-        run, kwargs = run_utils.split_hyperparams(run_utils.load_hyperparams("recurrent_ppo", ENV))
+        run, kwargs = split_hyperparams(load_hyperparams("recurrent_ppo", ENV))
         training["default"] = (kwargs, 8192, 2, run["n_envs"])
     fps: dict[str, dict[str, list[float]]] = {}
     for setting, (settings, timesteps, repeats, n_envs) in training.items():

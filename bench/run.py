@@ -14,7 +14,7 @@ thread, as train_sb3.py sets it.
 Sections:
   physics  the share of ``env.step()`` that is physics, for every registered id
            (bench/env_speed.py's ``measure()``).
-  vec      env steps/s of the vectorized envs that training builds (``run_utils.make_vec_env``:
+  vec      env steps/s of the vectorized envs that training builds (``muscle_train.envs.make_vec_env``:
            dummy, subproc, batched; and batched_1proc, BatchedVecEnv in this process alone) with
            random actions in [-1, 1], for MuscleArmReach-v0 and MyoLegsStand-v0 at 1-16 envs; the
            two-core physics limit, 2 x the single-core rate of raw ``mj_step`` calls on one MjData
@@ -24,7 +24,7 @@ Sections:
            its raw physics (from the physics section), and batched at 16 envs (measured here).
            Figure: bench/figures/cost_vs_muscles.png.
   ppo      PPO training fps (env steps / wall s of ``model.learn()``, construction excluded) with what
-           train_sb3.py builds at its defaults (its ``resolve()``, ``build_envs()``, ``new_model()``;
+           train_sb3.py builds at its defaults (``new_run_config``, ``sb3.build_envs``, ``sb3.new_model``;
            no callbacks, so no evaluations), over 2 rollouts; also with ``vec_env: dummy`` (the
            defaults before BatchedVecEnv); and, on the arm, SB3's stock setup
            (``PPO("MultiInputPolicy")`` with default hyperparameters on 16 SubprocVecEnv envs, no
@@ -35,7 +35,7 @@ Sections:
   policy   the forward cost per step of every policy in ``policies.POLICIES`` at batch 1 and 16
            (bench/policy_speed.py's ``forward_cost()``).
   fitness  CMA-ES's evaluation of one candidate (hyperparams.yml's default controller and
-           fitness_episodes on the arm), env steps/s: the search's rollouts (``evolution.fitness``:
+           fitness_episodes on the arm), env steps/s: the search's rollouts (``FitnessWorker.fitness``:
            one BatchedVecEnv batch in this process, actions through ``DeterministicActor``) against
            the same episodes through SB3 (``model.predict`` on the DummyVecEnv train_sb3.py and
            evaluate.py build).
@@ -56,7 +56,6 @@ import multiprocessing
 import os
 import pstats
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -80,15 +79,19 @@ from stable_baselines3.common.vec_env import SubprocVecEnv, VecEnv, VecNormalize
 
 import muscle_envs
 from muscle_envs.vector import BatchedVecEnv
+from muscle_train.cli import train as cli_train
+from muscle_train.config import plain
+from muscle_train.envs import make_vec_env
+from muscle_train.rollouts import run_episodes
+from muscle_train.rundir import versions
+from muscle_train.trainers import sb3
+from muscle_train.training import RunRequest, new_run_config
 from policies import POLICIES, policy_spec
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # the repository root, for run_utils.py and train_sb3.py
-import run_utils  # noqa: E402
-import train_sb3  # noqa: E402
 
 FIGURES = ROOT / "bench" / "figures"
 ARM, LEGS = "MuscleArmReach-v0", "MyoLegsStand-v0"
@@ -217,13 +220,13 @@ def save_figure(fig: plt.Figure, name: str, quick: bool) -> None:
 
 
 def build_vec_env(env_id: str, n_envs: int, kind: str) -> VecEnv:
-    """A vectorized env as ``run_utils.make_vec_env`` builds it for training; ``batched_1proc`` is
+    """A vectorized env as ``muscle_train.envs.make_vec_env`` builds it for training; ``batched_1proc`` is
     BatchedVecEnv without worker processes (what vectorizing alone gives, on one core)."""
     if kind == "batched_1proc":
         venv = BatchedVecEnv(env_id, n_envs, n_workers=0)
         venv.seed(0)
         return venv
-    return run_utils.make_vec_env(env_id, {}, n_envs, kind, seed=0)
+    return make_vec_env(env_id, {}, n_envs, kind, seed=0)
 
 
 def stepper(venv: VecEnv, env_steps: int) -> Timer:
@@ -295,7 +298,7 @@ def two_process_physics(env_id: str, n_envs: int, steps: int) -> Timer:
 def step_vec_envs(
     builds: dict[str, tuple[str, int, str]], budget: Budget, repeats: int, extra: dict[str, Timer]
 ) -> dict[str, list[float]]:
-    """Env steps/s of each ``name: (env_id, n_envs, kind)`` built by ``run_utils.make_vec_env``, and
+    """Env steps/s of each ``name: (env_id, n_envs, kind)`` built by ``muscle_train.envs.make_vec_env``, and
     of the ``extra`` timers, interleaved; every venv is closed after."""
     venvs: dict[str, VecEnv] = {}
     try:
@@ -469,14 +472,15 @@ def ours(env_id: str, run_dir: Path, vec_env: str | None) -> tuple[BaseAlgorithm
         run_dir.mkdir(parents=True)
         (run_dir / "hyperparams.yml").write_text(f"vec_env: {vec_env}\n")
         argv += ["--hyperparams", str(run_dir / "hyperparams.yml")]
-    args = train_sb3.parse_args(argv)
-    config = train_sb3.resolve(args)
-    spec = policy_spec(config["policy"], **config["hyperparams"].get("policy_kwargs", {}))
-    venv, eval_env = train_sb3.build_envs(config, run_dir, spec)
-    eval_env.close()  # train_sb3.py evaluates with it; no callbacks run here
-    model = train_sb3.new_model(config, spec, venv, run_dir, args.device)
-    label = f"train_sb3.py defaults, {config['n_envs']} {config['vec_env']} envs"
-    return model, label, config["n_envs"] * config["hyperparams"]["n_steps"]
+    args = cli_train.parse_args(argv)
+    config = new_run_config(cli_train.request_of(args))
+    spec = policy_spec(config.policy, **config.hyperparams.get("policy_kwargs", {}))
+    venv, eval_env = sb3.build_envs(config, run_dir, spec)
+    eval_env.close()  # training evaluates with it; no callbacks run here
+    model = sb3.new_model(config, spec, venv, run_dir, args.device)
+    label = f"train_sb3.py defaults, {config.n_envs} {config.vec_env} envs"
+    assert config.n_envs is not None
+    return model, label, config.n_envs * config.hyperparams["n_steps"]
 
 
 def stock(n_envs: int, n_steps: int) -> BaseAlgorithm:
@@ -609,30 +613,28 @@ def policy(budget: Budget, done: Results) -> dict[str, Any]:
 
 
 def fitness(budget: Budget, done: Results) -> dict[str, Any]:
-    import evolution  # the repository root's, like run_utils
+    from muscle_train.trainers import evolution
 
-    entry = run_utils.load_hyperparams("cmaes", ARM)
-    run, settings = run_utils.split_hyperparams(entry)
-    config = {"env": ARM, "env_kwargs": {}, "seed": 0, "policy": run["policy"], "hyperparams": settings}
-    worker = evolution.fitness_setup(config)
-    weights = evolution.parameters_to_vector(worker["params"]).detach().numpy()
-    n = worker["venv"].num_envs
-    sb3_venv = run_utils.make_vec_env(ARM, {}, n, "dummy", config["seed"])
+    config = new_run_config(RunRequest(env=ARM, algo="cmaes"))
+    worker = evolution.FitnessWorker.create(config)
+    weights = evolution.parameters_to_vector(worker.params).detach().numpy()
+    n = worker.venv.num_envs
+    sb3_venv = make_vec_env(ARM, {}, n, "dummy", config.seed)
 
     def search() -> float:
         start = time.perf_counter()
-        steps = evolution.fitness(weights, worker).env_steps
+        steps = worker.fitness(weights).env_steps
         return steps / (time.perf_counter() - start)
 
     def through_sb3() -> float:
         start = time.perf_counter()
-        sb3_venv.seed(config["seed"])
-        steps = sum(r["length"] for r in run_utils.run_episodes(worker["model"], sb3_venv, n))
+        sb3_venv.seed(config.seed)
+        steps = sum(r["length"] for r in run_episodes(worker.model, sb3_venv, n))
         return steps / (time.perf_counter() - start)
 
     rates = interleaved({"search": search, "sb3": through_sb3}, budget.repeats["fitness"])
     sb3_venv.close()
-    worker["venv"].close()
+    worker.venv.close()
     table(
         ["candidate evaluation", "env steps/s min / median / max"],
         [[name, spread(values)] for name, values in rates.items()],
@@ -658,7 +660,7 @@ def machine() -> dict[str, Any]:
     cpuinfo = Path("/proc/cpuinfo")
     lines = cpuinfo.read_text().splitlines() if cpuinfo.is_file() else []
     cpu = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "unknown")
-    return {"cpu": cpu, "cores": os.cpu_count(), **run_utils.versions()}
+    return {"cpu": cpu, "cores": os.cpu_count(), **versions()}
 
 
 def main() -> None:
@@ -708,7 +710,7 @@ def main() -> None:
         "sections": {**sections, **done},
         "wall_s": total,
     }
-    save_results("suite", args.quick, run_utils.plain(payload))
+    save_results("suite", args.quick, plain(payload))
 
 
 if __name__ == "__main__":

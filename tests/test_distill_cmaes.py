@@ -3,7 +3,6 @@ its resumption, and both as train_sb3.py runs that evaluate.py reloads."""
 
 import json
 import pickle
-from argparse import Namespace
 
 import numpy as np
 import pytest
@@ -14,10 +13,10 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecNormalize
 from test_training import interrupt_when_evaluated, run, tiny_hyperparams, train_args
 
-import distillation
-import evolution
-import run_utils
 from muscle_envs.observations import PROPRIOCEPTION
+from muscle_train import envs, rollouts, rundir
+from muscle_train.config import RunConfig, Session
+from muscle_train.trainers import distillation, evolution
 from policies import actor_means, initial_state, policy_spec
 
 # The arm with one target and one hold time, starting at the target (the workspace, from which starts
@@ -38,9 +37,9 @@ TINY_CONTROLLER = {
 
 @pytest.fixture(scope="module")
 def venv():
-    envs = run_utils.make_vec_env("MuscleArmReach-v0", {}, 2, "dummy", 0)
-    yield envs
-    envs.close()
+    vec = envs.make_vec_env("MuscleArmReach-v0", {}, 2, "dummy", 0)
+    yield vec
+    vec.close()
 
 
 @pytest.fixture(scope="module")
@@ -117,12 +116,12 @@ def test_dagger_follows_the_student_and_labels_its_states_with_the_teacher(venv,
         assert np.abs(predict_along(student.model, episode) - episode.actions).mean() > 0.1
     # and the trajectories are the student's own: its returns, episode for episode
     venv.seed(5)
-    alone = run_utils.run_episodes(student.model, venv, 2)
+    alone = rollouts.run_episodes(student.model, venv, 2)
     assert sorted(r["return"] for r in records) == pytest.approx(sorted(r["return"] for r in alone))
 
 
 def test_student_normalizer_takes_the_teachers_statistics_and_keeps_raw_what_the_policy_models(venv, teacher):
-    normalized = run_utils.make_vec_env("MuscleArmReach-v0", {}, 2, "dummy", 0)
+    normalized = envs.make_vec_env("MuscleArmReach-v0", {}, 2, "dummy", 0)
 
     teacher_norm = VecNormalize(normalized, training=True)
     teacher_norm.reset()
@@ -181,9 +180,9 @@ def test_distill_run_writes_a_run_dir_that_evaluate_loads(teacher_run, tmp_path)
     ]
     result = run("train_sb3.py", *args, "--run_dir", str(run_dir), "--no_progress")
     assert result.returncode == 0, result.stderr
-    config = run_utils.load_config(run_dir)
-    assert config["algo"] == "distill" and config["teacher"] == str(teacher_run)
-    assert config["env"] == "MuscleArmReach-v0" and config["policy"] == "sensory_gru"
+    config = rundir.load_config(run_dir)
+    assert config.algo == "distill" and config.teacher == str(teacher_run)
+    assert config.env == "MuscleArmReach-v0" and config.policy == "sensory_gru"
     report = json.loads((run_dir / distillation.REPORT_FILE).read_text())
     assert [r["round"] for r in report["rounds"]] == [0, 1]
     assert report["rounds"][1]["dataset_steps"] > report["rounds"][0]["dataset_steps"]  # DAgger added data
@@ -191,11 +190,11 @@ def test_distill_run_writes_a_run_dir_that_evaluate_loads(teacher_run, tmp_path)
     teacher_success = report["teacher"]["success_rate"]
     expected = report["student"]["success_rate"] / teacher_success if teacher_success > 0 else None
     assert report["success_ratio"] == expected
-    assert len(run_utils.read_csv(run_dir / run_utils.EVALUATIONS_FILE)) == 2  # one per fit
+    assert len(rundir.read_csv(run_dir / rundir.EVALUATIONS_FILE)) == 2  # one per fit
     # the student's normalizer keeps its muscle entries raw and copies the teacher's statistics
-    with open(run_dir / run_utils.NORMALIZER_FILE, "rb") as f:
+    with open(run_dir / rundir.NORMALIZER_FILE, "rb") as f:
         student_norm = pickle.load(f)
-    with open(teacher_run / run_utils.NORMALIZER_FILE, "rb") as f:
+    with open(teacher_run / rundir.NORMALIZER_FILE, "rb") as f:
         teacher_norm = pickle.load(f)
     assert not set(PROPRIOCEPTION) & set(student_norm.norm_obs_keys)
     np.testing.assert_array_equal(student_norm.obs_rms["vision"].var, teacher_norm.obs_rms["vision"].var)
@@ -205,10 +204,10 @@ def test_distill_run_writes_a_run_dir_that_evaluate_loads(teacher_run, tmp_path)
     assert result.returncode == 0, result.stderr
     assert json.loads(out.read_text())["mean_reward"] == pytest.approx(report["student"]["mean_reward"])
     # there is nothing to resume: said before anything (config.yml included) is touched
-    before = (run_dir / run_utils.CONFIG_FILE).read_text()
+    before = (run_dir / rundir.CONFIG_FILE).read_text()
     result = run("train_sb3.py", "--resume", str(run_dir))
     assert result.returncode == 2 and "a distill run cannot be resumed" in result.stderr, result.stderr
-    assert (run_dir / run_utils.CONFIG_FILE).read_text() == before
+    assert (run_dir / rundir.CONFIG_FILE).read_text() == before
 
 
 def test_distill_runs_on_the_80_muscle_legs(tmp_path):
@@ -225,7 +224,7 @@ def test_distill_runs_on_the_80_muscle_legs(tmp_path):
     assert result.returncode == 0, result.stderr
     report = json.loads((student_dir / distillation.REPORT_FILE).read_text())
     assert report["student"]["mean_episode_length"] <= 25 and len(report["rounds"]) == 2
-    model = RecurrentPPO.load(student_dir / run_utils.MODEL_FILE, device="cpu")
+    model = RecurrentPPO.load(student_dir / rundir.MODEL_FILE, device="cpu")
     assert model.action_space.shape == (80,)
 
 
@@ -275,8 +274,7 @@ def cmaes_config(generations: int, **changes) -> dict:
 
 def search(config: dict, run_dir, resume: bool = False):
     run_dir.mkdir(exist_ok=True)
-    args = Namespace(resume=run_dir if resume else None, device="cpu", no_progress=True)
-    evolution.train(config, run_dir, args)
+    evolution.search(RunConfig.from_dict(config), run_dir, Session(progress=False, resume=resume))
     es, _ = evolution.load_state(run_dir / evolution.STATE_FILE)
     return es
 
@@ -284,10 +282,10 @@ def search(config: dict, run_dir, resume: bool = False):
 def test_cmaes_improves_the_fitness_and_resumes_where_it_stopped(tmp_path):
     config = cmaes_config(4)
     es = search(config, tmp_path / "whole")
-    worker = evolution.fitness_setup(config)
-    start = evolution.parameters_to_vector(worker["params"]).detach().numpy().copy()
-    initial, *_ = evolution.fitness(start, worker)
-    mean, *_ = evolution.fitness(es.result.xfavorite, worker)
+    worker = evolution.FitnessWorker.create(RunConfig.from_dict(config))
+    start = evolution.parameters_to_vector(worker.params).detach().numpy().copy()
+    initial, *_ = worker.fitness(start)
+    mean, *_ = worker.fitness(es.result.xfavorite)
     assert mean > initial + 5, (initial, mean)  # the distribution's mean, not only a lucky candidate
     # stopped after 2 generations (at a checkpoint) and resumed: the same search as one run of 4
     split = tmp_path / "split"
@@ -295,11 +293,11 @@ def test_cmaes_improves_the_fitness_and_resumes_where_it_stopped(tmp_path):
     resumed = search(config, split, resume=True)
     assert resumed.countiter == es.countiter == 4
     np.testing.assert_array_equal(resumed.result.xfavorite, es.result.xfavorite)
-    rows = run_utils.read_csv(split / run_utils.EVALUATIONS_FILE)
+    rows = rundir.read_csv(split / rundir.EVALUATIONS_FILE)
     assert [int(r["step"]) for r in rows] == [
-        int(r["step"]) for r in run_utils.read_csv(tmp_path / "whole" / run_utils.EVALUATIONS_FILE)
+        int(r["step"]) for r in rundir.read_csv(tmp_path / "whole" / rundir.EVALUATIONS_FILE)
     ]
-    worker["venv"].close()
+    worker.venv.close()
 
 
 @pytest.mark.parametrize("policy", ["sensory_rnn", "gru", "mlp"])
@@ -308,16 +306,16 @@ def test_fitness_is_the_mean_return_evaluate_gives_on_the_same_episodes(policy):
     config = {**cmaes_config(1, fitness_episodes=3), "env_kwargs": {}, "policy": policy}
     if policy != "sensory_rnn":  # the place-cell options are the sensory extractor's
         config["hyperparams"]["policy_kwargs"] = {"net_arch": [16]} if policy == "mlp" else TINY_STUDENT
-    worker = evolution.fitness_setup(config)
-    start = evolution.parameters_to_vector(worker["params"]).detach().numpy()
+    worker = evolution.FitnessWorker.create(RunConfig.from_dict(config))
+    start = evolution.parameters_to_vector(worker.params).detach().numpy()
     candidate = start + 0.2 * np.random.default_rng(1).standard_normal(start.shape)
-    mean_return, success, steps, error = evolution.fitness(candidate, worker)
-    venv = run_utils.make_vec_env("MuscleArmReach-v0", {}, 3, "dummy", config["seed"])
-    records = run_utils.run_episodes(worker["model"], venv, 3)  # model.predict, as evaluate.py
+    mean_return, success, steps, error = worker.fitness(candidate)
+    venv = envs.make_vec_env("MuscleArmReach-v0", {}, 3, "dummy", config["seed"])
+    records = rollouts.run_episodes(worker.model, venv, 3)  # model.predict, as evaluate.py
     assert mean_return == pytest.approx(np.mean([r["return"] for r in records]), rel=1e-5, abs=1e-4)
     assert steps == sum(r["length"] for r in records) and error == ""
     venv.close()
-    worker["venv"].close()
+    worker.venv.close()
 
 
 def test_ctrl_c_stops_the_search_after_a_generation_and_keeps_it(tmp_path):
@@ -333,7 +331,7 @@ def test_ctrl_c_stops_the_search_after_a_generation_and_keeps_it(tmp_path):
     assert "interrupted at generation" in stdout and "--resume" in stdout
     es, _ = evolution.load_state(run_dir / evolution.STATE_FILE)  # saved although no checkpoint was due
     assert 1 <= es.countiter < 1000
-    model = RecurrentPPO.load(run_dir / run_utils.MODEL_FILE, device="cpu")
+    model = RecurrentPPO.load(run_dir / rundir.MODEL_FILE, device="cpu")
     weights = evolution.parameters_to_vector(evolution.actor_parameters(model.policy)).detach().numpy()
     np.testing.assert_allclose(weights, es.result.xfavorite.astype(np.float32))
 
@@ -370,6 +368,6 @@ def test_cmaes_run_reloads_in_evaluate_and_logs_its_progress(tmp_path):
     assert json.loads(out.read_text())["n_episodes"] == 2
     # the model evaluate.py loads is the distribution's mean that the search state holds
     es, _ = evolution.load_state(run_dir / evolution.STATE_FILE)
-    model = RecurrentPPO.load(run_dir / run_utils.MODEL_FILE, device="cpu")
+    model = RecurrentPPO.load(run_dir / rundir.MODEL_FILE, device="cpu")
     weights = evolution.parameters_to_vector(evolution.actor_parameters(model.policy)).detach().numpy()
     np.testing.assert_allclose(weights, es.result.xfavorite.astype(np.float32))

@@ -60,7 +60,7 @@ def test_plain_install_ships_the_assets(tmp_path):
     source.mkdir()
     for name in ("setup.cfg", "pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
-    for name in ("muscle_envs", "policies", "assets"):
+    for name in ("muscle_envs", "policies", "muscle_train", "assets"):
         shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
     target = tmp_path / "site"
     build = subprocess.run(
@@ -82,6 +82,8 @@ def test_plain_install_ships_the_assets(tmp_path):
     assert build.returncode == 0, build.stderr
     assert (target / "muscle_envs" / "data" / "myolegs_holding_activation.json").is_file()
     assert (target / "policies" / "extractors.py").is_file()
+    assert (target / "muscle_train" / "hyperparams.yml").is_file()
+    assert (target / "muscle_train" / "trainers" / "sb3.py").is_file()
     assert {p.name for p in (target / "muscle_envs" / "assets").glob("*.xml")} >= {
         "arm_skeleton.xml",
         "arm4.xml",

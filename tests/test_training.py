@@ -18,8 +18,9 @@ import yaml
 from stable_baselines3 import PPO
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-import run_utils
 from muscle_envs.observations import PROPRIOCEPTION
+from muscle_train import config as mt_config
+from muscle_train import envs, rollouts, rundir, training
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {
@@ -92,7 +93,7 @@ def interrupt_when_evaluated(args: list[str], run_dir: Path) -> tuple[subprocess
         [sys.executable, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     deadline = time.monotonic() + 300
-    while not (run_dir / run_utils.EVALUATIONS_FILE).exists():
+    while not (run_dir / rundir.EVALUATIONS_FILE).exists():
         assert process.poll() is None and time.monotonic() < deadline
         time.sleep(0.5)
     process.send_signal(signal.SIGINT)
@@ -117,8 +118,8 @@ def test_run_directory_holds_models_normalizers_logs_and_config(ppo_run):
         "evaluations.csv",
     ):
         assert (ppo_run / name).is_file(), name
-    assert [p.name for p in run_utils.checkpoints(ppo_run)] == ["step_000000000512", "step_000000001024"]
-    for checkpoint in run_utils.checkpoints(ppo_run):
+    assert [p.name for p in rundir.checkpoints(ppo_run)] == ["step_000000000512", "step_000000001024"]
+    for checkpoint in rundir.checkpoints(ppo_run):
         assert {p.name for p in checkpoint.iterdir()} == {"model.zip", "vec_normalize.pkl"}
     assert not list(ppo_run.rglob(".tmp-*"))  # atomic writes leave no temporaries
     assert sorted(p.name for p in (ppo_run / "monitor").iterdir()) == ["0.monitor.csv", "1.monitor.csv"]
@@ -306,7 +307,7 @@ def test_ctrl_c_leaves_a_loadable_model_and_normalizer(tmp_path, vec_env):
     assert "interrupted at step" in stderr and "--resume" in stdout
     model = PPO.load(run_dir / "final_model.zip")
     assert 512 <= model.num_timesteps < 10_000_000
-    assert run_utils.checkpoints(run_dir)[-1].name == f"step_{model.num_timesteps:012d}"
+    assert rundir.checkpoints(run_dir)[-1].name == f"step_{model.num_timesteps:012d}"
     evaluation = run("evaluate.py", str(run_dir), "--episodes", "2")
     assert evaluation.returncode == 0, evaluation.stderr
 
@@ -351,26 +352,26 @@ def test_bad_options_are_named_before_any_work(tmp_path, args, message):
 
 
 def test_hyperparams_come_from_one_file_with_overrides(tmp_path):
-    legs = run_utils.load_hyperparams("ppo", "MyoLegsStand-v0")
+    legs = training.load_hyperparams("ppo", "MyoLegsStand-v0")
     assert legs["total_timesteps"] == 3_000_000 and legs["policy_kwargs"]["net_arch"] == [256, 256]
-    other = run_utils.load_hyperparams("ppo", "CartPole-v1")  # not listed: the algorithm's default
+    other = training.load_hyperparams("ppo", "CartPole-v1")  # not listed: the algorithm's default
     assert other["policy"] == "mlp" and other["n_steps"] == 1024
     override = tmp_path / "override.py"
     override.write_text("HYPERPARAMS = {'learning_rate': 1e-4, 'n_envs': 4}\n")
-    merged = run_utils.load_hyperparams("ppo", "MuscleArmReach-v0", override)
+    merged = training.load_hyperparams("ppo", "MuscleArmReach-v0", override)
     assert merged["learning_rate"] == 1e-4 and merged["n_envs"] == 4 and merged["batch_size"] == 512
-    run_settings, kwargs = run_utils.split_hyperparams(merged)
+    run_settings, kwargs = training.split_hyperparams(merged)
     assert "n_envs" in run_settings and "n_envs" not in kwargs and kwargs["learning_rate"] == 1e-4
-    for algo in run_utils.ALGORITHMS:  # every shipped entry is valid for its algorithm
-        table = yaml.safe_load(run_utils.HYPERPARAMS_FILE.read_text())[algo]
+    for algo in rundir.ALGORITHMS:  # every shipped entry is valid for its algorithm
+        table = yaml.safe_load(mt_config.hyperparams_file().read_text())[algo]
         for env_id in table:
-            run_utils.load_hyperparams(algo, env_id)
+            training.load_hyperparams(algo, env_id)
 
 
 def test_a_diverged_run_says_so_and_keeps_its_earlier_checkpoints(tmp_path, monkeypatch):
     import torch
 
-    import train_sb3
+    from muscle_train.cli import train as cli_train
 
     calls = []
     original = PPO.train
@@ -385,30 +386,30 @@ def test_a_diverged_run_says_so_and_keeps_its_earlier_checkpoints(tmp_path, monk
     monkeypatch.setattr(PPO, "train", diverging_train)
     run_dir = tmp_path / "run"
     args = train_args(run_dir, tiny_hyperparams(tmp_path), "--vec_env", "dummy", steps=2048)
-    with pytest.raises(run_utils.RunError, match="training diverged at step 1,536"):
-        train_sb3.train(train_sb3.parse_args(args[1:]))
-    assert not (run_dir / run_utils.MODEL_FILE).exists()
-    kept = run_utils.checkpoints(run_dir)
+    with pytest.raises(mt_config.RunError, match="training diverged at step 1,536"):
+        cli_train.train(cli_train.parse_args(args[1:]))
+    assert not (run_dir / rundir.MODEL_FILE).exists()
+    kept = rundir.checkpoints(run_dir)
     assert [p.name for p in kept] == ["step_000000001024", "step_000000001536"]
-    model = PPO.load(kept[-1] / run_utils.CHECKPOINT_MODEL)
+    model = PPO.load(kept[-1] / rundir.CHECKPOINT_MODEL)
     assert all(torch.isfinite(p).all() for p in model.policy.parameters())
 
 
 def test_checkpoints_are_written_whole_and_pruned(tmp_path):
-    venv = run_utils.make_vec_env("MuscleArmReach-v0", {}, 1, "dummy", 0)
+    venv = envs.make_vec_env("MuscleArmReach-v0", {}, 1, "dummy", 0)
     model = PPO("MultiInputPolicy", venv, n_steps=64, batch_size=64, device="cpu")
     (tmp_path / "checkpoints" / ".tmp-step_000000000099").mkdir(parents=True)  # a crash's leftovers
     for step in (100, 200, 300):
         model.num_timesteps = step
-        run_utils.save_checkpoint(model, venv, tmp_path, keep=2)
-    assert [p.name for p in run_utils.checkpoints(tmp_path)] == ["step_000000000200", "step_000000000300"]
-    with zipfile.ZipFile(run_utils.checkpoints(tmp_path)[-1] / "model.zip") as archive:
+        rundir.save_checkpoint(model, venv, tmp_path, keep=2)
+    assert [p.name for p in rundir.checkpoints(tmp_path)] == ["step_000000000200", "step_000000000300"]
+    with zipfile.ZipFile(rundir.checkpoints(tmp_path)[-1] / "model.zip") as archive:
         assert archive.testzip() is None
     venv.close()
 
 
 def test_episode_metrics_sum_the_reward_terms_and_ask_the_env():
-    env = run_utils.make_env("MuscleArmReach-v0", {"effort_weight": 0.1}, run_utils.POLICY_ACTION_RANGE)
+    env = envs.make_env("MuscleArmReach-v0", {"effort_weight": 0.1}, mt_config.POLICY_ACTION_RANGE)
     env.reset(seed=3)
     rng = np.random.default_rng(0)
     sums: dict[str, float] = {}
@@ -433,10 +434,10 @@ def test_run_episodes_counts_each_episode_once_and_spreads_them(tmp_path):
         def predict(self, obs, state=None, episode_start=None, deterministic=True):
             return np.zeros((3, 4), dtype=np.float32), None
 
-    venv = run_utils.make_vec_env("MuscleArmReach-v0", {}, 3, "dummy", 0)
-    episodes = run_utils.run_episodes(Constant(), venv, 7)
+    venv = envs.make_vec_env("MuscleArmReach-v0", {}, 3, "dummy", 0)
+    episodes = rollouts.run_episodes(Constant(), venv, 7)
     assert len(episodes) == 7 and all(e["length"] == 200 for e in episodes)
-    summary = run_utils.summarize(episodes)
+    summary = rollouts.summarize(episodes)
     assert summary["n_episodes"] == 7 and summary["success_rate"] == 0.0
     assert summary["task/reach_time"] is None or summary["task/reach_time"] > 0  # NaNs skipped
     assert summary["mean_reward"] == pytest.approx(np.mean([e["return"] for e in episodes]))
@@ -446,7 +447,7 @@ def test_run_episodes_counts_each_episode_once_and_spreads_them(tmp_path):
 @pytest.mark.parametrize("vec_env", ["subproc", "batched"])
 @pytest.mark.parametrize("start_method", ["fork", "forkserver", "spawn"])
 def test_training_workers_start_under_every_method(start_method, vec_env):
-    venv = run_utils.make_vec_env("MuscleArmReach-v0", {}, 2, vec_env, 0, start_method=start_method)
+    venv = envs.make_vec_env("MuscleArmReach-v0", {}, 2, vec_env, 0, start_method=start_method)
     try:
         venv.reset()
         _, reward, _, _ = venv.step(np.zeros((2, 4), dtype=np.float32))
@@ -458,12 +459,12 @@ def test_training_workers_start_under_every_method(start_method, vec_env):
 def test_a_resumed_evaluation_keeps_the_best_model_so_far(tmp_path):
     from types import SimpleNamespace
 
-    from train_callbacks import EvalCallback
+    from muscle_train.callbacks import EvalCallback
 
     rows = [{"step": 512, "wall_time_s": 3.0, "success_rate": 0.9, "mean_reward": 50.0}]
     rows.append({"step": 1024, "wall_time_s": 6.5, "success_rate": 0.6, "mean_reward": 70.0})
     for row in rows:
-        run_utils.append_csv(tmp_path / run_utils.EVALUATIONS_FILE, row)
+        rundir.append_csv(tmp_path / rundir.EVALUATIONS_FILE, row)
     callback = EvalCallback(None, tmp_path, eval_freq=512, n_episodes=2, seed=0)
     callback.model = SimpleNamespace(num_timesteps=1024)
     callback._init_callback()

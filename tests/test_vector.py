@@ -11,8 +11,8 @@ from sb3_contrib import RecurrentPPO
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecNormalize
 
-import run_utils
 from muscle_envs.vector import BatchedVecEnv, FastVecNormalize
+from muscle_train import envs
 
 # Each option set exercises a different part of the kernels: short holds and a wide target (many
 # successes, resets mid-run), delays + noise + place cells + activation (ring buffer, per-env random
@@ -63,9 +63,9 @@ def assert_same_observation(expected, actual, what: str) -> None:
 @pytest.mark.parametrize("env_id, options, n_workers, kernel, steps, successes_expected", CASES)
 def test_batched_steps_like_dummy_vec_env(env_id, options, n_workers, kernel, steps, successes_expected):
     """Observations, rewards, episode ends, terminal observations, resets and episode statistics
-    equal DummyVecEnv's over run_utils.make_env (RescaleAction, EpisodeMetrics, Monitor)."""
+    equal DummyVecEnv's over envs.make_env (RescaleAction, EpisodeMetrics, Monitor)."""
     n = 3
-    reference = run_utils.make_vec_env(env_id, options, n, "dummy", seed=7)
+    reference = envs.make_vec_env(env_id, options, n, "dummy", seed=7)
     batched = BatchedVecEnv(env_id, n, options, n_workers=n_workers, kernel=kernel)
     assert batched.vectorized == (kernel == "vectorized")
     batched.seed(7)
@@ -174,7 +174,7 @@ def test_ppo_trains_exactly_as_on_dummy_vec_env():
     batched = BatchedVecEnv("MuscleArmReach-v0", 4, EASY_REACH, kernel="vectorized")
     batched.seed(2)
     for venv in (
-        VecNormalize(run_utils.make_vec_env("MuscleArmReach-v0", EASY_REACH, 4, "dummy", seed=2)),
+        VecNormalize(envs.make_vec_env("MuscleArmReach-v0", EASY_REACH, 4, "dummy", seed=2)),
         FastVecNormalize(batched),
     ):
         model = PPO("MultiInputPolicy", venv, n_steps=64, batch_size=128, n_epochs=2, seed=0, device="cpu")

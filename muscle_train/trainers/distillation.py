@@ -1,9 +1,9 @@
 """Distillation: a recurrent student imitates a trained teacher (behavioural cloning, then DAgger).
 
-    python train_sb3.py --teacher logs/MuscleArmReach-v0/ppo_0_20261121-131723           # sensory_rnn student
-    python train_sb3.py --teacher RUN_DIR --policy gru --hyperparams my_distill.yml
+    muscle-train --teacher logs/MuscleArmReach-v0/ppo_0_20261121-131723           # sensory_rnn student
+    muscle-train --teacher RUN_DIR --policy gru --hyperparams my_distill.yml
 
-1. **Demonstrations.** The teacher (any train_sb3.py run: its model and its normalizer, recurrent or
+1. **Demonstrations.** The teacher (any training run: its model and its normalizer, recurrent or
    not) runs ``demo_episodes`` episodes. Each step's raw observation and the teacher's deterministic
    action are kept, episode by episode.
 2. **Fit.** The student (a recurrent policy of policies/) learns the teacher's actions: MSE between its
@@ -16,7 +16,7 @@
 
 After each fit the student is evaluated (evaluations.csv, best_model.zip; the step axis counts the
 env steps collected). At the end teacher and student are evaluated on the same ``compare_episodes``
-episodes (evaluate.py's default seed) and the ratios are written to distillation.json.
+episodes (the evaluation's default seed) and the ratios are written to distillation.json.
 
 The student's observation normalizer copies the teacher's statistics for the entries both
 normalize; entries only the student normalizes (a sensory teacher keeps the muscle entries raw)
@@ -27,7 +27,7 @@ RecurrentPPO could fine-tune it.
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import json
 import math
 from dataclasses import asdict, dataclass, field
@@ -42,15 +42,15 @@ from stable_baselines3.common.logger import Logger, configure
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 from tqdm import tqdm
 
-import run_utils
 from muscle_envs.vector import FastVecNormalize
-from policies import actor_means, initial_state, policy_spec
-from train_callbacks import Evaluation, SignalFlag
+from muscle_train import evaluation, rundir
+from muscle_train.callbacks import Evaluation, SignalFlag
+from muscle_train.config import RunConfig, RunError, Session, plain
+from muscle_train.envs import EVAL_SEED_OFFSET, make_eval_env, make_vec_env
+from muscle_train.rollouts import episode_record, episode_targets, summarize
+from muscle_train.trainers.base import RunRequest, Trainer
+from policies import POLICIES, actor_means, initial_state, policy_spec
 
-# Run settings (run_utils.RUN_SETTINGS) that apply to distillation: the student's policy, the envs
-# that collect episodes, and the periodic evaluation's size.
-RUN_SETTINGS = ("policy", "n_envs", "vec_env", "n_eval_episodes")
-RESUMABLE = False  # a run keeps no state to continue from: start a new one
 REPORT_FILE = "distillation.json"
 ROUND_SEED_OFFSET = 1_000  # round r collects with seed + r * this
 
@@ -89,13 +89,11 @@ class Settings:
         counts = ("demo_episodes", "epochs", "seq_len", "batch_size", "compare_episodes")
         for name in counts:
             if getattr(self, name) < 1:
-                raise run_utils.RunError(f"distill: {name} must be >= 1, got {getattr(self, name)}")
+                raise RunError(f"distill: {name} must be >= 1, got {getattr(self, name)}")
         if self.dagger_rounds < 0 or (self.dagger_rounds and self.dagger_episodes < 1):
-            raise run_utils.RunError("distill: dagger_rounds must be >= 0 and dagger_episodes >= 1")
+            raise RunError("distill: dagger_rounds must be >= 0 and dagger_episodes >= 1")
         if self.teacher_model not in ("final", "best"):
-            raise run_utils.RunError(
-                f"distill: teacher_model must be final or best, got {self.teacher_model!r}"
-            )
+            raise RunError(f"distill: teacher_model must be final or best, got {self.teacher_model!r}")
 
 
 @dataclass
@@ -143,10 +141,10 @@ def collect(
     requested, returns the episodes completed so far. ``progress``: a bar over episodes.
 
     Returns the labelled episodes and one record per episode of the actor's performance
-    (:func:`run_utils.episode_record`, as :func:`run_utils.run_episodes` gives).
+    (:func:`~muscle_train.rollouts.episode_record`, as :func:`~muscle_train.rollouts.run_episodes` gives).
     """
     n = venv.num_envs
-    targets = run_utils.episode_targets(n_episodes, n)
+    targets = episode_targets(n_episodes, n)
     counts = np.zeros(n, dtype=int)
     returns, lengths = np.zeros(n), np.zeros(n, dtype=int)
     observations: list[list[dict[str, np.ndarray]]] = [[] for _ in range(n)]
@@ -175,7 +173,7 @@ def collect(
                 steps = observations[i]
                 stacked = {key: np.stack([step[key] for step in steps]) for key in steps[0]}
                 episodes.append(Episode(stacked, np.stack(labels[i]).astype(np.float32)))
-                records.append(run_utils.episode_record(returns[i], lengths[i], infos[i]))
+                records.append(episode_record(returns[i], lengths[i], infos[i]))
                 counts[i] += 1
                 bar.update(1)
             observations[i], labels[i] = [], []
@@ -310,30 +308,31 @@ def student_normalizer(
     return normalizer
 
 
-def load_teacher(config: dict[str, Any], settings: Settings, venv: VecEnv) -> Controller:
+def load_teacher(config: RunConfig, settings: Settings, venv: VecEnv) -> Controller:
     """The teacher run's model and its normalizer (frozen), acting on ``venv``'s raw observations."""
-    teacher_dir = Path(config["teacher"])
-    teacher_config = run_utils.load_config(teacher_dir)
-    model_path, normalizer_path = run_utils.run_files(teacher_dir, settings.teacher_model, teacher_config)
-    normalizer = run_utils.load_normalizer(normalizer_path, venv) if normalizer_path else None
-    model = run_utils.load_model(model_path, venv if normalizer is None else normalizer)
+    assert config.teacher is not None  # DistillationTrainer.adapt
+    teacher_dir = Path(config.teacher)
+    teacher_config = rundir.load_config(teacher_dir)
+    model_path, normalizer_path = rundir.run_files(teacher_dir, settings.teacher_model, teacher_config)
+    normalizer = rundir.load_normalizer(normalizer_path, venv) if normalizer_path else None
+    model = rundir.load_model(model_path, venv if normalizer is None else normalizer)
     return Controller(model, normalizer)
 
 
-def train(config: dict[str, Any], run_dir: Path, args: argparse.Namespace) -> dict[str, Any] | None:
-    """Distil the teacher of ``config`` into a student in ``run_dir``; returns the final comparison."""
-    settings = Settings(**config["hyperparams"])
-    spec = policy_spec(config["policy"], **settings.policy_kwargs)
-    seed = config["seed"]
+def distil(config: RunConfig, run_dir: Path, session: Session) -> dict[str, Any] | None:
+    """Distil the teacher of ``config`` into a student in ``run_dir``; returns the student's final
+    evaluation."""
+    assert config.n_envs is not None and config.vec_env is not None  # hyperparams.yml's distill entry
+    settings = Settings(**config.hyperparams)
+    spec = policy_spec(config.policy, **settings.policy_kwargs)
+    seed = config.seed
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    progress = not args.no_progress
-    logger: Logger = configure(str(run_dir / "tb" / "distill"), ["tensorboard"])
+    progress = session.progress
+    logger: Logger = configure(str(run_dir / rundir.TENSORBOARD_DIR / "distill"), ["tensorboard"])
 
-    venv = run_utils.make_vec_env(
-        config["env"], config["env_kwargs"], config["n_envs"], config["vec_env"], seed
-    )
-    eval_env = run_utils.make_eval_env(config)
+    venv = make_vec_env(config.env, config.env_kwargs, config.n_envs, config.vec_env, seed)
+    eval_env = make_eval_env(config)
     flag = SignalFlag()
     try:
         teacher = load_teacher(config, settings, venv)
@@ -350,17 +349,15 @@ def train(config: dict[str, Any], run_dir: Path, args: argparse.Namespace) -> di
             eval_env, training=False, norm_reward=False, norm_obs_keys=normalizer.norm_obs_keys
         )
         model = RecurrentPPO(
-            spec.policy, normalizer, policy_kwargs=spec.policy_kwargs, seed=seed, device=args.device
+            spec.policy, normalizer, policy_kwargs=spec.policy_kwargs, seed=seed, device=session.device
         )
         policy = model.policy
         optimizer = torch.optim.Adam(policy.parameters(), lr=settings.learning_rate)
-        evaluation = Evaluation(
-            eval_env, run_dir, config["n_eval_episodes"], seed + run_utils.EVAL_SEED_OFFSET
-        )
+        evaluator = Evaluation(eval_env, run_dir, config.n_eval_episodes, seed + EVAL_SEED_OFFSET)
         dataset = Dataset(normalizer)
         dataset.add(demos)
         collected = sum(len(e) for e in demos)
-        teacher_summary = run_utils.summarize(teacher_records)
+        teacher_summary = summarize(teacher_records)
         logger.record("distill/teacher_success_rate", teacher_summary["success_rate"])
         rounds = []
         with flag:
@@ -380,12 +377,12 @@ def train(config: dict[str, Any], run_dir: Path, args: argparse.Namespace) -> di
                     collected += sum(len(e) for e in visited)
                     if flag.requested:
                         break
-                    on_policy = run_utils.summarize(records)
+                    on_policy = summarize(records)
                     logger.record("distill/dagger_success_rate", on_policy["success_rate"])
                 policy.set_training_mode(True)
                 losses = fit(policy, dataset, settings, optimizer, rng, flag, progress, f"round {round_}")
                 policy.set_training_mode(False)
-                summary = evaluation(model, normalizer, collected, logger)
+                summary = evaluator(model, normalizer, collected, logger)
                 logger.record("distill/loss", losses[-1])
                 logger.record("distill/round", round_)
                 logger.record("distill/dataset_steps", dataset.steps)
@@ -399,8 +396,8 @@ def train(config: dict[str, Any], run_dir: Path, args: argparse.Namespace) -> di
                     f"(teacher {teacher_summary['success_rate']:.0%} on its demonstrations)",
                     flush=True,
                 )
-                run_utils.save_model_and_normalizer(
-                    model, normalizer, run_dir / run_utils.MODEL_FILE, run_dir / run_utils.NORMALIZER_FILE
+                rundir.save_model_and_normalizer(
+                    model, normalizer, run_dir / rundir.MODEL_FILE, run_dir / rundir.NORMALIZER_FILE
                 )
                 if flag.requested:
                     break
@@ -412,27 +409,27 @@ def train(config: dict[str, Any], run_dir: Path, args: argparse.Namespace) -> di
         print(f"interrupted during round {len(rounds)}; {saved}")
         return None
     report = compare(config, run_dir, settings, rounds)
-    (run_dir / REPORT_FILE).write_text(json.dumps(run_utils.plain(report), indent=2))
+    rundir.atomic_write_text(run_dir / REPORT_FILE, json.dumps(plain(report), indent=2))
     print_report(report)
     return report["student"]
 
 
 def compare(
-    config: dict[str, Any], run_dir: Path, settings: Settings, rounds: list[dict[str, Any]]
+    config: RunConfig, run_dir: Path, settings: Settings, rounds: list[dict[str, Any]]
 ) -> dict[str, Any]:
-    """Teacher and student evaluated as evaluate.py does, on the same episodes; their ratios."""
-    import evaluate  # the same code path as `python evaluate.py RUN_DIR`
-
+    """Teacher and student evaluated as ``evaluate.py RUN_DIR`` does, on the same episodes; their
+    ratios."""
+    assert config.teacher is not None  # DistillationTrainer.adapt
     results = {}
     for role, path, which in (
-        ("teacher", Path(config["teacher"]), settings.teacher_model),
+        ("teacher", Path(config.teacher), settings.teacher_model),
         ("student", run_dir, "final"),
     ):
-        args = evaluate.parse_args([str(path), "--load", which])
-        results[role] = evaluate.evaluate(evaluate.resolve_source(args), settings.compare_episodes)
+        source = evaluation.run_source(path, which)
+        results[role] = evaluation.evaluate(source, settings.compare_episodes)
     teacher, student = results["teacher"], results["student"]
     return {
-        "teacher_run": config["teacher"],
+        "teacher_run": config.teacher,
         "settings": asdict(settings),
         "rounds": rounds,
         "teacher": teacher,
@@ -467,3 +464,48 @@ def print_report(report: dict[str, Any]) -> None:
             "n/a" if value is None else f"{value:.3f}",
         )
     Console().print(table)
+
+
+class DistillationTrainer(Trainer):
+    """``--algo distill``: a recurrent student imitates a teacher run (:func:`distil`)."""
+
+    algos = ("distill",)
+    # the student's policy, the envs that collect episodes, and the periodic evaluation's size
+    run_settings = ("policy", "n_envs", "vec_env", "n_eval_episodes")
+    resumable = False  # a run keeps no state to continue from: start a new one
+
+    def arguments(self, algo: str) -> list[str]:
+        return [f.name for f in dataclasses.fields(Settings)]
+
+    def adapt(self, request: RunRequest) -> tuple[RunRequest, dict[str, Any]]:
+        """The student learns on its teacher's env, from normalized observations (its own frozen
+        normalizer, see :func:`student_normalizer`)."""
+        if request.teacher is None:
+            raise RunError("--algo distill needs --teacher RUN_DIR")
+        teacher = rundir.load_config(request.teacher)
+        if (request.env and request.env != teacher.env) or request.env_kwargs:
+            raise RunError(
+                f"the student learns on its teacher's env ({teacher.env} with {teacher.env_kwargs}); "
+                "drop --env and --env_kwargs"
+            )
+        request = request.replace(env=teacher.env, env_kwargs=dict(teacher.env_kwargs))
+        return request, {
+            "teacher": str(request.teacher),
+            "normalize": {"norm_obs": True, "norm_reward": False},
+        }
+
+    def check_policy(self, algo: str, policy: str) -> None:
+        if not POLICIES[policy].recurrent:
+            students = sorted(n for n, spec in POLICIES.items() if spec.recurrent)
+            raise RunError(f"a distillation student is recurrent: one of {students}, not {policy!r}")
+
+    def check(self, config: RunConfig) -> None:
+        Settings(**config.hyperparams)  # a bad value is reported in one line, before any work
+
+    def train(
+        self, config: RunConfig, run_dir: Path, session: Session, wandb_run: Any
+    ) -> dict[str, Any] | None:
+        return distil(config, run_dir, session)
+
+
+TRAINER = DistillationTrainer()

@@ -1,8 +1,8 @@
 """CMA-ES: gradient-free search over a controller's weights (seed 000), with the ``cma`` package.
 
-    python train_sb3.py --algo cmaes                              # sensory_rnn, 32 ReLU units
-    python train_sb3.py --algo cmaes --policy rnn --hyperparams my_cmaes.yml
-    python train_sb3.py --resume logs/MuscleArmReach-v0/cmaes_0_20261121-150000
+    muscle-train --algo cmaes                              # sensory_rnn, 32 ReLU units
+    muscle-train --algo cmaes --policy rnn --hyperparams my_cmaes.yml
+    muscle-train --resume logs/MuscleArmReach-v0/cmaes_0_20261121-150000
 
 The search covers the parameters the policy's deterministic action depends on (the actor: its
 features, core, reflexes and action head; not the critic nor the action noise). It starts from the
@@ -19,12 +19,12 @@ random generator) together with final_model.zip (the mean). A resumed search is 
 uninterrupted run would have made (tested). Ctrl-C or SIGTERM stop after the
 current generation and save; ``--resume RUN_DIR`` continues the same search. The model files are
 ordinary SB3 models (RecurrentPPO's, or PPO's for a feed-forward policy) without a normalizer:
-evaluate.py loads them like any other run.
+the evaluation loads them like any other run.
 """
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import math
 import multiprocessing
 import os
@@ -47,14 +47,15 @@ from torch import nn
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 from tqdm import tqdm
 
-import run_utils
 from muscle_envs.vector import BatchedVecEnv
+from muscle_train import rundir
+from muscle_train.callbacks import Evaluation, SignalFlag
+from muscle_train.config import POLICY_ACTION_RANGE, RunConfig, RunError, Session
+from muscle_train.envs import EVAL_SEED_OFFSET, make_eval_env, make_vec_env
+from muscle_train.rollouts import run_episodes
+from muscle_train.trainers.base import RunRequest, Trainer
 from policies import PolicySpec, actor_means, initial_state, policy_spec
-from train_callbacks import Evaluation, SignalFlag
 
-# Run settings (run_utils.RUN_SETTINGS) that apply to CMA-ES.
-RUN_SETTINGS = ("policy", "n_eval_episodes")
-RESUMABLE = True  # --resume continues from cmaes_state.pkl
 STATE_FILE = "cmaes_state.pkl"
 
 
@@ -88,20 +89,20 @@ class Settings:
     def __post_init__(self) -> None:
         for name in ("generations", "fitness_episodes", "eval_every", "checkpoint_every"):
             if getattr(self, name) < 1:
-                raise run_utils.RunError(f"cmaes: {name} must be >= 1, got {getattr(self, name)}")
+                raise RunError(f"cmaes: {name} must be >= 1, got {getattr(self, name)}")
         if self.popsize is not None and self.popsize < 2:
-            raise run_utils.RunError(f"cmaes: popsize must be >= 2, got {self.popsize}")
+            raise RunError(f"cmaes: popsize must be >= 2, got {self.popsize}")
         if self.sigma0 <= 0:
-            raise run_utils.RunError(f"cmaes: sigma0 must be > 0, got {self.sigma0}")
+            raise RunError(f"cmaes: sigma0 must be > 0, got {self.sigma0}")
         if self.n_workers is not None and self.n_workers < 1:
-            raise run_utils.RunError(f"cmaes: n_workers must be >= 1, got {self.n_workers}")
+            raise RunError(f"cmaes: n_workers must be >= 1, got {self.n_workers}")
 
 
-def build_model(config: dict[str, Any], spec: PolicySpec, venv: VecEnv, device: str = "cpu") -> BaseAlgorithm:
+def build_model(config: RunConfig, spec: PolicySpec, venv: VecEnv, device: str = "cpu") -> BaseAlgorithm:
     """The controller as an SB3 model (its algorithm's defaults; only the policy matters), initialized
     from the run's seed: the same weights in every process."""
     return spec.algorithm(
-        spec.policy, venv, policy_kwargs=spec.policy_kwargs, seed=config["seed"], device=device
+        spec.policy, venv, policy_kwargs=spec.policy_kwargs, seed=config.seed, device=device
     )
 
 
@@ -122,17 +123,6 @@ def actor_parameters(policy: Any) -> list[nn.Parameter]:
 
 
 # -- the workers -------------------------------------------------------------------------------------
-_WORKER: dict[str, Any] = {}
-
-
-def _start_worker(config: dict[str, Any]) -> None:
-    """Worker initializer: one torch thread; Ctrl-C is the main process's job; the fitness envs
-    and a controller to load candidates into."""
-    torch.set_num_threads(1)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _WORKER.update(fitness_setup(config))
-
-
 class DeterministicActor:
     """``model.predict(..., deterministic=True)`` for the rollouts of a search: the same actions
     (:func:`policies.actor_means`, clipped to the action space; tested), without SB3's per-call
@@ -169,29 +159,6 @@ class DeterministicActor:
         return torch.clamp(actions, self.low, self.high).numpy(), state
 
 
-def fitness_setup(config: dict[str, Any]) -> dict[str, Any]:
-    """What evaluating a candidate needs: ``fitness_episodes`` envs stepped as one batch in this
-    process (the same episodes as train_sb3.py's and evaluate.py's envs), the model, an actor that
-    runs it, and the searched parameters."""
-    settings = Settings(**config["hyperparams"])
-    spec = policy_spec(config["policy"], **settings.policy_kwargs)
-    venv = BatchedVecEnv(
-        config["env"],
-        settings.fitness_episodes,
-        config["env_kwargs"],
-        run_utils.POLICY_ACTION_RANGE,
-        n_workers=0,
-    )
-    model = build_model(config, spec, venv)
-    return {
-        "venv": venv,
-        "model": model,
-        "actor": DeterministicActor(model.policy),
-        "params": actor_parameters(model.policy),
-        "seed": config["seed"],
-    }
-
-
 def set_weights(params: list[nn.Parameter], x: np.ndarray) -> None:
     """Load the flat weight vector ``x`` (a candidate) into ``params``."""
     with torch.no_grad():
@@ -207,24 +174,67 @@ class Fitness(NamedTuple):
     error: str  # why the candidate failed ("" if it did not)
 
 
-def fitness(candidate: np.ndarray, worker: dict[str, Any] | None = None) -> Fitness:
-    """The :class:`Fitness` of the weights ``candidate`` over the fixed episodes.
+@dataclass
+class FitnessWorker:
+    """What evaluating a candidate needs: ``fitness_episodes`` envs stepped as one batch in this
+    process (the same episodes as training's and the evaluation's envs), the model, an actor that
+    runs it, and the searched parameters.
 
-    A candidate whose actions stop being finite (a recurrent core whose activity explodes: the
-    policy's distribution or the env refuses them) scores NaN, which cma ranks last, and ``error``
-    says why (else it is empty).
+    Each worker process of the search holds one (:func:`start_worker`); :func:`fitness` uses it.
     """
-    worker = _WORKER if worker is None else worker
-    set_weights(worker["params"], candidate)
-    venv = worker["venv"]
-    venv.seed(worker["seed"])
-    try:
-        records = run_utils.run_episodes(worker["actor"], venv, venv.num_envs)
-    except ValueError as err:
-        return Fitness(math.nan, 0.0, 0, str(err))
-    returns = [r["return"] for r in records]
-    success = [r["is_success"] for r in records]
-    return Fitness(float(np.mean(returns)), float(np.mean(success)), sum(r["length"] for r in records), "")
+
+    venv: VecEnv
+    model: BaseAlgorithm
+    actor: DeterministicActor
+    params: list[nn.Parameter]
+    seed: int
+
+    @classmethod
+    def create(cls, config: RunConfig) -> FitnessWorker:
+        settings = Settings(**config.hyperparams)
+        spec = policy_spec(config.policy, **settings.policy_kwargs)
+        venv = BatchedVecEnv(
+            config.env, settings.fitness_episodes, config.env_kwargs, POLICY_ACTION_RANGE, n_workers=0
+        )
+        model = build_model(config, spec, venv)
+        return cls(venv, model, DeterministicActor(model.policy), actor_parameters(model.policy), config.seed)
+
+    def fitness(self, candidate: np.ndarray) -> Fitness:
+        """The :class:`Fitness` of the weights ``candidate`` over the fixed episodes.
+
+        A candidate whose actions stop being finite (a recurrent core whose activity explodes: the
+        policy's distribution or the env refuses them) scores NaN, which cma ranks last, and ``error``
+        says why (else it is empty).
+        """
+        set_weights(self.params, candidate)
+        self.venv.seed(self.seed)
+        try:
+            records = run_episodes(self.actor, self.venv, self.venv.num_envs)
+        except ValueError as err:
+            return Fitness(math.nan, 0.0, 0, str(err))
+        returns = [r["return"] for r in records]
+        success = [r["is_success"] for r in records]
+        return Fitness(
+            float(np.mean(returns)), float(np.mean(success)), sum(r["length"] for r in records), ""
+        )
+
+
+_worker: FitnessWorker | None = None  # this worker process's, set by start_worker
+
+
+def start_worker(config: RunConfig) -> None:
+    """Worker initializer: one torch thread; Ctrl-C is the main process's job; the fitness envs
+    and a controller to load candidates into."""
+    global _worker
+    torch.set_num_threads(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _worker = FitnessWorker.create(config)
+
+
+def fitness(candidate: np.ndarray) -> Fitness:
+    """:meth:`FitnessWorker.fitness` of this worker process (what the process pool maps)."""
+    assert _worker is not None, "start_worker() runs first in every worker process"
+    return _worker.fitness(candidate)
 
 
 # -- the search --------------------------------------------------------------------------------------
@@ -239,18 +249,15 @@ def save_state(path: Path, es: cma.CMAEvolutionStrategy, env_steps: int) -> None
 
 
 def load_state(path: Path) -> tuple[cma.CMAEvolutionStrategy, int]:
+    """The search state :func:`save_state` wrote (it also restores NumPy's global random state)."""
     if not path.is_file():
-        raise run_utils.RunError(
-            f"{path.parent} has no {path.name}: is it a CMA-ES run that saved a generation?"
-        )
+        raise RunError(f"{path.parent} has no {path.name}: is it a CMA-ES run that saved a generation?")
     try:
         with open(path, "rb") as f:
             state = pickle.load(f)
         es, random_state, env_steps = state["es"], state["numpy_random"], state["env_steps"]
     except (pickle.UnpicklingError, EOFError, KeyError, TypeError, AttributeError, ValueError) as err:
-        raise run_utils.RunError(
-            f"{path} is not a readable CMA-ES state ({type(err).__name__}: {err})"
-        ) from None
+        raise RunError(f"{path} is not a readable CMA-ES state ({type(err).__name__}: {err})") from None
     np.random.set_state(random_state)  # noqa: NPY002 (see save_state)
     return es, int(env_steps)
 
@@ -275,31 +282,29 @@ def new_search(x0: np.ndarray, settings: Settings, seed: int) -> cma.CMAEvolutio
     return cma.CMAEvolutionStrategy(x0, settings.sigma0, options)
 
 
-def train(config: dict[str, Any], run_dir: Path, args: argparse.Namespace) -> dict[str, Any] | None:
-    """Run (or, with ``args.resume``, continue) the search of ``config`` in ``run_dir``; returns the
+def search(config: RunConfig, run_dir: Path, session: Session) -> dict[str, Any] | None:
+    """Run (or, with ``session.resume``, continue) the search of ``config`` in ``run_dir``; returns the
     last evaluation."""
-    settings = Settings(**config["hyperparams"])
-    spec = policy_spec(config["policy"], **settings.policy_kwargs)
-    seed = config["seed"]
-    venv = run_utils.make_vec_env(config["env"], config["env_kwargs"], 1, "dummy", seed)
-    eval_env = run_utils.make_eval_env(config)
-    model = build_model(config, spec, venv, args.device)
+    settings = Settings(**config.hyperparams)
+    spec = policy_spec(config.policy, **settings.policy_kwargs)
+    seed = config.seed
+    venv = make_vec_env(config.env, config.env_kwargs, 1, "dummy", seed)
+    eval_env = make_eval_env(config)
+    model = build_model(config, spec, venv, session.device)
     params = actor_parameters(model.policy)
     state_path = run_dir / STATE_FILE
-    if args.resume is not None:
+    if session.resume:
         es, env_steps = load_state(state_path)
         if es.N != sum(p.numel() for p in params):
-            raise run_utils.RunError(
-                f"{state_path} searches {es.N} weights, the controller has another number"
-            )
+            raise RunError(f"{state_path} searches {es.N} weights, the controller has another number")
         print(f"resuming {run_dir} at generation {es.countiter}")
     else:
         es, env_steps = new_search(parameters_to_vector(params).detach().double().numpy(), settings, seed), 0
-    evaluation = Evaluation(eval_env, run_dir, config["n_eval_episodes"], seed + run_utils.EVAL_SEED_OFFSET)
-    logger: Logger = configure(str(run_dir / "tb" / "cmaes"), ["tensorboard"])
+    evaluation = Evaluation(eval_env, run_dir, config.n_eval_episodes, seed + EVAL_SEED_OFFSET)
+    logger: Logger = configure(str(run_dir / rundir.TENSORBOARD_DIR / "cmaes"), ["tensorboard"])
     n_workers = settings.n_workers or os.cpu_count() or 1
     print(
-        f"CMA-ES on {config['env']}: {es.N:,} weights ({config['policy']}), {es.popsize} candidates x "
+        f"CMA-ES on {config.env}: {es.N:,} weights ({config.policy}), {es.popsize} candidates x "
         f"{settings.fitness_episodes} episodes per generation, {n_workers} workers -> {run_dir}",
         flush=True,
     )
@@ -310,12 +315,12 @@ def train(config: dict[str, Any], run_dir: Path, args: argparse.Namespace) -> di
         total=settings.generations,
         initial=es.countiter,
         unit="gen",
-        disable=args.no_progress,
+        disable=not session.progress,
         dynamic_ncols=True,
     )
     last_saved = es.countiter
     try:
-        with flag, ProcessPoolExecutor(n_workers, context, _start_worker, (config,)) as pool:
+        with flag, ProcessPoolExecutor(n_workers, context, start_worker, (config,)) as pool:
             while es.countiter < settings.generations and not flag.requested:
                 started = time.monotonic()
                 candidates = es.ask()
@@ -324,7 +329,7 @@ def train(config: dict[str, Any], run_dir: Path, args: argparse.Namespace) -> di
                 returns = np.array([r.mean_return for r in results])
                 diverged = int(np.isnan(returns).sum())
                 if diverged == len(returns):
-                    raise run_utils.RunError(
+                    raise RunError(
                         f"every candidate of generation {es.countiter + 1} failed "
                         f"(a smaller sigma0 may help): {results[0].error}"
                     )
@@ -357,14 +362,12 @@ def train(config: dict[str, Any], run_dir: Path, args: argparse.Namespace) -> di
                 )
     finally:
         bar.close()
-        if es.countiter != last_saved or not (run_dir / run_utils.MODEL_FILE).is_file():
+        if es.countiter != last_saved or not (run_dir / rundir.MODEL_FILE).is_file():
             checkpoint(run_dir, es, env_steps, model, params, venv)
         venv.close()
         eval_env.close()
     if flag.requested:
-        print(
-            f"\ninterrupted at generation {es.countiter}; resume with: python train_sb3.py --resume {run_dir}"
-        )
+        print(f"\ninterrupted at generation {es.countiter}; resume with: muscle-train --resume {run_dir}")
     else:
         print(
             f"best fitness {-es.result.fbest:.2f} after {es.countiter} generations ({env_steps:,} env steps)"
@@ -382,7 +385,40 @@ def checkpoint(
 ) -> None:
     """The search state and the distribution mean's model (final_model.zip)."""
     set_weights(params, es.result.xfavorite)
-    run_utils.save_model_and_normalizer(
-        model, venv, run_dir / run_utils.MODEL_FILE, run_dir / run_utils.NORMALIZER_FILE
+    rundir.save_model_and_normalizer(
+        model, venv, run_dir / rundir.MODEL_FILE, run_dir / rundir.NORMALIZER_FILE
     )
     save_state(run_dir / STATE_FILE, es, env_steps)
+
+
+class EvolutionTrainer(Trainer):
+    """``--algo cmaes``: CMA-ES over a controller's weights (:func:`search`)."""
+
+    algos = ("cmaes",)
+    run_settings = ("policy", "n_eval_episodes")
+    resumable = True  # --resume continues from cmaes_state.pkl
+
+    def arguments(self, algo: str) -> list[str]:
+        return [f.name for f in dataclasses.fields(Settings)]
+
+    def adapt(self, request: RunRequest) -> tuple[RunRequest, dict[str, Any]]:
+        request, fixed = super().adapt(request)
+        return request, {**fixed, "normalize": False}  # the weights are searched against raw observations
+
+    def check_policy(self, algo: str, policy: str) -> None:
+        """Any policy: the search covers whatever weights its deterministic action depends on."""
+
+    def check(self, config: RunConfig) -> None:
+        Settings(**config.hyperparams)  # a bad value is reported in one line, before any work
+
+    def check_resume(self, run_dir: Path, config: RunConfig) -> None:
+        if not (run_dir / STATE_FILE).is_file():
+            raise RunError(f"{run_dir} has no {STATE_FILE}: is it a CMA-ES run that saved a generation?")
+
+    def train(
+        self, config: RunConfig, run_dir: Path, session: Session, wandb_run: Any
+    ) -> dict[str, Any] | None:
+        return search(config, run_dir, session)
+
+
+TRAINER = EvolutionTrainer()

@@ -1,7 +1,8 @@
-"""SB3 callbacks of train_sb3.py: evaluation, checkpoints, episode metrics and the progress bar.
+"""Training callbacks: evaluation, checkpoints, episode metrics, the progress bar, and the signal flag
+that lets every trainer stop at a safe point on Ctrl-C or SIGTERM.
 
 Metric names are grouped as TensorBoard and W&B show them: ``rollout/`` (SB3's own), ``reward/<term>``
-and ``task/<metric>`` (training episodes, from :class:`run_utils.EpisodeMetrics`), ``eval/`` (the
+and ``task/<metric>`` (training episodes, from :class:`muscle_train.envs.EpisodeMetrics`), ``eval/`` (the
 periodic evaluation), ``time/``.
 """
 
@@ -19,7 +20,8 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv, sync_envs_normalization
 from tqdm import tqdm
 
-import run_utils
+from muscle_train import rundir
+from muscle_train.rollouts import run_episodes, summarize
 
 
 class SignalFlag:
@@ -107,7 +109,7 @@ class Evaluation:
         self.run_dir = run_dir
         self.n_episodes = n_episodes
         self.seed = seed
-        rows = run_utils.read_csv(run_dir / run_utils.EVALUATIONS_FILE)
+        rows = rundir.read_csv(run_dir / rundir.EVALUATIONS_FILE)
         self._start = time.monotonic() - (float(rows[-1]["wall_time_s"]) if rows else 0.0)
         scores = [(float(row["success_rate"]), float(row["mean_reward"])) for row in rows]
         self.best: tuple[float, float] | None = max(scores) if scores else None
@@ -123,22 +125,22 @@ class Evaluation:
         ``logger`` (an SB3 logger) without dumping it."""
         sync_envs_normalization(train_env, self.eval_env)
         self.eval_env.seed(self.seed)
-        summary = run_utils.summarize(run_utils.run_episodes(model, self.eval_env, self.n_episodes))
+        summary = summarize(run_episodes(model, self.eval_env, self.n_episodes))
         self.last = summary
         for key, value in summary.items():
             if key != "n_episodes" and value is not None:
                 name = key.replace("episode_length", "ep_length")  # SB3's names: eval/mean_ep_length
                 logger.record(f"eval/{name}", value)
         row = {"step": step, "wall_time_s": round(self.wall_time, 2), **summary}
-        run_utils.append_csv(self.run_dir / run_utils.EVALUATIONS_FILE, row)
+        rundir.append_csv(self.run_dir / rundir.EVALUATIONS_FILE, row)
         score = (summary["success_rate"], summary["mean_reward"])
         if self.best is None or score > self.best:
             self.best = score
-            run_utils.save_model_and_normalizer(
+            rundir.save_model_and_normalizer(
                 model,
                 train_env,
-                self.run_dir / run_utils.BEST_MODEL_FILE,
-                self.run_dir / run_utils.BEST_NORMALIZER_FILE,
+                self.run_dir / rundir.BEST_MODEL_FILE,
+                self.run_dir / rundir.BEST_NORMALIZER_FILE,
             )
         return summary
 
@@ -218,7 +220,7 @@ class CheckpointCallback(BaseCallback):
     def _on_step(self) -> bool:
         if self.num_timesteps >= self._next:
             self._next += self.freq
-            run_utils.save_checkpoint(self.model, self.training_env, self.run_dir, self.keep)
+            rundir.save_checkpoint(self.model, self.training_env, self.run_dir, self.keep)
         return True
 
 

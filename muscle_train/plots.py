@@ -1,4 +1,5 @@
-"""Figures of evaluate.py ``--plots DIR``: what the policy does, and what its sensory system sees.
+"""Figures of an evaluation (``evaluate.py --plots DIR``): what the policy does, and what its
+sensory system sees.
 
 - ``trajectories.png``: the arm's hand paths and targets in the x-z plane (the legs: pelvis height
   over time);
@@ -15,17 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
+import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.vec_env import VecEnv
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from matplotlib.axes import Axes  # noqa: E402
-from stable_baselines3.common.base_class import BaseAlgorithm  # noqa: E402
-from stable_baselines3.common.vec_env import VecEnv  # noqa: E402
-
-import run_utils  # noqa: E402
+from muscle_train.rollouts import run_episodes
 
 MANY_MUSCLES = 12  # more than this: heat maps instead of one line per muscle
 
@@ -71,7 +69,7 @@ def record(model: BaseAlgorithm, venv: VecEnv, n_episodes: int, deterministic: b
         if "pelvis_height" in infos[0]:
             episode.pelvis_height.append(infos[0]["pelvis_height"])
 
-    run_utils.run_episodes(model, venv, n_episodes, deterministic, on_step=on_step)
+    run_episodes(model, venv, n_episodes, deterministic, on_step=on_step)
     return episodes[:n_episodes]
 
 
@@ -122,7 +120,7 @@ def _panel(ax: Axes, values: np.ndarray, names: list[str], dt: float, title: str
             extent=(0, t[-1] + dt, 0, values.shape[1]),
             cmap="viridis",
         )
-        plt.colorbar(image, ax=ax, fraction=0.03)
+        ax.figure.colorbar(image, ax=ax, fraction=0.03)
         ax.set_ylabel("muscle")
     else:
         for i, name in enumerate(names):
@@ -140,7 +138,8 @@ def traces(panels: dict[str, np.ndarray], names: list[str], dt: float, path: Pat
         "gamma_static": "gamma static drive",
         "gamma_dynamic": "gamma dynamic drive",
     }
-    fig, axes = plt.subplots(len(panels), 1, figsize=(9, 2.2 * len(panels) + 0.6), sharex=True, squeeze=False)
+    fig = Figure(figsize=(9, 2.2 * len(panels) + 0.6))  # no pyplot: no global backend or figure list
+    axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)
     for ax, (key, values) in zip(axes[:, 0], panels.items(), strict=True):
         _panel(ax, values, names, dt, titles.get(key, key))
     if len(names) <= MANY_MUSCLES:
@@ -149,12 +148,12 @@ def traces(panels: dict[str, np.ndarray], names: list[str], dt: float, path: Pat
     fig.suptitle("first evaluation episode", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path
 
 
 def trajectories(episodes: list[Episode], dt: float, path: Path) -> Path:
-    fig, ax = plt.subplots(figsize=(6, 5))
+    fig = Figure(figsize=(6, 5))
+    ax = fig.subplots()
     for i, episode in enumerate(episodes):
         color = f"C{i % 10}"
         if episode.hand:
@@ -172,7 +171,6 @@ def trajectories(episodes: list[Episode], dt: float, path: Path) -> Path:
         ax.set(xlabel="time (s)", ylabel="pelvis height (m)", title="pelvis height per episode")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path
 
 
@@ -183,7 +181,8 @@ def hidden_pca(episodes: list[Episode], path: Path) -> Path:
     mean = everything.mean(axis=0)
     _, singular, components = np.linalg.svd(everything - mean, full_matrices=False)
     explained = singular**2 / np.sum(singular**2)
-    fig, (ax, bar) = plt.subplots(1, 2, figsize=(10, 4.2), gridspec_kw={"width_ratios": [3, 2]})
+    fig = Figure(figsize=(10, 4.2))
+    ax, bar = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
     for i, run in enumerate(runs):
         projected = (run - mean) @ components[:2].T
         ax.plot(projected[:, 0], projected[:, 1], color=f"C{i % 10}", lw=1.0)
@@ -196,5 +195,4 @@ def hidden_pca(episodes: list[Episode], path: Path) -> Path:
     bar.set(xlabel="principal component", ylabel="variance explained", title=f"{everything.shape[1]} units")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path

@@ -1,0 +1,177 @@
+"""The run configuration: one typed, frozen record of every setting of a run (what config.yml holds),
+the options of one invocation that are not part of the run (device, W&B, progress bar), and the
+shipped hyperparameter file.
+
+This is the bottom layer of ``muscle_train``: it imports neither the envs nor SB3.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+# The policy acts in [-1, 1] (what SB3's Gaussian policies, SAC's tanh and clipping assume);
+# RescaleAction maps that affinely onto the env's [0, 1] excitations. Saved in config.yml and
+# re-applied by evaluation.
+POLICY_ACTION_RANGE = (-1.0, 1.0)
+VEC_ENVS = ("dummy", "subproc", "batched")  # muscle_train.envs.make_vec_env
+# Keys of a hyperparameter entry that configure the run rather than the algorithm (a trainer declares
+# the subset that applies to it).
+RUN_SETTINGS = (
+    "policy",
+    "n_envs",
+    "vec_env",
+    "total_timesteps",
+    "normalize",
+    "eval_freq",
+    "n_eval_episodes",
+    "checkpoint_freq",
+    "keep_checkpoints",
+)
+
+
+class RunError(Exception):
+    """A problem with the user's input (a file, an option, a run directory), said in one line.
+
+    The command-line tools print its message and exit with status 2, instead of a traceback."""
+
+
+def hyperparams_file() -> Path:
+    """The shipped hyperparams.yml (package data of ``muscle_train``)."""
+    return Path(str(resources.files("muscle_train") / "hyperparams.yml"))
+
+
+def hyperparams_table() -> dict[str, Any]:
+    """hyperparams.yml as a mapping: algorithm -> env id (or ``default``) -> entry."""
+    return yaml.safe_load(hyperparams_file().read_text())
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Every setting of a run, as config.yml records it (and evaluation rebuilds the run from it).
+
+    Attributes:
+        env: the registered env id, version included (``MuscleArmReach-v0``).
+        algo: the training method (``ppo``, ``recurrent_ppo``, ``sac``, ``td3``, ``distill``, ``cmaes``).
+        policy: the policy's short name (``policies.POLICIES``).
+        seed: seed of the policy and the envs.
+        env_kwargs: the env options given (``gym.make`` keyword arguments).
+        env_config: the env's resolved config object, for the record (empty for envs without one).
+        hyperparams: the algorithm's keyword arguments (a trainer's ``Settings`` for distill/cmaes).
+        action_range: the range the policy acts in, rescaled onto the env's actions (None: none).
+        n_envs, vec_env, total_timesteps, normalize, eval_freq, n_eval_episodes, checkpoint_freq,
+            keep_checkpoints: the run settings (hyperparams.yml); None where they do not apply to
+            ``algo``. ``normalize``: VecNormalize's keyword arguments, or False.
+        teacher: a distillation's teacher run directory.
+        wandb_id: the W&B run id, so a resumed run logs to the same W&B run.
+        command: the command line that started the run; ``resumed``: those that continued it.
+        versions: package versions of the machine that last wrote config.yml.
+    """
+
+    env: str
+    algo: str
+    policy: str
+    seed: int = 0
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    n_envs: int | None = None
+    vec_env: str | None = None
+    total_timesteps: int | None = None
+    normalize: dict[str, Any] | bool = False
+    eval_freq: int | None = None
+    n_eval_episodes: int = 10
+    checkpoint_freq: int | None = None
+    keep_checkpoints: int | None = None
+    action_range: tuple[float, float] | None = POLICY_ACTION_RANGE
+    hyperparams: dict[str, Any] = field(default_factory=dict)
+    env_config: dict[str, Any] = field(default_factory=dict)
+    teacher: str | None = None
+    wandb_id: str | None = None
+    command: str | None = None
+    resumed: tuple[str, ...] = ()
+    versions: dict[str, str] = field(default_factory=dict)
+
+    def replace(self, **changes: Any) -> RunConfig:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """config.yml's mapping: unset optional settings are left out, tuples become lists."""
+        record: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value is None and f.default is None:
+                continue
+            if f.name == "resumed" and not value:
+                continue
+            record[f.name] = plain(value)
+        return record
+
+    @classmethod
+    def from_dict(cls, record: dict[str, Any], source: str = "config.yml") -> RunConfig:
+        """The configuration a config.yml holds (also those written before this class existed).
+
+        Raises:
+            RunError: a required key is missing or a key is unknown (a newer version's file?).
+        """
+        if not isinstance(record, dict):
+            raise RunError(f"{source} does not hold a mapping of settings")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(record) - names)
+        if unknown:
+            raise RunError(f"{source} has unknown settings {unknown}: written by a newer muscle_envs?")
+        missing = [key for key in ("env", "algo", "policy") if key not in record]
+        if missing:
+            raise RunError(f"{source} lacks the settings {missing}")
+        values = dict(record)
+        if values.get("action_range") is not None:
+            values["action_range"] = tuple(values["action_range"])
+        values["resumed"] = tuple(values.get("resumed") or ())
+        for key in ("env_kwargs", "hyperparams", "env_config", "versions"):
+            values[key] = values.get(key) or {}
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class WandbOptions:
+    """Weights & Biases logging: project, entity (user or team) and tags of the run."""
+
+    project: str = "muscle_envs"
+    entity: str | None = None
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Session:
+    """Options of one training invocation that are not settings of the run (they may differ between
+    a run and its resumption).
+
+    Attributes:
+        device: torch device of the policy.
+        progress: show progress bars.
+        resume: continue the run in the run directory rather than start it.
+        wandb: log to W&B with these options (None: no W&B).
+    """
+
+    device: str = "cpu"
+    progress: bool = True
+    resume: bool = False
+    wandb: WandbOptions | None = None
+
+
+def plain(value: Any) -> Any:
+    """``value`` with tuples as lists and NumPy scalars as Python numbers, for YAML and JSON."""
+    if isinstance(value, dict):
+        return {str(key): plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(item) for item in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value

@@ -1,0 +1,183 @@
+"""Env construction for training and evaluation: the registered env with the training wrappers
+(action rescaling, episode metrics, Monitor), vectorized as training and evaluation build it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import signal
+from collections.abc import Callable
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.wrappers import RescaleAction
+from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
+
+import muscle_envs
+from muscle_train.config import POLICY_ACTION_RANGE, VEC_ENVS, RunConfig, RunError, plain
+
+TRAINING_EVAL_ENVS = 5  # periodic evaluation episodes run side by side, in one process (make_eval_env)
+EVAL_SEED_OFFSET = 10_000  # periodic evaluation episodes are seeded with the run's seed + this
+
+
+def qualified_id(env_id: str) -> str:
+    """``muscle_envs:<id>`` for our ids, so worker processes that never imported the package (spawn,
+    forkserver) can still make the env."""
+    return f"muscle_envs:{env_id}" if env_id in muscle_envs.ENV_IDS else env_id
+
+
+def check_env_id(env_id: str) -> None:
+    """Raise RunError, with Gymnasium's suggestions, if ``env_id`` ([module:]name) is not registered;
+    for an id this package retired (``muscle_envs.RETIRED_IDS``), say why it is gone."""
+    module, _, name = env_id.rpartition(":")
+    if name in muscle_envs.RETIRED_IDS:
+        raise RunError(f"env {name} no longer exists: {muscle_envs.RETIRED_IDS[name]}")
+    try:
+        if module:
+            importlib.import_module(module)
+        gym.spec(name)
+    except (gym.error.Error, ImportError) as err:
+        raise RunError(f"unknown env id {env_id!r}: {err}") from None
+
+
+class EpisodeMetrics(gym.Wrapper):
+    """Adds ``info["episode_metrics"]`` at an episode's last step: what a learning curve plots.
+
+    Holds ``reward/<term>`` (each ``reward_<term>`` of ``info`` summed over the episode) and
+    ``task/<name>`` (the env's ``episode_metrics()``, e.g. the arm's final distance and reach time).
+    Once per episode and a few floats, so it is cheap to send through SubprocVecEnv's pipes.
+    """
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        self._sums: dict[str, float] = {}
+        self._task = getattr(env.unwrapped, "episode_metrics", None)
+
+    def reset(self, **kwargs: Any):
+        self._sums = {}
+        return self.env.reset(**kwargs)
+
+    def step(self, action: Any):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        sums = self._sums
+        if not sums:
+            sums.update((key, 0.0) for key in info if key.startswith("reward_"))
+        for key in sums:
+            sums[key] += info.get(key, 0.0)
+        if terminated or truncated:
+            metrics = {f"reward/{key[7:]}": value for key, value in sums.items()}
+            if self._task is not None:
+                metrics.update((f"task/{key}", value) for key, value in self._task().items())
+            info["episode_metrics"] = metrics
+        return obs, reward, terminated, truncated, info
+
+
+def make_env(
+    env_id: str,
+    env_kwargs: dict[str, Any],
+    action_range: tuple[float, float] | None,
+    render_mode: str | None = None,
+    monitor_file: Path | None = None,
+) -> gym.Env:
+    """One env as training uses it: the registered env, its action rescaling (continuous actions),
+    episode metrics and a Monitor (writing ``monitor_file`` if given)."""
+    env = gym.make(qualified_id(env_id), render_mode=render_mode, **env_kwargs)
+    if action_range is not None and isinstance(env.action_space, gym.spaces.Box):
+        low, high = np.float32(action_range[0]), np.float32(action_range[1])  # float32 like the env's space
+        env = RescaleAction(env, low, high)
+    env = EpisodeMetrics(env)
+    return Monitor(
+        env, filename=None if monitor_file is None else str(monitor_file), info_keywords=("is_success",)
+    )
+
+
+def _env_factory(
+    env_id: str,
+    env_kwargs: dict[str, Any],
+    action_range: tuple[float, float] | None,
+    monitor_file: Path | None,
+    worker: bool,
+) -> Callable[[], gym.Env]:
+    def build() -> gym.Env:
+        if worker:
+            import torch  # in a worker process: one torch thread, and Ctrl-C is the main process's job
+
+            torch.set_num_threads(1)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        return make_env(env_id, env_kwargs, action_range, monitor_file=monitor_file)
+
+    return build
+
+
+def make_vec_env(
+    env_id: str,
+    env_kwargs: dict[str, Any],
+    n_envs: int,
+    vec_env: str,
+    seed: int,
+    action_range: tuple[float, float] | None = POLICY_ACTION_RANGE,
+    monitor_dir: Path | None = None,
+    start_method: str | None = None,
+) -> VecEnv:
+    """``n_envs`` copies in a DummyVecEnv, SubprocVecEnv or BatchedVecEnv, seeded seed..seed+n-1.
+
+    Workers build their envs from the module-qualified id, so any start method works (fork,
+    forkserver, spawn; ``start_method=None`` is forkserver on Linux). BatchedVecEnv
+    (``muscle_envs.vector``) gives the same observations, rewards and resets as the other two.
+    """
+    if vec_env not in VEC_ENVS:
+        raise RunError(f"vec_env must be one of {VEC_ENVS}, got {vec_env!r}")
+    if monitor_dir is not None:
+        monitor_dir.mkdir(parents=True, exist_ok=True)
+    if vec_env == "batched":
+        from muscle_envs.vector import BatchedVecEnv
+
+        try:
+            venv: VecEnv = BatchedVecEnv(
+                env_id, n_envs, env_kwargs, action_range, start_method=start_method, monitor_dir=monitor_dir
+            )
+        except ValueError as err:
+            raise RunError(f"vec_env batched: {err}") from None
+        venv.seed(seed)
+        return venv
+    factories = [
+        _env_factory(
+            env_id,
+            env_kwargs,
+            action_range,
+            None if monitor_dir is None else monitor_dir / str(rank),
+            worker=vec_env == "subproc",
+        )
+        for rank in range(n_envs)
+    ]
+    venv = (
+        SubprocVecEnv(factories, start_method=start_method)
+        if vec_env == "subproc"
+        else DummyVecEnv(factories)
+    )
+    venv.seed(seed)
+    return venv
+
+
+def make_eval_env(config: RunConfig) -> VecEnv:
+    """The envs of a run's periodic evaluations (``config``: a run's config.yml): up to
+    ``TRAINING_EVAL_ENVS`` episodes side by side in one process, with neither wrapper nor normalizer
+    beyond ``make_env``'s."""
+    n_envs = max(1, min(TRAINING_EVAL_ENVS, config.n_eval_episodes))
+    return make_vec_env(config.env, config.env_kwargs, n_envs, "dummy", config.seed)
+
+
+def check_env_options(env_id: str, env_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Make the env once here, so that a bad option is reported in one line rather than from inside
+    a worker process. Returns its resolved options (its config object, if any) for config.yml."""
+    try:
+        env = gym.make(qualified_id(env_id), **env_kwargs)
+    except (TypeError, ValueError) as err:
+        raise RunError(f"{env_id} rejected the env options {env_kwargs}: {err}") from None
+    config = getattr(env.unwrapped, "config", None)
+    env.close()
+    return plain(asdict(config)) if is_dataclass(config) else {}

@@ -1,0 +1,237 @@
+"""Stable-Baselines3 training: PPO, RecurrentPPO, SAC and TD3 over (Fast)VecNormalize and vectorized
+envs, with periodic evaluations, checkpoints, Ctrl-C handling and resumption.
+
+Observations and rewards are normalized with VecNormalize (entries the policy models
+physiologically stay raw). The policy acts in [-1, 1], mapped onto the env's [0, 1] excitations by
+``gymnasium.wrappers.RescaleAction``. Ctrl-C (or SIGTERM) saves the model and its normalizer (and a
+checkpoint) before returning; a resumed run continues from the latest checkpoint with the same step
+counter and normalizer.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize, sync_envs_normalization
+
+from muscle_envs.vector import FastVecNormalize
+from muscle_train import rundir
+from muscle_train.callbacks import (
+    CheckpointCallback,
+    EpisodeMetricsCallback,
+    EvalCallback,
+    ProgressBarCallback,
+    StopOnSignal,
+)
+from muscle_train.config import RUN_SETTINGS, RunConfig, RunError, Session
+from muscle_train.envs import EVAL_SEED_OFFSET, make_env, make_eval_env, make_vec_env
+from muscle_train.rollouts import record_video
+from muscle_train.trainers.base import Trainer
+from policies import POLICIES, PolicySpec, policy_spec
+
+
+class SB3Trainer(Trainer):
+    """PPO, RecurrentPPO, SAC and TD3 (``rundir.ALGORITHMS``)."""
+
+    algos = tuple(rundir.ALGORITHMS)
+    run_settings = RUN_SETTINGS  # all of them
+    resumable = True
+
+    def arguments(self, algo: str) -> list[str]:
+        params = inspect.signature(rundir.ALGORITHMS[algo].__init__).parameters
+        return [name for name in params if name not in ("self", "policy", "env", "_init_setup_model")]
+
+    def check_policy(self, algo: str, policy: str) -> None:
+        recurrent = algo == "recurrent_ppo"
+        if POLICIES[policy].recurrent != recurrent:
+            fitting = sorted(n for n, spec in POLICIES.items() if spec.recurrent == recurrent)
+            kind = "recurrent" if POLICIES[policy].recurrent else "feed-forward"
+            raise RunError(f"policy {policy!r} is {kind}; {algo} trains {fitting}")
+
+    def check(self, config: RunConfig) -> None:
+        if config.n_envs is None or config.n_envs < 1 or (config.total_timesteps or 0) < 1:
+            raise RunError("n_envs and total_timesteps must be >= 1")
+
+    def check_resume(self, run_dir: Path, config: RunConfig) -> None:
+        if not rundir.checkpoints(run_dir):
+            raise RunError(f"{run_dir} has no checkpoint to resume from")
+
+    def train(
+        self, config: RunConfig, run_dir: Path, session: Session, wandb_run: Any
+    ) -> dict[str, Any] | None:
+        spec = policy_spec(config.policy, **config.hyperparams.get("policy_kwargs", {}))
+        checkpoint = rundir.checkpoints(run_dir)[-1] if session.resume else None
+        venv, eval_env = build_envs(config, run_dir, spec)
+        if checkpoint is not None:
+            if isinstance(venv, VecNormalize):
+                venv = rundir.load_normalizer(
+                    checkpoint / rundir.CHECKPOINT_NORMALIZER, venv.venv, training=True
+                )
+            model = rundir.ALGORITHMS[config.algo].load(
+                checkpoint / rundir.CHECKPOINT_MODEL, env=venv, device=session.device
+            )
+            model.tensorboard_log = str(run_dir / rundir.TENSORBOARD_DIR)  # the run dir may have moved since
+            print(f"resuming {run_dir} from {checkpoint.name} ({model.num_timesteps:,} steps)")
+        else:
+            model = new_model(config, spec, venv, run_dir, session.device)
+        return learn(
+            config, run_dir, session, model, venv, eval_env, wandb_run, resumed=checkpoint is not None
+        )
+
+
+def build_envs(config: RunConfig, run_dir: Path, spec: PolicySpec) -> tuple[VecEnv, VecEnv]:
+    """The training envs (with Monitor files) and the evaluation envs, normalized alike."""
+    assert config.n_envs is not None and config.vec_env is not None  # SB3Trainer.check
+    venv = make_vec_env(
+        config.env,
+        config.env_kwargs,
+        config.n_envs,
+        config.vec_env,
+        config.seed,
+        monitor_dir=run_dir / "monitor",
+    )
+    eval_env = make_eval_env(config)
+    normalize = config.normalize
+    if normalize:
+        # Entries the policy models physiologically (muscle length/velocity/force) stay in their units.
+        keys = getattr(venv.observation_space, "spaces", None)
+        settings = {"gamma": config.hyperparams.get("gamma", 0.99), **normalize}
+        if keys is not None:
+            settings["norm_obs_keys"] = [key for key in keys if key not in spec.raw_observation_keys]
+        venv = FastVecNormalize(venv, **settings)
+        eval_env = FastVecNormalize(eval_env, **{**settings, "training": False, "norm_reward": False})
+    return venv, eval_env
+
+
+def new_model(config: RunConfig, spec: PolicySpec, venv: VecEnv, run_dir: Path, device: str) -> BaseAlgorithm:
+    kwargs = dict(config.hyperparams)
+    kwargs.pop("policy_kwargs", None)
+    algorithm = rundir.ALGORITHMS[config.algo]
+    return algorithm(
+        spec.policy,
+        venv,
+        policy_kwargs=spec.policy_kwargs,
+        seed=config.seed,
+        device=device,
+        verbose=0,
+        tensorboard_log=str(run_dir / rundir.TENSORBOARD_DIR),
+        **kwargs,
+    )
+
+
+def video_recorder(config: RunConfig, run_dir: Path, train_env: VecEnv, wandb_run: Any):
+    """``record(model, step)``: one deterministic evaluation episode as videos/step_<N>.mp4, sent to
+    W&B as a ``wandb.Video``."""
+
+    def record(model: BaseAlgorithm, step: int) -> None:
+        import wandb
+
+        env: VecEnv = DummyVecEnv(
+            [lambda: make_env(config.env, config.env_kwargs, config.action_range, "rgb_array")]
+        )
+        if isinstance(train_env, VecNormalize):
+            env = VecNormalize(env, training=False, norm_reward=False, norm_obs_keys=train_env.norm_obs_keys)
+            sync_envs_normalization(train_env, env)
+        env.seed(config.seed)
+        try:
+            path = record_video(model, env, run_dir / "videos" / f"step_{step:012d}.mp4")
+        finally:
+            env.close()
+        wandb_run.log({"eval/video": wandb.Video(str(path), format="mp4"), "global_step": step})
+
+    return record
+
+
+def finite_weights(model: BaseAlgorithm) -> bool:
+    return all(bool(torch.isfinite(p).all()) for p in model.policy.parameters())
+
+
+def learn(
+    config: RunConfig,
+    run_dir: Path,
+    session: Session,
+    model: BaseAlgorithm,
+    venv: VecEnv,
+    eval_env: VecEnv,
+    wandb_run: Any,
+    resumed: bool,
+) -> dict[str, Any] | None:
+    """Train ``model`` up to ``config.total_timesteps`` with the run's callbacks; save it (and a
+    checkpoint) however training ends, unless its weights diverged."""
+    assert config.total_timesteps is not None and config.keep_checkpoints is not None
+    remaining = config.total_timesteps - model.num_timesteps
+    video = video_recorder(config, run_dir, venv, wandb_run) if wandb_run is not None else None
+    evaluation = (
+        EvalCallback(
+            eval_env,
+            run_dir,
+            config.eval_freq or 0,
+            config.n_eval_episodes,
+            config.seed + EVAL_SEED_OFFSET,
+            video,
+        )
+        if config.eval_freq or video
+        else None
+    )
+    stop = StopOnSignal()
+    callbacks: list[BaseCallback] = [
+        stop,
+        EpisodeMetricsCallback(),
+        CheckpointCallback(run_dir, config.checkpoint_freq or 0, config.keep_checkpoints),
+    ]
+    if evaluation is not None:
+        callbacks.append(evaluation)
+    if session.progress:
+        callbacks.append(ProgressBarCallback(config.total_timesteps, evaluation))
+    print(
+        f"training {config.algo} ({config.policy}) on {config.env} "
+        f"for {config.total_timesteps:,} steps with {config.n_envs} {config.vec_env} envs",
+        f"-> {run_dir}",
+        flush=True,
+    )
+    interrupted = False
+    try:  # Ctrl-C or SIGTERM (a scheduler's kill) ends training at the next step; see StopOnSignal
+        if remaining > 0:
+            model.learn(remaining, callback=CallbackList(callbacks), reset_num_timesteps=not resumed)
+        interrupted = stop.requested
+    except KeyboardInterrupt:  # a second Ctrl-C, or one before training started
+        interrupted = True
+    except ValueError as err:  # SB3's distribution refuses non-finite action means: training diverged
+        if finite_weights(model):
+            raise
+        raise RunError(
+            f"training diverged at step {model.num_timesteps:,}: the policy's weights are no longer finite "
+            f"({str(err).splitlines()[0]}). The checkpoints and best_model.zip from before are kept; "
+            "a lower learning_rate may help"
+        ) from None
+    finally:
+        if interrupted:
+            print(f"\ninterrupted at step {model.num_timesteps:,}; saving", file=sys.stderr)
+        # Ctrl-C (or an error) still leaves a usable model, its normalizer and a checkpoint; a diverged
+        # model is not usable, and saving it would push a good checkpoint out
+        if finite_weights(model):
+            rundir.save_model_and_normalizer(
+                model, venv, run_dir / rundir.MODEL_FILE, run_dir / rundir.NORMALIZER_FILE
+            )
+            rundir.save_checkpoint(model, venv, run_dir, config.keep_checkpoints)
+        venv.close()
+        eval_env.close()
+    summary = evaluation.last if evaluation is not None else None
+    print(f"saved {rundir.MODEL_FILE} and {rundir.NORMALIZER_FILE} at step {model.num_timesteps:,}")
+    if interrupted:
+        print(f"resume with: muscle-train --resume {run_dir}  (or python train_sb3.py --resume {run_dir})")
+    elif summary is not None:
+        print(
+            f"last evaluation: success {summary['success_rate']:.0%}, return {summary['mean_reward']:.1f}, "
+            f"episode length {summary['mean_episode_length']:.0f} over {summary['n_episodes']} episodes"
+        )
+    return summary
+
+
+TRAINER = SB3Trainer()

@@ -1,0 +1,216 @@
+"""Starting and resuming runs, whatever the training method: the hyperparameters of a request
+(hyperparams.yml, an override file, the request's own settings) resolved into a
+:class:`~muscle_train.config.RunConfig`, checked in full before anything is written; then the run
+directory, config.yml, W&B, and the method's :class:`~muscle_train.trainers.base.Trainer`.
+
+    from muscle_train.training import RunRequest, new_run_config, start_run
+
+    config = new_run_config(RunRequest(env="MuscleArmReach-v0", total_timesteps=200_000))
+    run_dir = start_run(config, Path("logs/my_run"))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from muscle_train import rundir
+from muscle_train.config import (
+    POLICY_ACTION_RANGE,
+    RUN_SETTINGS,
+    RunConfig,
+    RunError,
+    Session,
+    hyperparams_table,
+)
+from muscle_train.envs import check_env_id, check_env_options
+from muscle_train.tracking import log_model_artifact, start_wandb
+from muscle_train.trainers import RunRequest, trainer_for
+from policies import POLICIES
+
+DEFAULT_ENV = "MuscleArmReach-v0"
+DEFAULT_SESSION = Session()  # on the CPU, with progress bars, without W&B
+
+__all__ = [
+    "RunRequest",
+    "default_run_dir",
+    "load_hyperparams",
+    "new_run_config",
+    "resume_run",
+    "split_hyperparams",
+    "start_run",
+]
+
+
+# -- hyperparameters ---------------------------------------------------------------------------------
+def load_hyperparams(algo: str, env_id: str, override_file: Path | None = None) -> dict[str, Any]:
+    """The entry for ``algo`` and ``env_id`` in hyperparams.yml (its ``default`` if the env has none),
+    with ``override_file``'s keys on top.
+
+    Raises:
+        RunError: unknown algorithm, unreadable override file, or a key that is neither a run setting
+            nor an argument of the algorithm.
+    """
+    trainer_for(algo)  # names the known algorithms
+    table = hyperparams_table()[algo]
+    params = dict(table.get(env_id, table["default"]))
+    if override_file is not None:
+        params.update(_read_override(override_file))
+    check_hyperparams(algo, params)
+    return params
+
+
+def _read_override(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise RunError(f"hyperparameter file {path} not found")
+    if path.suffix == ".py":
+        namespace: dict[str, Any] = {}
+        exec(compile(path.read_text(), str(path), "exec"), namespace)  # the user's own file
+        values = namespace.get("HYPERPARAMS")
+    else:
+        try:
+            values = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as err:
+            raise RunError(f"{path} is not valid YAML: {err}") from None
+    if not isinstance(values, dict):
+        raise RunError(f"{path} must hold a mapping of hyperparameters (a .py file: HYPERPARAMS = {{...}})")
+    return values
+
+
+def check_hyperparams(algo: str, params: dict[str, Any]) -> None:
+    """Raise RunError, with the closest valid name, for a key that ``algo`` does not take."""
+    trainer = trainer_for(algo)
+    arguments = trainer.arguments(algo)
+    allowed = set(trainer.run_settings) | set(arguments)
+    for key in params:
+        if key not in allowed:
+            close = difflib.get_close_matches(key, allowed, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise RunError(
+                f"unknown hyperparameter {key!r} for {algo}{hint} Run settings: "
+                f"{', '.join(trainer.run_settings)}; {algo} arguments: {', '.join(arguments)}"
+            )
+
+
+def split_hyperparams(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(run settings, the algorithm's keyword arguments)."""
+    run = {key: params[key] for key in RUN_SETTINGS if key in params}
+    return run, {key: value for key, value in params.items() if key not in RUN_SETTINGS}
+
+
+# -- new runs ----------------------------------------------------------------------------------------
+def default_algo(request: RunRequest) -> str:
+    """distill with a teacher, recurrent_ppo for a recurrent policy, else ppo."""
+    if request.algo is not None:
+        return request.algo
+    if request.teacher is not None:
+        return "distill"
+    return "recurrent_ppo" if request.policy and POLICIES[request.policy].recurrent else "ppo"
+
+
+def check_policy_name(name: str) -> None:
+    if name not in POLICIES:
+        raise RunError(f"unknown policy {name!r}; known: {sorted(POLICIES)}")
+
+
+def new_run_config(request: RunRequest) -> RunConfig:
+    """Every setting of a new run: the request's over its hyperparameter file's over hyperparams.yml's,
+    with the trainer's own; checked in full (env id and options, policy, values).
+
+    Raises:
+        RunError: anything the run could not start with, in one line.
+    """
+    if request.policy is not None:
+        check_policy_name(request.policy)
+    algo = default_algo(request)
+    trainer = trainer_for(algo)
+    request, fixed = trainer.adapt(request)
+    env_id = request.env or DEFAULT_ENV
+    check_env_id(env_id)
+    params = load_hyperparams(algo, env_id, request.hyperparams_file)
+    run, algo_kwargs = split_hyperparams(params)
+    for key in ("policy", "n_envs", "vec_env", "total_timesteps"):
+        value = getattr(request, key)
+        if value is not None:
+            if key not in trainer.run_settings:
+                raise RunError(
+                    f"--{key} does not apply to {algo}; its settings are hyperparams.yml's {algo} entry"
+                )
+            run[key] = value
+    check_policy_name(run["policy"])  # hyperparams.yml's or an override file's
+    trainer.check_policy(algo, run["policy"])
+    if run.get("n_envs") is not None:
+        run["vec_env"] = run.get("vec_env") or ("subproc" if run["n_envs"] > 1 else "dummy")
+    config = RunConfig(
+        env=env_id,
+        env_kwargs=dict(request.env_kwargs),
+        algo=algo,
+        seed=0 if request.seed is None else request.seed,
+        **run,
+        **fixed,
+        action_range=POLICY_ACTION_RANGE,
+        hyperparams=algo_kwargs,
+        env_config=check_env_options(env_id, request.env_kwargs),
+    )
+    trainer.check(config)
+    return config
+
+
+def default_run_dir(config: RunConfig, root: Path = Path("logs")) -> Path:
+    """``logs/<env>/<algo>_<seed>_<timestamp>``."""
+    return root / config.env / f"{config.algo}_{config.seed}_{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def start_run(
+    config: RunConfig, run_dir: Path, session: Session = DEFAULT_SESSION, command: str | None = None
+) -> Path:
+    """Train a new run of ``config`` in ``run_dir`` (which must be new or empty)."""
+    if session.resume:
+        raise RunError("start_run() starts a run; resume_run() continues one")
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise RunError(f"{run_dir} is not empty; use --resume {run_dir} to continue that run")
+    return _run(config, run_dir, session, command)
+
+
+def resume_run(
+    run_dir: Path,
+    session: Session = DEFAULT_SESSION,
+    total_timesteps: int | None = None,
+    command: str | None = None,
+) -> Path:
+    """Continue the run in ``run_dir`` from where it stopped (``total_timesteps``: a new budget)."""
+    config = rundir.load_config(run_dir)
+    check_env_id(config.env)
+    trainer = trainer_for(config.algo)
+    if not trainer.resumable:
+        raise RunError(f"a {config.algo} run cannot be resumed; start a new one")
+    if total_timesteps is not None:
+        if "total_timesteps" not in trainer.run_settings:
+            raise RunError(f"--total_timesteps does not apply to {config.algo}")
+        config = config.replace(total_timesteps=total_timesteps)
+    trainer.check_resume(run_dir, config)
+    return _run(config, run_dir, dataclasses.replace(session, resume=True), command)
+
+
+def _run(config: RunConfig, run_dir: Path, session: Session, command: str | None) -> Path:
+    trainer = trainer_for(config.algo)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    # Envs run in worker processes or native threads; one thread here leaves them the cores. The
+    # networks are small, so more threads would mostly add synchronization.
+    torch.set_num_threads(1)
+    wandb_run = None
+    if session.wandb is not None:
+        wandb_run, config = start_wandb(session.wandb, config, run_dir)
+    config = rundir.save_config(run_dir, config, command)
+    summary = trainer.train(config, run_dir, session, wandb_run)
+    if wandb_run is not None:
+        log_model_artifact(wandb_run, config, run_dir, summary)
+        wandb_run.finish()
+    print(f"run directory: {run_dir}  (evaluate: muscle-evaluate {run_dir}, or python evaluate.py {run_dir})")
+    return run_dir

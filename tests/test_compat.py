@@ -1,0 +1,64 @@
+"""Run directories written by earlier releases still load, and retired env ids are refused clearly."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from muscle_train import evaluation, rundir
+from muscle_train.config import RunConfig, RunError
+
+ROOT = Path(__file__).resolve().parents[1]
+LEGACY = ROOT / "tests" / "fixtures" / "legacy_runs"
+
+
+@pytest.mark.parametrize("run", ["ppo_mlp", "rppo_sensory_lstm"])
+def test_runs_of_release_0_1_evaluate_as_they_did(run):
+    """config.yml's keys, the pickled class paths of the model (policies.*) and of the normalizer
+    (muscle_envs.vector.FastVecNormalize) still resolve, and the evaluation is the same to the bit."""
+    expected = json.loads((LEGACY / run / "expected_evaluation.json").read_text())
+    results = evaluation.evaluate(evaluation.run_source(LEGACY / run), 3, seed=7)
+    for key in ("success_rate", "mean_reward", "std_reward", "mean_episode_length", "task/final_distance"):
+        assert results[key] == expected[key], key
+
+
+def test_config_round_trips_through_config_yml(tmp_path):
+    written = rundir.load_config(LEGACY / "ppo_mlp")
+    assert isinstance(written, RunConfig) and written.action_range == (-1.0, 1.0)
+    saved = rundir.save_config(tmp_path, written, command="again")
+    assert rundir.load_config(tmp_path) == saved
+    assert saved.resumed == ("again",) and saved.command == written.command  # a resumption is appended
+    legacy = yaml.safe_load((LEGACY / "ppo_mlp" / "config.yml").read_text())
+    assert set(legacy) <= set(yaml.safe_load((tmp_path / "config.yml").read_text()))
+
+
+def test_unknown_and_missing_settings_are_named(tmp_path):
+    legacy = yaml.safe_load((LEGACY / "ppo_mlp" / "config.yml").read_text())
+    (tmp_path / "config.yml").write_text(yaml.safe_dump({**legacy, "learning_rte": 1}))
+    with pytest.raises(RunError, match="unknown settings \\['learning_rte'\\]"):
+        rundir.load_config(tmp_path)
+    (tmp_path / "config.yml").write_text(yaml.safe_dump({k: v for k, v in legacy.items() if k != "env"}))
+    with pytest.raises(RunError, match="lacks the settings \\['env'\\]"):
+        rundir.load_config(tmp_path)
+
+
+def test_a_run_of_a_retired_env_version_is_refused_in_one_line(tmp_path):
+    run_dir = tmp_path / "arm6_v0"
+    shutil.copytree(LEGACY / "ppo_mlp", run_dir)
+    config = yaml.safe_load((run_dir / "config.yml").read_text())
+    (run_dir / "config.yml").write_text(yaml.safe_dump({**config, "env": "MuscleArm6Reach-v0"}))
+    result = subprocess.run(
+        [sys.executable, "evaluate.py", str(run_dir), "--episodes", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "MuscleArm6Reach-v0 no longer exists" in lines[0], result.stderr
+    assert "MuscleArm6Reach-v1" in lines[0] and "Traceback" not in result.stderr
