@@ -1,16 +1,16 @@
 """The training stack of muscle_envs: train, evaluate, distil and search policies for the muscle
 envs with Stable-Baselines3, and keep every run in a run directory that evaluation reloads.
 
-Layers, each importing only those above it:
+Layers, each importing only those above it (tests/test_package.py checks):
 
 =================  =================================================================================
 ``config``         the typed run configuration (config.yml), session options, hyperparams.yml
 ``rundir``         run-directory layout; config, model, normalizer and checkpoint files
 ``envs``           env construction for training and evaluation (wrappers, vectorization)
 ``rollouts``       the episode loop, episode records and summaries, videos
+``plots``          evaluation figures (matplotlib)
 ``evaluation``     evaluating a run or a model file
 ``callbacks``      periodic evaluation, checkpoints, progress, Ctrl-C handling
-``plots``          evaluation figures (matplotlib)
 ``tracking``       Weights & Biases
 ``trainers``       the training methods behind one interface: SB3, distillation, CMA-ES
 ``training``       resolve a request into a run configuration; start and resume runs

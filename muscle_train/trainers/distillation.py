@@ -500,6 +500,8 @@ class DistillationTrainer(Trainer):
             raise RunError(f"a distillation student is recurrent: one of {students}, not {policy!r}")
 
     def check(self, config: RunConfig) -> None:
+        if config.n_envs is None or config.n_envs < 1:
+            raise RunError("n_envs must be >= 1")
         Settings(**config.hyperparams)  # a bad value is reported in one line, before any work
 
     def train(
