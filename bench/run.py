@@ -641,7 +641,13 @@ def fitness(budget: Budget, done: Results) -> dict[str, Any]:
     )
     ratios = [ratio("search / sb3", rates["search"], rates["sb3"])]
     print_ratios(ratios)
-    return {"controller": config, "results": rates, "ratios": ratios}
+    controller = {
+        "env": config.env,
+        "seed": config.seed,
+        "policy": config.policy,
+        "hyperparams": config.hyperparams,
+    }
+    return {"controller": controller, "results": rates, "ratios": ratios}
 
 
 SECTIONS: dict[str, Callable[[Budget, Results], dict[str, Any]]] = {

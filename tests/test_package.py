@@ -113,7 +113,22 @@ def test_hyperparams_ship_with_the_package_and_the_entry_points_answer(tmp_path)
     script = Path(sys.executable).parent / "muscle-evaluate"  # installed beside this interpreter
     result = subprocess.run([str(script), "--help"], capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0 and "--load" in result.stdout
+    # a successful evaluation exits with status 0 (a console script exits with what main() returns)
+    run = ROOT / "tests" / "fixtures" / "legacy_runs" / "ppo_mlp"
+    result = subprocess.run(
+        [str(script), str(run), "--episodes", "1"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert result.returncode == 0 and "success rate" in result.stdout, result.stderr
     unknown = subprocess.run(
-        [sys.executable, "-m", "muscle_train", "fly"], cwd=tmp_path, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "muscle_train", "fly"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert unknown.returncode == 2 and "train,evaluate" in unknown.stdout

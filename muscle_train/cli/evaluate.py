@@ -99,10 +99,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
+def main(argv: list[str] | None = None) -> None:
+    """The console script: evaluate, or report a user error in one line (exit status 2). Returns None,
+    which a console script's wrapper reads as exit status 0 (:func:`run` returns the results)."""
     args = parse_args(argv)
     torch.set_num_threads(1)
-    return guarded(Path(sys.argv[0]).name, lambda: run(args))
+    guarded(Path(sys.argv[0]).name, lambda: run(args))
 
 
 if __name__ == "__main__":

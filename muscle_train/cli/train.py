@@ -130,12 +130,14 @@ def train(args: argparse.Namespace) -> Path:
     return start_run(config, args.run_dir or default_run_dir(config), session)
 
 
-def main(argv: list[str] | None = None) -> Path | None:
+def main(argv: list[str] | None = None) -> None:
+    """The console script: train, or report a user error in one line (exit status 2). Returns None,
+    which a console script's wrapper reads as exit status 0 (:func:`train` returns the run directory)."""
     args = parse_args(argv)
     if args.show_hyperparams:
         print(hyperparams_file())
-        return None
-    return guarded(Path(sys.argv[0]).name, lambda: train(args))
+        return
+    guarded(Path(sys.argv[0]).name, lambda: train(args))
 
 
 if __name__ == "__main__":
