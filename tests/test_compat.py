@@ -1,6 +1,7 @@
 """Run directories written by earlier releases still load, and retired env ids are refused clearly."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -62,3 +63,37 @@ def test_a_run_of_a_retired_env_version_is_refused_in_one_line(tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "MuscleArm6Reach-v0 no longer exists" in lines[0], result.stderr
     assert "MuscleArm6Reach-v1" in lines[0] and "Traceback" not in result.stderr
+
+
+def test_a_run_of_release_0_1_resumes_from_its_checkpoint(tmp_path):
+    """--resume reads the old config.yml and checkpoint layout, continues the step count and appends
+    the command to config.yml (the fixture's checkpoint at step 128 was its final model; the copy
+    restores it)."""
+    run_dir = tmp_path / "run"
+    shutil.copytree(LEGACY / "ppo_mlp", run_dir)
+    checkpoint = run_dir / rundir.CHECKPOINT_DIR / "step_000000000128"
+    checkpoint.mkdir(parents=True)
+    shutil.copy(run_dir / rundir.MODEL_FILE, checkpoint / rundir.CHECKPOINT_MODEL)
+    shutil.copy(run_dir / rundir.NORMALIZER_FILE, checkpoint / rundir.CHECKPOINT_NORMALIZER)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "train_sb3.py",
+            "--resume",
+            str(run_dir),
+            "--total_timesteps",
+            "256",
+            "--no_progress",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "WANDB_MODE": "disabled"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "resuming" in result.stdout and "from step_000000000128 (128 steps)" in result.stdout
+    assert [p.name for p in rundir.checkpoints(run_dir)] == ["step_000000000256"]  # keep_checkpoints: 1
+    config = rundir.load_config(run_dir)
+    assert config.total_timesteps == 256 and len(config.resumed) == 1
+    assert config.hyperparams["n_steps"] == 64  # the run's own settings, not hyperparams.yml's
