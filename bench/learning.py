@@ -136,7 +136,8 @@ def run(name: str, quick: bool, results_path: Path) -> dict:
         file.write_text(yaml.safe_dump(hyperparams))
         args += ["--hyperparams", str(file)]
     start = time.monotonic()
-    subprocess.run([sys.executable, "train_sb3.py", *args], cwd=ROOT, check=True)
+    # python -m muscle_train train: the installed package's muscle-train (= train_sb3.py)
+    subprocess.run([sys.executable, "-m", "muscle_train", "train", *args], cwd=ROOT, check=True)
     train_seconds = time.monotonic() - start
     evaluation, best = (evaluate(run_dir, which, quick) for which in ("final", "best"))
     entry = {
@@ -167,7 +168,9 @@ def evaluate(run_dir: Path, which: str, quick: bool) -> dict:
     episodes = "4" if quick else "100"
     command = [
         sys.executable,
-        "evaluate.py",
+        "-m",
+        "muscle_train",
+        "evaluate",
         str(run_dir),
         "--load",
         which,

@@ -1,7 +1,7 @@
 """The training stack of muscle_envs: train, evaluate, distil and search policies for the muscle
 envs with Stable-Baselines3, and keep every run in a run directory that evaluation reloads.
 
-Layers, each importing only those above it (tests/test_package.py checks):
+Layers, in order; each imports only those listed before it (tests/test_package.py checks):
 
 =================  =================================================================================
 ``config``         the typed run configuration (config.yml), session options, hyperparams.yml

@@ -2,7 +2,7 @@
 the options of one invocation that are not part of the run (device, W&B, progress bar), and the
 shipped hyperparameter file.
 
-This is the bottom layer of ``muscle_train``: it imports neither the envs nor SB3.
+The first of ``muscle_train``'s layers: it imports no other, neither the envs nor SB3.
 """
 
 from __future__ import annotations
@@ -57,6 +57,9 @@ def hyperparams_table() -> dict[str, Any]:
 class RunConfig:
     """Every setting of a run, as config.yml records it (and evaluation rebuilds the run from it).
 
+    Frozen: a changed setting is a new object (:meth:`replace`). The dict fields are plain dicts, so
+    the object is not hashable and nothing stops an in-place change of them; do not.
+
     Attributes:
         env: the registered env id, version included (``MuscleArmReach-v0``).
         algo: the training method (``ppo``, ``recurrent_ppo``, ``sac``, ``td3``, ``distill``, ``cmaes``).
@@ -66,9 +69,11 @@ class RunConfig:
         env_config: the env's resolved config object, for the record (empty for envs without one).
         hyperparams: the algorithm's keyword arguments (a trainer's ``Settings`` for distill/cmaes).
         action_range: the range the policy acts in, rescaled onto the env's actions (None: none).
-        n_envs, vec_env, total_timesteps, normalize, eval_freq, n_eval_episodes, checkpoint_freq,
-            keep_checkpoints: the run settings (hyperparams.yml); None where they do not apply to
-            ``algo``. ``normalize``: VecNormalize's keyword arguments, or False.
+        n_envs, vec_env, total_timesteps, eval_freq, checkpoint_freq, keep_checkpoints: run settings
+            (hyperparams.yml); None where they do not apply to ``algo`` (its trainer's
+            ``run_settings``), and then absent from config.yml.
+        normalize: VecNormalize's keyword arguments, or False (no normalizer).
+        n_eval_episodes: episodes per periodic evaluation.
         teacher: a distillation's teacher run directory.
         wandb_id: the W&B run id, so a resumed run logs to the same W&B run.
         command: the command line that started the run; ``resumed``: those that continued it.
@@ -129,6 +134,7 @@ class RunConfig:
         if missing:
             raise RunError(f"{source} lacks the settings {missing}")
         values = dict(record)
+        values.setdefault("normalize", True)  # what 0.1.0 read a config.yml without it as
         if values.get("action_range") is not None:
             values["action_range"] = tuple(values["action_range"])
         values["resumed"] = tuple(values.get("resumed") or ())

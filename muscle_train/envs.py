@@ -163,12 +163,20 @@ def make_vec_env(
     return venv
 
 
+def make_run_vec_env(
+    config: RunConfig, n_envs: int, vec_env: str = "dummy", monitor_dir: Path | None = None
+) -> VecEnv:
+    """``n_envs`` envs of a run (its env id, options, action range and seed), as :func:`make_vec_env`
+    builds them."""
+    return make_vec_env(
+        config.env, config.env_kwargs, n_envs, vec_env, config.seed, config.action_range, monitor_dir
+    )
+
+
 def make_eval_env(config: RunConfig) -> VecEnv:
-    """The envs of a run's periodic evaluations (``config``: a run's config.yml): up to
-    ``TRAINING_EVAL_ENVS`` episodes side by side in one process, with neither wrapper nor normalizer
-    beyond ``make_env``'s."""
-    n_envs = max(1, min(TRAINING_EVAL_ENVS, config.n_eval_episodes))
-    return make_vec_env(config.env, config.env_kwargs, n_envs, "dummy", config.seed)
+    """The envs of a run's periodic evaluations: up to ``TRAINING_EVAL_ENVS`` episodes side by side
+    in one process, with neither wrapper nor normalizer beyond ``make_env``'s."""
+    return make_run_vec_env(config, max(1, min(TRAINING_EVAL_ENVS, config.n_eval_episodes)))
 
 
 def check_env_options(env_id: str, env_kwargs: dict[str, Any]) -> dict[str, Any]:

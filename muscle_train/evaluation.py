@@ -104,7 +104,7 @@ def evaluate(
     """Run ``episodes`` episodes (seeded with ``seed``) and summarize them: ``success_rate``,
     ``mean_reward``, ``std_reward``, ``mean_episode_length`` and the task's metrics."""
     if episodes < 1:
-        raise RunError("the number of evaluation episodes must be >= 1")
+        raise RunError(f"the number of evaluation episodes (--episodes) must be >= 1, got {episodes}")
     venv, model = build(source, min(EVAL_ENVS, episodes), seed)
     try:
         records = run_episodes(model, venv, episodes, deterministic)

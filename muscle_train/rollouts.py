@@ -1,5 +1,6 @@
-"""Rollouts: the episode loop that evaluation, training's periodic evaluations, distillation and
-CMA-ES all run, the record of an episode, summaries over episodes, and videos.
+"""Rollouts: the episode loop that evaluation, training's periodic evaluations and CMA-ES run, the
+record of an episode (distillation's own loop, which labels each step, writes the same records),
+summaries over episodes, and videos.
 """
 
 from __future__ import annotations

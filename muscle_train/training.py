@@ -24,6 +24,7 @@ from muscle_train import rundir
 from muscle_train.config import (
     POLICY_ACTION_RANGE,
     RUN_SETTINGS,
+    VEC_ENVS,
     RunConfig,
     RunError,
     Session,
@@ -31,7 +32,7 @@ from muscle_train.config import (
 )
 from muscle_train.envs import check_env_id, check_env_options
 from muscle_train.tracking import log_model_artifact, start_wandb
-from muscle_train.trainers import RunRequest, trainer_for
+from muscle_train.trainers import TRAINERS, RunRequest, trainer_for
 from policies import POLICIES
 
 DEFAULT_ENV = "MuscleArmReach-v0"
@@ -43,6 +44,7 @@ __all__ = [
     "load_hyperparams",
     "new_run_config",
     "resume_run",
+    "check_config",
     "split_hyperparams",
     "start_run",
 ]
@@ -106,11 +108,12 @@ def split_hyperparams(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str,
 
 # -- new runs ----------------------------------------------------------------------------------------
 def default_algo(request: RunRequest) -> str:
-    """distill with a teacher, recurrent_ppo for a recurrent policy, else ppo."""
+    """The request's algorithm, else: the one that takes a teacher when a teacher is given (distill),
+    recurrent_ppo for a recurrent policy, ppo otherwise."""
     if request.algo is not None:
         return request.algo
     if request.teacher is not None:
-        return "distill"
+        return next(algo for algo, trainer in TRAINERS.items() if trainer.takes_teacher)
     return "recurrent_ppo" if request.policy and POLICIES[request.policy].recurrent else "ppo"
 
 
@@ -121,7 +124,7 @@ def check_policy_name(name: str) -> None:
 
 def new_run_config(request: RunRequest) -> RunConfig:
     """Every setting of a new run: the request's over its hyperparameter file's over hyperparams.yml's,
-    with the trainer's own; checked in full (env id and options, policy, values).
+    with the trainer's own; checked in full (:func:`check_config`; the env options by making the env).
 
     Raises:
         RunError: anything the run could not start with, in one line.
@@ -130,6 +133,9 @@ def new_run_config(request: RunRequest) -> RunConfig:
         check_policy_name(request.policy)
     algo = default_algo(request)
     trainer = trainer_for(algo)
+    if request.teacher is not None and not trainer.takes_teacher:
+        taking = [name for name, t in TRAINERS.items() if t.takes_teacher]
+        raise RunError(f"a teacher run (--teacher) is only for algo {' or '.join(taking)}")
     request, fixed = trainer.adapt(request)
     env_id = request.env or DEFAULT_ENV
     check_env_id(env_id)
@@ -140,11 +146,9 @@ def new_run_config(request: RunRequest) -> RunConfig:
         if value is not None:
             if key not in trainer.run_settings:
                 raise RunError(
-                    f"--{key} does not apply to {algo}; its settings are hyperparams.yml's {algo} entry"
+                    f"{key} does not apply to {algo}; its settings are hyperparams.yml's {algo} entry"
                 )
             run[key] = value
-    check_policy_name(run["policy"])  # hyperparams.yml's or an override file's
-    trainer.check_policy(algo, run["policy"])
     if run.get("n_envs") is not None:
         run["vec_env"] = run.get("vec_env") or ("subproc" if run["n_envs"] > 1 else "dummy")
     config = RunConfig(
@@ -158,8 +162,29 @@ def new_run_config(request: RunRequest) -> RunConfig:
         hyperparams=algo_kwargs,
         env_config=check_env_options(env_id, request.env_kwargs),
     )
-    trainer.check(config)
+    check_config(config)
     return config
+
+
+def check_config(config: RunConfig) -> None:
+    """Raise RunError for anything a run of ``config`` could not start (or resume) with: an env id
+    that does not exist (or no longer does), a run setting the trainer needs but the config lacks, a
+    count below 1, a policy the trainer cannot train, a hyperparameter it does not take, or a value
+    its own check refuses."""
+    check_env_id(config.env)
+    trainer = trainer_for(config.algo)
+    missing = [key for key in trainer.run_settings if getattr(config, key) is None]
+    if missing:
+        raise RunError(f"a {config.algo} run needs the settings {missing}")
+    for key in ("n_envs", "total_timesteps", "n_eval_episodes"):
+        if key in trainer.run_settings and getattr(config, key) < 1:
+            raise RunError(f"{key} must be >= 1, got {getattr(config, key)}")
+    if config.vec_env is not None and config.vec_env not in VEC_ENVS:
+        raise RunError(f"vec_env must be one of {VEC_ENVS}, got {config.vec_env!r}")
+    check_policy_name(config.policy)
+    trainer.check_policy(config.algo, config.policy)
+    check_hyperparams(config.algo, config.hyperparams)
+    trainer.check(config)
 
 
 def default_run_dir(config: RunConfig, root: Path = Path("logs")) -> Path:
@@ -175,6 +200,7 @@ def start_run(
         raise RunError("start_run() starts a run; resume_run() continues one")
     if run_dir.exists() and any(run_dir.iterdir()):
         raise RunError(f"{run_dir} is not empty; use --resume {run_dir} to continue that run")
+    check_config(config)  # a config made by hand, too
     return _run(config, run_dir, session, command)
 
 
@@ -186,15 +212,15 @@ def resume_run(
 ) -> Path:
     """Continue the run in ``run_dir`` from where it stopped (``total_timesteps``: a new budget)."""
     config = rundir.load_config(run_dir)
-    check_env_id(config.env)
     trainer = trainer_for(config.algo)
     if not trainer.resumable:
         raise RunError(f"a {config.algo} run cannot be resumed; start a new one")
     if total_timesteps is not None:
         if "total_timesteps" not in trainer.run_settings:
-            raise RunError(f"--total_timesteps does not apply to {config.algo}")
+            raise RunError(f"total_timesteps does not apply to {config.algo}")
         config = config.replace(total_timesteps=total_timesteps)
-    trainer.check_resume(run_dir, config)
+    check_config(config)
+    trainer.check_resume(run_dir, config)  # before config.yml is touched
     return _run(config, run_dir, dataclasses.replace(session, resume=True), command)
 
 

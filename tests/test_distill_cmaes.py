@@ -231,11 +231,12 @@ def test_distill_runs_on_the_80_muscle_legs(tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--algo", "distill"], "--algo distill needs --teacher RUN_DIR"),
+        (["--algo", "distill"], "distill needs a teacher run (--teacher RUN_DIR)"),
+        (["--algo", "ppo", "--teacher", "{teacher}"], "a teacher run (--teacher) is only for algo distill"),
         (["--teacher", "{teacher}", "--policy", "mlp"], "a distillation student is recurrent"),
         (["--teacher", "{teacher}", "--env", "MyoLegsStand-v0"], "the student learns on its teacher's env"),
         (["--teacher", "{tmp}"], "has no config.yml"),
-        (["--algo", "cmaes", "--total_timesteps", "100"], "--total_timesteps does not apply to cmaes"),
+        (["--algo", "cmaes", "--total_timesteps", "100"], "total_timesteps does not apply to cmaes"),
         (["--algo", "cmaes", "--hyperparams", "{tmp}/bad.yml"], "cmaes: sigma0 must be > 0"),
     ],
 )

@@ -13,11 +13,11 @@ import yaml
 import muscle_train
 from muscle_train import config as mt_config
 from muscle_train.trainers import ALGOS, TRAINERS, trainer_for
-from muscle_train.training import RunRequest, load_hyperparams, new_run_config
+from muscle_train.training import RunRequest, load_hyperparams, new_run_config, start_run
 
 PACKAGE = Path(muscle_train.__file__).parent
 ROOT = Path(__file__).resolve().parents[1]
-# muscle_train's layers, bottom first: a module may import only the layers before it (and itself).
+# muscle_train's layers in order: a module may import only the layers before it (and its own).
 LAYERS = [
     "config",
     "rundir",
@@ -39,9 +39,13 @@ def imported_modules(path: Path) -> set[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            found.add(node.module)
-            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            if node.level:  # relative: from the file's own package upwards
+                package = ["muscle_train", *path.relative_to(PACKAGE).parent.parts]
+                module = ".".join([*package[: len(package) - node.level + 1], *([module] if module else [])])
+            found.add(module)
+            found.update(f"{module}.{alias.name}" for alias in node.names)
     return found
 
 
@@ -92,8 +96,25 @@ def test_a_run_configuration_is_typed_frozen_and_complete():
         config.seed = 4  # type: ignore[misc]
     cmaes = new_run_config(RunRequest(algo="cmaes"))
     assert cmaes.normalize is False and cmaes.n_envs is None and "n_envs" not in cmaes.to_dict()
-    with pytest.raises(mt_config.RunError, match="--n_envs does not apply to cmaes"):
+    with pytest.raises(mt_config.RunError, match="n_envs does not apply to cmaes"):
         new_run_config(RunRequest(algo="cmaes", n_envs=4))
+
+
+def test_a_configuration_made_by_hand_is_checked_before_anything_is_written(tmp_path):
+    """start_run checks a RunConfig it did not make: a missing setting, a bad count, a policy the
+    algorithm cannot train, an unknown hyperparameter, a retired env id; the run directory stays empty."""
+    good = new_run_config(RunRequest(total_timesteps=512))
+    bad = {
+        "a ppo run needs the settings \\['n_envs', 'vec_env'": good.replace(n_envs=None, vec_env=None),
+        "total_timesteps must be >= 1": good.replace(total_timesteps=0),
+        "policy 'lstm' is recurrent": good.replace(policy="lstm"),
+        "unknown hyperparameter 'learning_rte'": good.replace(hyperparams={"learning_rte": 0.1}),
+        "MuscleArm6Reach-v0 no longer exists": good.replace(env="MuscleArm6Reach-v0"),
+    }
+    for message, config in bad.items():
+        with pytest.raises(mt_config.RunError, match=message):
+            start_run(config, tmp_path / "run")
+        assert not (tmp_path / "run").exists()
 
 
 def test_hyperparams_ship_with_the_package_and_the_entry_points_answer(tmp_path):
@@ -131,4 +152,4 @@ def test_hyperparams_ship_with_the_package_and_the_entry_points_answer(tmp_path)
         text=True,
         timeout=300,
     )
-    assert unknown.returncode == 2 and "train,evaluate" in unknown.stdout
+    assert unknown.returncode == 2 and "train,evaluate" in unknown.stderr

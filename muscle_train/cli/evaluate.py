@@ -80,8 +80,6 @@ def source_of(args: argparse.Namespace) -> evaluation.Source:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    if args.episodes < 1:
-        raise RunError("--episodes must be >= 1")
     source = source_of(args)
     results = evaluation.evaluate(source, args.episodes, args.deterministic, args.seed)
     Console().print(evaluation.results_table(results))

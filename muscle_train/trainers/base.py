@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from muscle_train.config import RunConfig, RunError, Session
+from muscle_train.config import RunConfig, Session
 
 
 @dataclass(frozen=True)
@@ -53,11 +53,13 @@ class Trainer(ABC):
         run_settings: the run settings (``config.RUN_SETTINGS``) that apply to it; the others are
             absent from its runs' config.yml.
         resumable: whether ``--resume`` can continue one of its runs.
+        takes_teacher: whether it learns from a teacher run (``RunRequest.teacher``).
     """
 
     algos: tuple[str, ...] = ()
     run_settings: tuple[str, ...] = ()
     resumable: bool = False
+    takes_teacher: bool = False
 
     @abstractmethod
     def arguments(self, algo: str) -> list[str]:
@@ -66,9 +68,7 @@ class Trainer(ABC):
 
     def adapt(self, request: RunRequest) -> tuple[RunRequest, dict[str, Any]]:
         """The request as this method runs it, and the settings it fixes for every run of it (e.g.
-        ``normalize``). The default refuses a teacher (only distillation has one)."""
-        if request.teacher is not None:
-            raise RunError("--teacher is only for --algo distill")
+        ``normalize``). The default: the request as it is, nothing fixed."""
         return request, {}
 
     @abstractmethod

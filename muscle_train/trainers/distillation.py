@@ -46,7 +46,7 @@ from muscle_envs.vector import FastVecNormalize
 from muscle_train import evaluation, rundir
 from muscle_train.callbacks import Evaluation, SignalFlag
 from muscle_train.config import RunConfig, RunError, Session, plain
-from muscle_train.envs import EVAL_SEED_OFFSET, make_eval_env, make_vec_env
+from muscle_train.envs import EVAL_SEED_OFFSET, make_eval_env, make_run_vec_env
 from muscle_train.rollouts import episode_record, episode_targets, summarize
 from muscle_train.trainers.base import RunRequest, Trainer
 from policies import POLICIES, actor_means, initial_state, policy_spec
@@ -331,7 +331,7 @@ def distil(config: RunConfig, run_dir: Path, session: Session) -> dict[str, Any]
     progress = session.progress
     logger: Logger = configure(str(run_dir / rundir.TENSORBOARD_DIR / "distill"), ["tensorboard"])
 
-    venv = make_vec_env(config.env, config.env_kwargs, config.n_envs, config.vec_env, seed)
+    venv = make_run_vec_env(config, config.n_envs, config.vec_env)
     eval_env = make_eval_env(config)
     flag = SignalFlag()
     try:
@@ -473,6 +473,7 @@ class DistillationTrainer(Trainer):
     # the student's policy, the envs that collect episodes, and the periodic evaluation's size
     run_settings = ("policy", "n_envs", "vec_env", "n_eval_episodes")
     resumable = False  # a run keeps no state to continue from: start a new one
+    takes_teacher = True
 
     def arguments(self, algo: str) -> list[str]:
         return [f.name for f in dataclasses.fields(Settings)]
@@ -481,7 +482,7 @@ class DistillationTrainer(Trainer):
         """The student learns on its teacher's env, from normalized observations (its own frozen
         normalizer, see :func:`student_normalizer`)."""
         if request.teacher is None:
-            raise RunError("--algo distill needs --teacher RUN_DIR")
+            raise RunError("distill needs a teacher run (--teacher RUN_DIR)")
         teacher = rundir.load_config(request.teacher)
         if (request.env and request.env != teacher.env) or request.env_kwargs:
             raise RunError(
@@ -500,8 +501,6 @@ class DistillationTrainer(Trainer):
             raise RunError(f"a distillation student is recurrent: one of {students}, not {policy!r}")
 
     def check(self, config: RunConfig) -> None:
-        if config.n_envs is None or config.n_envs < 1:
-            raise RunError("n_envs must be >= 1")
         Settings(**config.hyperparams)  # a bad value is reported in one line, before any work
 
     def train(

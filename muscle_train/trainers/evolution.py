@@ -50,8 +50,8 @@ from tqdm import tqdm
 from muscle_envs.vector import BatchedVecEnv
 from muscle_train import rundir
 from muscle_train.callbacks import Evaluation, SignalFlag
-from muscle_train.config import POLICY_ACTION_RANGE, RunConfig, RunError, Session
-from muscle_train.envs import EVAL_SEED_OFFSET, make_eval_env, make_vec_env
+from muscle_train.config import RunConfig, RunError, Session
+from muscle_train.envs import EVAL_SEED_OFFSET, make_eval_env, make_run_vec_env
 from muscle_train.rollouts import run_episodes
 from muscle_train.trainers.base import RunRequest, Trainer
 from policies import PolicySpec, actor_means, initial_state, policy_spec
@@ -177,8 +177,8 @@ class Fitness(NamedTuple):
 @dataclass
 class FitnessWorker:
     """What evaluating a candidate needs: ``fitness_episodes`` envs stepped as one batch in this
-    process (the same episodes as training's and the evaluation's envs), the model, an actor that
-    runs it, and the searched parameters.
+    process (the same episodes, from the run's seed on, as a DummyVecEnv of those envs would give),
+    the model, an actor that runs it, and the searched parameters.
 
     Each worker process of the search holds one (:func:`start_worker`); :func:`fitness` uses it.
     """
@@ -194,7 +194,7 @@ class FitnessWorker:
         settings = Settings(**config.hyperparams)
         spec = policy_spec(config.policy, **settings.policy_kwargs)
         venv = BatchedVecEnv(
-            config.env, settings.fitness_episodes, config.env_kwargs, POLICY_ACTION_RANGE, n_workers=0
+            config.env, settings.fitness_episodes, config.env_kwargs, config.action_range, n_workers=0
         )
         model = build_model(config, spec, venv)
         return cls(venv, model, DeterministicActor(model.policy), actor_parameters(model.policy), config.seed)
@@ -248,10 +248,14 @@ def save_state(path: Path, es: cma.CMAEvolutionStrategy, env_steps: int) -> None
     os.replace(tmp, path)
 
 
+def missing_state(path: Path) -> RunError:
+    return RunError(f"{path.parent} has no {path.name}: is it a CMA-ES run that saved a generation?")
+
+
 def load_state(path: Path) -> tuple[cma.CMAEvolutionStrategy, int]:
     """The search state :func:`save_state` wrote (it also restores NumPy's global random state)."""
     if not path.is_file():
-        raise RunError(f"{path.parent} has no {path.name}: is it a CMA-ES run that saved a generation?")
+        raise missing_state(path)
     try:
         with open(path, "rb") as f:
             state = pickle.load(f)
@@ -288,7 +292,7 @@ def search(config: RunConfig, run_dir: Path, session: Session) -> dict[str, Any]
     settings = Settings(**config.hyperparams)
     spec = policy_spec(config.policy, **settings.policy_kwargs)
     seed = config.seed
-    venv = make_vec_env(config.env, config.env_kwargs, 1, "dummy", seed)
+    venv = make_run_vec_env(config, 1)
     eval_env = make_eval_env(config)
     model = build_model(config, spec, venv, session.device)
     params = actor_parameters(model.policy)
@@ -367,7 +371,10 @@ def search(config: RunConfig, run_dir: Path, session: Session) -> dict[str, Any]
         venv.close()
         eval_env.close()
     if flag.requested:
-        print(f"\ninterrupted at generation {es.countiter}; resume with: muscle-train --resume {run_dir}")
+        print(
+            f"\ninterrupted at generation {es.countiter}; resume with: muscle-train --resume {run_dir}"
+            f"  (or python train_sb3.py --resume {run_dir})"
+        )
     else:
         print(
             f"best fitness {-es.result.fbest:.2f} after {es.countiter} generations ({env_steps:,} env steps)"
@@ -380,7 +387,7 @@ def checkpoint(
     es: cma.CMAEvolutionStrategy,
     env_steps: int,
     model: BaseAlgorithm,
-    params: list,
+    params: list[nn.Parameter],
     venv: VecEnv,
 ) -> None:
     """The search state and the distribution mean's model (final_model.zip)."""
@@ -413,7 +420,7 @@ class EvolutionTrainer(Trainer):
 
     def check_resume(self, run_dir: Path, config: RunConfig) -> None:
         if not (run_dir / STATE_FILE).is_file():
-            raise RunError(f"{run_dir} has no {STATE_FILE}: is it a CMA-ES run that saved a generation?")
+            raise missing_state(run_dir / STATE_FILE)
 
     def train(
         self, config: RunConfig, run_dir: Path, session: Session, wandb_run: Any

@@ -30,7 +30,7 @@ from muscle_train.callbacks import (
     StopOnSignal,
 )
 from muscle_train.config import RUN_SETTINGS, RunConfig, RunError, Session
-from muscle_train.envs import EVAL_SEED_OFFSET, make_env, make_eval_env, make_vec_env
+from muscle_train.envs import EVAL_SEED_OFFSET, make_env, make_eval_env, make_run_vec_env
 from muscle_train.rollouts import record_video
 from muscle_train.trainers.base import Trainer
 from policies import POLICIES, PolicySpec, policy_spec
@@ -54,13 +54,15 @@ class SB3Trainer(Trainer):
             kind = "recurrent" if POLICIES[policy].recurrent else "feed-forward"
             raise RunError(f"policy {policy!r} is {kind}; {algo} trains {fitting}")
 
-    def check(self, config: RunConfig) -> None:
-        if config.n_envs is None or config.n_envs < 1 or (config.total_timesteps or 0) < 1:
-            raise RunError("n_envs and total_timesteps must be >= 1")
-
     def check_resume(self, run_dir: Path, config: RunConfig) -> None:
-        if not rundir.checkpoints(run_dir):
+        """The latest checkpoint is there and its model file readable (and its normalizer there)."""
+        saved = rundir.checkpoints(run_dir)
+        if not saved:
             raise RunError(f"{run_dir} has no checkpoint to resume from")
+        rundir.algorithm_of(saved[-1] / rundir.CHECKPOINT_MODEL)  # a RunError names an unreadable file
+        normalizer = saved[-1] / rundir.CHECKPOINT_NORMALIZER
+        if config.normalize and not normalizer.is_file():
+            raise RunError(f"checkpoint {saved[-1]} has no {normalizer.name}")
 
     def train(
         self, config: RunConfig, run_dir: Path, session: Session, wandb_run: Any
@@ -87,15 +89,8 @@ class SB3Trainer(Trainer):
 
 def build_envs(config: RunConfig, run_dir: Path, spec: PolicySpec) -> tuple[VecEnv, VecEnv]:
     """The training envs (with Monitor files) and the evaluation envs, normalized alike."""
-    assert config.n_envs is not None and config.vec_env is not None  # SB3Trainer.check
-    venv = make_vec_env(
-        config.env,
-        config.env_kwargs,
-        config.n_envs,
-        config.vec_env,
-        config.seed,
-        monitor_dir=run_dir / "monitor",
-    )
+    assert config.n_envs is not None and config.vec_env is not None  # training.check_config
+    venv = make_run_vec_env(config, config.n_envs, config.vec_env, monitor_dir=run_dir / rundir.MONITOR_DIR)
     eval_env = make_eval_env(config)
     normalize = config.normalize
     if normalize:
