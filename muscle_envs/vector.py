@@ -128,7 +128,12 @@ class _Batch:
         if monitor_dir is not None:
             header = {"t_start": self._t_start, "env_id": env_id}
             self._writers = [
-                ResultsWriter(str(monitor_dir / str(rank)), header=header, extra_keys=("is_success",))
+                ResultsWriter(
+                    str(monitor_dir / str(rank)),
+                    header=header,
+                    extra_keys=("is_success",),
+                    override_existing=new_monitor_file(monitor_dir / str(rank)),
+                )
                 for rank in ranks
             ]
 
@@ -224,6 +229,15 @@ def _choose_kernel(env_id: str, env_kwargs: dict[str, Any], kernel: str, smalles
             raise ValueError(f"{env_id} cannot be stepped with kernel='vectorized': {reason}")
         return True
     return reason is None
+
+
+def new_monitor_file(filename: str | Path) -> bool:
+    """Whether SB3's Monitor (or ResultsWriter) at ``filename`` starts a new file (header first) rather
+    than appending to the one a run wrote before it was resumed: episode logs are never truncated."""
+    name = str(filename)
+    if not name.endswith(Monitor.EXT):
+        name = f"{name}.{Monitor.EXT}"
+    return not Path(name).is_file()
 
 
 def _qualified(env_id: str) -> str:

@@ -18,6 +18,7 @@ from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
 import muscle_envs
+from muscle_envs.vector import new_monitor_file
 from muscle_train.config import POLICY_ACTION_RANGE, VEC_ENVS, RunConfig, RunError, plain
 
 TRAINING_EVAL_ENVS = 5  # periodic evaluation episodes run side by side, in one process (make_eval_env)
@@ -91,7 +92,10 @@ def make_env(
         env = RescaleAction(env, low, high)
     env = EpisodeMetrics(env)
     return Monitor(
-        env, filename=None if monitor_file is None else str(monitor_file), info_keywords=("is_success",)
+        env,
+        filename=None if monitor_file is None else str(monitor_file),
+        info_keywords=("is_success",),
+        override_existing=monitor_file is None or new_monitor_file(monitor_file),  # a resumed run appends
     )
 
 

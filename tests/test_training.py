@@ -277,14 +277,21 @@ def test_sensory_policy_keeps_its_physical_inputs_out_of_the_normalizer(tmp_path
     assert normalized and not normalized & {*PROPRIOCEPTION, "target"} and "vision" in normalized
 
 
-def test_resume_continues_the_step_count_and_the_logs(tmp_path):
+@pytest.mark.parametrize("vec_env", ["dummy", "batched"])  # SB3's Monitor; BatchedVecEnv's own writer
+def test_resume_continues_the_step_count_and_the_logs(tmp_path, vec_env):
     run_dir = tmp_path / "run"
-    first = run(*train_args(run_dir, tiny_hyperparams(tmp_path), "--vec_env", "dummy"))
+    first = run(*train_args(run_dir, tiny_hyperparams(tmp_path), "--vec_env", vec_env))
     assert first.returncode == 0, first.stderr
-    again = run(*train_args(run_dir, tiny_hyperparams(tmp_path), "--vec_env", "dummy"))
+    monitors = sorted((run_dir / "monitor").iterdir())
+    before = [path.read_text().splitlines() for path in monitors]
+    again = run(*train_args(run_dir, tiny_hyperparams(tmp_path), "--vec_env", vec_env))
     assert again.returncode == 2 and "--resume" in again.stderr  # never overwrite a run
     resumed = run("train_sb3.py", "--resume", str(run_dir), "--total_timesteps", "2048", "--no_progress")
     assert resumed.returncode == 0, resumed.stderr
+    for path, lines in zip(monitors, before, strict=True):  # the episode logs are appended to
+        after = path.read_text().splitlines()
+        assert after[: len(lines)] == lines and len(after) > len(lines) > 2, path
+        assert sum(line.startswith("#") for line in after) == 1  # one header
     assert "from step_000000001024 (1,024 steps)" in resumed.stdout
     assert PPO.load(run_dir / "final_model.zip").num_timesteps == 2048
     steps = [int(row.split(",")[0]) for row in (run_dir / "evaluations.csv").read_text().splitlines()[1:]]
