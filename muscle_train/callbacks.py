@@ -21,6 +21,7 @@ from stable_baselines3.common.vec_env import VecEnv, sync_envs_normalization
 from tqdm import tqdm
 
 from muscle_train import rundir
+from muscle_train.config import Interrupted
 from muscle_train.rollouts import run_episodes, summarize
 
 
@@ -31,6 +32,7 @@ class SignalFlag:
 
     def __init__(self):
         self.requested = False
+        self.signum: int | None = None  # the signal that asked (SIGINT or SIGTERM)
         self._previous: dict[int, Any] = {}
 
     def install(self) -> None:
@@ -40,7 +42,11 @@ class SignalFlag:
     def _request(self, signum: int, frame: Any) -> None:
         if self.requested and signum == signal.SIGINT:
             raise KeyboardInterrupt
-        self.requested = True
+        self.requested, self.signum = True, signum
+
+    def interrupted(self) -> Interrupted:
+        """The exception a trainer raises, once it has saved, when a signal stopped it."""
+        return Interrupted(self.signum or signal.SIGINT)
 
     def restore(self) -> None:
         for signum, handler in self._previous.items():

@@ -43,6 +43,21 @@ class RunError(Exception):
     The command-line tools print its message and exit with status 2, instead of a traceback."""
 
 
+class Interrupted(Exception):
+    """Training was stopped by a signal (Ctrl-C: SIGINT; a scheduler's kill: SIGTERM) after the run
+    saved what it had. The command-line tools exit with ``exit_status``, 128 + the signal's number
+    (130, 143), as a shell reports a process the signal ended, so a script can tell an interrupted
+    run from a finished one."""
+
+    def __init__(self, signum: int):
+        super().__init__(f"interrupted by signal {signum}")
+        self.signum = signum
+
+    @property
+    def exit_status(self) -> int:
+        return 128 + self.signum
+
+
 def hyperparams_file() -> Path:
     """The shipped hyperparams.yml (package data of ``muscle_train``)."""
     return Path(str(resources.files("muscle_train") / "hyperparams.yml"))

@@ -195,7 +195,12 @@ def default_run_dir(config: RunConfig, root: Path = Path("logs")) -> Path:
 def start_run(
     config: RunConfig, run_dir: Path, session: Session = DEFAULT_SESSION, command: str | None = None
 ) -> Path:
-    """Train a new run of ``config`` in ``run_dir`` (which must be new or empty)."""
+    """Train a new run of ``config`` in ``run_dir`` (which must be new or empty).
+
+    Raises:
+        RunError: the config or the run directory cannot start a run (nothing is written then).
+        Interrupted: Ctrl-C or SIGTERM stopped training; what it had is saved and resumable.
+    """
     if session.resume:
         raise RunError("start_run() starts a run; resume_run() continues one")
     if run_dir.exists() and any(run_dir.iterdir()):
@@ -210,7 +215,8 @@ def resume_run(
     total_timesteps: int | None = None,
     command: str | None = None,
 ) -> Path:
-    """Continue the run in ``run_dir`` from where it stopped (``total_timesteps``: a new budget)."""
+    """Continue the run in ``run_dir`` from where it stopped (``total_timesteps``: a new budget).
+    Raises as :func:`start_run` does; nothing in ``run_dir`` changes before its files are checked."""
     config = rundir.load_config(run_dir)
     trainer = trainer_for(config.algo)
     if not trainer.resumable:
@@ -234,9 +240,12 @@ def _run(config: RunConfig, run_dir: Path, session: Session, command: str | None
     if session.wandb is not None:
         wandb_run, config = start_wandb(session.wandb, config, run_dir)
     config = rundir.save_config(run_dir, config, command)
-    summary = trainer.train(config, run_dir, session, wandb_run)
-    if wandb_run is not None:
-        log_model_artifact(wandb_run, config, run_dir, summary)
-        wandb_run.finish()
+    summary = None
+    try:
+        summary = trainer.train(config, run_dir, session, wandb_run)
+    finally:  # an interrupted run (Interrupted) has saved what it had: W&B gets that too
+        if wandb_run is not None:
+            log_model_artifact(wandb_run, config, run_dir, summary)
+            wandb_run.finish()
     print(f"run directory: {run_dir}  (evaluate: muscle-evaluate {run_dir}, or python evaluate.py {run_dir})")
     return run_dir

@@ -85,9 +85,11 @@ def ppo_run(tmp_path_factory) -> Path:
     return tmp / "run"
 
 
-def interrupt_when_evaluated(args: list[str], run_dir: Path) -> tuple[subprocess.Popen, str, str]:
-    """Run ``python *args``, press Ctrl-C once the run has written its first evaluation (training is
-    under way), and wait for it to end: (process, stdout, stderr)."""
+def interrupt_when_evaluated(
+    args: list[str], run_dir: Path, signum: int = signal.SIGINT
+) -> tuple[subprocess.Popen, str, str]:
+    """Run ``python *args``, press Ctrl-C (or send ``signum``) once the run has written its first
+    evaluation (training is under way), and wait for it to end: (process, stdout, stderr)."""
     env = {**os.environ, "WANDB_MODE": "disabled"}
     process = subprocess.Popen(
         [sys.executable, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -96,7 +98,7 @@ def interrupt_when_evaluated(args: list[str], run_dir: Path) -> tuple[subprocess
     while not (run_dir / rundir.EVALUATIONS_FILE).exists():
         assert process.poll() is None and time.monotonic() < deadline
         time.sleep(0.5)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signum)
     stdout, stderr = process.communicate(timeout=120)
     return process, stdout, stderr
 
@@ -304,13 +306,14 @@ def test_resume_continues_the_step_count_and_the_logs(tmp_path, vec_env):
     assert conflicting.returncode == 2 and "drop --n_envs" in conflicting.stderr
 
 
-@pytest.mark.parametrize("vec_env", ["subproc", "batched"])
-def test_ctrl_c_leaves_a_loadable_model_and_normalizer(tmp_path, vec_env):
-    """Both with worker processes: training stops between steps, never with a reply half read."""
+@pytest.mark.parametrize(("vec_env", "signum"), [("subproc", signal.SIGINT), ("batched", signal.SIGTERM)])
+def test_ctrl_c_leaves_a_loadable_model_and_normalizer(tmp_path, vec_env, signum):
+    """Both with worker processes: training stops between steps, never with a reply half read, saves,
+    and exits with 128 + the signal's number (130 for Ctrl-C, 143 for SIGTERM), as shells report it."""
     run_dir = tmp_path / "run"
     args = train_args(run_dir, tiny_hyperparams(tmp_path), "--vec_env", vec_env, steps=10_000_000)
-    process, stdout, stderr = interrupt_when_evaluated(args, run_dir)
-    assert process.returncode == 0, stderr
+    process, stdout, stderr = interrupt_when_evaluated(args, run_dir, signum)
+    assert process.returncode == 128 + signum, stderr
     assert "interrupted at step" in stderr and "--resume" in stdout
     model = PPO.load(run_dir / "final_model.zip")
     assert 512 <= model.num_timesteps < 10_000_000

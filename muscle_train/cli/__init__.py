@@ -11,7 +11,7 @@ from typing import Any, NoReturn
 
 import yaml
 
-from muscle_train.config import RunError
+from muscle_train.config import Interrupted, RunError
 
 
 def parse_env_kwargs(pairs: list[str]) -> dict[str, Any]:
@@ -32,8 +32,11 @@ def fail(prog: str, err: RunError) -> NoReturn:
 
 
 def guarded(prog: str, body: Callable[[], Any]) -> Any:
-    """``body()``, with a RunError reported by :func:`fail`."""
+    """``body()``, with a RunError reported by :func:`fail`, and an interrupted run (which has saved
+    and said how to resume) ending with exit status 130 (SIGINT) or 143 (SIGTERM)."""
     try:
         return body()
     except RunError as err:
         fail(prog, err)
+    except Interrupted as stop:
+        sys.exit(stop.exit_status)

@@ -343,7 +343,7 @@ def distil(config: RunConfig, run_dir: Path, session: Session) -> dict[str, Any]
             )
         if flag.requested:
             print("interrupted while collecting the demonstrations; no student was trained")
-            return None
+            raise flag.interrupted()
         normalizer = student_normalizer(venv, teacher.normalizer, spec.raw_observation_keys, demos)
         eval_env = VecNormalize(
             eval_env, training=False, norm_reward=False, norm_obs_keys=normalizer.norm_obs_keys
@@ -407,7 +407,7 @@ def distil(config: RunConfig, run_dir: Path, session: Session) -> dict[str, Any]
     if flag.requested:
         saved = f"the student of round {len(rounds) - 1} is saved" if rounds else "no student was saved"
         print(f"interrupted during round {len(rounds)}; {saved}")
-        return None
+        raise flag.interrupted()
     report = compare(config, run_dir, settings, rounds)
     rundir.atomic_write_text(run_dir / REPORT_FILE, json.dumps(plain(report), indent=2))
     print_report(report)

@@ -375,6 +375,7 @@ def search(config: RunConfig, run_dir: Path, session: Session) -> dict[str, Any]
             f"\ninterrupted at generation {es.countiter}; resume with: muscle-train --resume {run_dir}"
             f"  (or python train_sb3.py --resume {run_dir})"
         )
+        raise flag.interrupted()
     else:
         print(
             f"best fitness {-es.result.fbest:.2f} after {es.countiter} generations ({env_steps:,} env steps)"

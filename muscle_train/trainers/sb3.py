@@ -11,6 +11,7 @@ counter and normalizer.
 from __future__ import annotations
 
 import inspect
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -197,6 +198,7 @@ def learn(
         interrupted = stop.requested
     except KeyboardInterrupt:  # a second Ctrl-C, or one before training started
         interrupted = True
+        stop.flag.signum = stop.flag.signum or signal.SIGINT
     except ValueError as err:  # SB3's distribution refuses non-finite action means: training diverged
         if finite_weights(model):
             raise
@@ -221,7 +223,8 @@ def learn(
     print(f"saved {rundir.MODEL_FILE} and {rundir.NORMALIZER_FILE} at step {model.num_timesteps:,}")
     if interrupted:
         print(f"resume with: muscle-train --resume {run_dir}  (or python train_sb3.py --resume {run_dir})")
-    elif summary is not None:
+        raise stop.flag.interrupted()
+    if summary is not None:
         print(
             f"last evaluation: success {summary['success_rate']:.0%}, return {summary['mean_reward']:.1f}, "
             f"episode length {summary['mean_episode_length']:.0f} over {summary['n_episodes']} episodes"
