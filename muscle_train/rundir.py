@@ -186,9 +186,11 @@ def algorithm_of(model_path: Path) -> type[BaseAlgorithm]:
         raise RunError(f"model file {model_path} not found")
     try:
         data, _, _ = load_from_zip_file(model_path, load_data=True, device="cpu")
-    except (zipfile.BadZipFile, ValueError, KeyError, EOFError, RuntimeError) as err:
+    except (zipfile.BadZipFile, ValueError, KeyError, EOFError, RuntimeError, AssertionError) as err:
         raise RunError(f"{model_path} is not a readable SB3 model ({type(err).__name__}: {err})") from None
-    policy_class = data.get("policy_class") if data else None
+    if not data:
+        raise RunError(f"{model_path} is not a readable SB3 model: it holds no data entry (truncated?)")
+    policy_class = data.get("policy_class")
     bases = [
         (RecurrentActorCriticPolicy, RecurrentPPO),
         (SACPolicy, SAC),
@@ -217,20 +219,30 @@ def load_model(model_path: Path, venv: VecEnv, device: str = "cpu") -> BaseAlgor
     return model
 
 
-def load_normalizer(path: Path, venv: VecEnv, training: bool = False) -> VecNormalize:
-    """Saved VecNormalize statistics around ``venv``, checked against its observation space.
+def read_normalizer(path: Path) -> VecNormalize:
+    """The VecNormalize statistics saved at ``path`` (not yet around an env).
 
-    For evaluation (``training=False``) the statistics are frozen and rewards reported unnormalized.
+    Raises:
+        RunError: no such file, or not VecNormalize statistics (corrupt, truncated, another object).
     """
     if not path.is_file():
         raise RunError(f"normalizer file {path} not found")
     try:
         with open(path, "rb") as f:
             normalizer = pickle.load(f)
-    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, ValueError) as err:
+    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, ValueError, IndexError) as err:
         raise RunError(f"{path} is not a readable VecNormalize file ({type(err).__name__}: {err})") from None
     if not isinstance(normalizer, VecNormalize):
         raise RunError(f"{path} holds a {type(normalizer).__name__}, not VecNormalize statistics")
+    return normalizer
+
+
+def load_normalizer(path: Path, venv: VecEnv, training: bool = False) -> VecNormalize:
+    """Saved VecNormalize statistics around ``venv``, checked against its observation space.
+
+    For evaluation (``training=False``) the statistics are frozen and rewards reported unnormalized.
+    """
+    normalizer = read_normalizer(path)
     if normalizer.observation_space != venv.observation_space:
         raise RunError(
             f"normalizer {path} was saved for observations {describe_space(normalizer.observation_space)}, "

@@ -480,3 +480,33 @@ def test_a_resumed_evaluation_keeps_the_best_model_so_far(tmp_path):
     callback._init_callback()
     assert callback.best == (0.9, 50.0)  # success first, then return
     assert callback._next == 1536 and callback.evaluation.wall_time >= 6.5  # the curve goes on
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "missing"])
+def test_resume_skips_an_unreadable_latest_checkpoint_and_changes_nothing_when_none_is_left(tmp_path, damage):
+    run_dir = tmp_path / "run"
+    hyperparams = tiny_hyperparams(tmp_path, keep_checkpoints=2)
+    first = run(*train_args(run_dir, hyperparams, "--vec_env", "dummy"))
+    assert first.returncode == 0, first.stderr
+    earlier, latest = rundir.checkpoints(run_dir)
+    model = latest / rundir.CHECKPOINT_MODEL
+    if damage == "truncated":  # a run killed while writing, or a full disk
+        model.write_bytes(model.read_bytes()[: model.stat().st_size // 2])
+    elif damage == "garbage":
+        model.write_bytes(b"not a zip file")
+    else:
+        (latest / rundir.CHECKPOINT_NORMALIZER).unlink()
+    resumed = run("train_sb3.py", "--resume", str(run_dir), "--total_timesteps", "1536", "--no_progress")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "skipping a checkpoint" in resumed.stderr and str(latest) in resumed.stderr  # named
+    assert f"from {earlier.name} (512 steps)" in resumed.stdout
+    assert PPO.load(run_dir / rundir.MODEL_FILE).num_timesteps == 1536
+
+    # now none is readable: one line naming them, and nothing in the run directory changes
+    for checkpoint in rundir.checkpoints(run_dir):
+        (checkpoint / rundir.CHECKPOINT_MODEL).write_bytes(b"")
+    files = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    failed = run("train_sb3.py", "--resume", str(run_dir), "--total_timesteps", "4096", "--no_progress")
+    assert failed.returncode == 2 and "no readable checkpoint" in failed.stderr
+    assert len(failed.stderr.strip().splitlines()) == 1 and "Traceback" not in failed.stderr
+    assert {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == files

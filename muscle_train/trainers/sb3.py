@@ -56,20 +56,18 @@ class SB3Trainer(Trainer):
             raise RunError(f"policy {policy!r} is {kind}; {algo} trains {fitting}")
 
     def check_resume(self, run_dir: Path, config: RunConfig) -> None:
-        """The latest checkpoint is there and its model file readable (and its normalizer there)."""
-        saved = rundir.checkpoints(run_dir)
-        if not saved:
-            raise RunError(f"{run_dir} has no checkpoint to resume from")
-        rundir.algorithm_of(saved[-1] / rundir.CHECKPOINT_MODEL)  # a RunError names an unreadable file
-        normalizer = saved[-1] / rundir.CHECKPOINT_NORMALIZER
-        if config.normalize and not normalizer.is_file():
-            raise RunError(f"checkpoint {saved[-1]} has no {normalizer.name}")
+        """A readable checkpoint is there; the unreadable ones after it are named."""
+        checkpoint, problems = resumable_checkpoint(run_dir, config)
+        for problem in problems:
+            print(f"skipping a checkpoint: {problem}", file=sys.stderr)
+        if problems:
+            print(f"resuming from the latest readable checkpoint, {checkpoint.name}", file=sys.stderr)
 
     def train(
         self, config: RunConfig, run_dir: Path, session: Session, wandb_run: Any
     ) -> dict[str, Any] | None:
         spec = policy_spec(config.policy, **config.hyperparams.get("policy_kwargs", {}))
-        checkpoint = rundir.checkpoints(run_dir)[-1] if session.resume else None
+        checkpoint = resumable_checkpoint(run_dir, config)[0] if session.resume else None
         venv, eval_env = build_envs(config, run_dir, spec)
         if checkpoint is not None:
             if isinstance(venv, VecNormalize):
@@ -86,6 +84,28 @@ class SB3Trainer(Trainer):
         return learn(
             config, run_dir, session, model, venv, eval_env, wandb_run, resumed=checkpoint is not None
         )
+
+
+def resumable_checkpoint(run_dir: Path, config: RunConfig) -> tuple[Path, list[str]]:
+    """The latest checkpoint whose model (and normalizer, for a normalized run) can be read, and why
+    each later one cannot (a run killed while writing, a disk that filled up, a file damaged since).
+
+    Raises:
+        RunError: no checkpoint, or none readable (each named).
+    """
+    problems = []
+    for checkpoint in reversed(rundir.checkpoints(run_dir)):
+        try:
+            rundir.algorithm_of(checkpoint / rundir.CHECKPOINT_MODEL)
+            if config.normalize:
+                rundir.read_normalizer(checkpoint / rundir.CHECKPOINT_NORMALIZER)
+        except RunError as err:
+            problems.append(str(err))
+            continue
+        return checkpoint, problems
+    if not problems:
+        raise RunError(f"{run_dir} has no checkpoint to resume from")
+    raise RunError(f"{run_dir} has no readable checkpoint to resume from: {'; '.join(problems)}")
 
 
 def build_envs(config: RunConfig, run_dir: Path, spec: PolicySpec) -> tuple[VecEnv, VecEnv]:
