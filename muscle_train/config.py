@@ -63,6 +63,14 @@ def hyperparams_file() -> Path:
     return Path(str(resources.files("muscle_train") / "hyperparams.yml"))
 
 
+def read_yaml(path: Path) -> Any:
+    """The YAML document in ``path``; a syntax error is a RunError in one line naming the file."""
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise RunError(f"{path} is not valid YAML: {' '.join(str(err).split())}") from None
+
+
 def hyperparams_table() -> dict[str, Any]:
     """hyperparams.yml as a mapping: algorithm -> env id (or ``default``) -> entry."""
     return yaml.safe_load(hyperparams_file().read_text())

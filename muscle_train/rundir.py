@@ -46,7 +46,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 from stable_baselines3.sac.policies import SACPolicy
 from stable_baselines3.td3.policies import TD3Policy
 
-from muscle_train.config import RunConfig, RunError
+from muscle_train.config import RunConfig, RunError, read_yaml
 
 CONFIG_FILE = "config.yml"
 MODEL_FILE = "final_model.zip"
@@ -101,11 +101,7 @@ def load_config(run_dir: Path) -> RunConfig:
     path = run_dir / CONFIG_FILE
     if not path.is_file():
         raise RunError(f"{run_dir} has no {CONFIG_FILE}: is it a training run directory?")
-    try:
-        record = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise RunError(f"{path} is not valid YAML: {err}") from None
-    return RunConfig.from_dict(record, str(path))
+    return RunConfig.from_dict(read_yaml(path), str(path))
 
 
 def atomic_write_text(path: Path, text: str) -> None:

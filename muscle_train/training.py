@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 
 from muscle_train import rundir
 from muscle_train.config import (
@@ -29,6 +28,7 @@ from muscle_train.config import (
     RunError,
     Session,
     hyperparams_table,
+    read_yaml,
 )
 from muscle_train.envs import check_env_id, check_env_options
 from muscle_train.tracking import log_model_artifact, start_wandb
@@ -76,10 +76,7 @@ def _read_override(path: Path) -> dict[str, Any]:
         exec(compile(path.read_text(), str(path), "exec"), namespace)  # the user's own file
         values = namespace.get("HYPERPARAMS")
     else:
-        try:
-            values = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as err:
-            raise RunError(f"{path} is not valid YAML: {err}") from None
+        values = read_yaml(path)
     if not isinstance(values, dict):
         raise RunError(f"{path} must hold a mapping of hyperparameters (a .py file: HYPERPARAMS = {{...}})")
     return values

@@ -97,3 +97,26 @@ def test_a_run_of_release_0_1_resumes_from_its_checkpoint(tmp_path):
     config = rundir.load_config(run_dir)
     assert config.total_timesteps == 256 and len(config.resumed) == 1
     assert config.hyperparams["n_steps"] == 64  # the run's own settings, not hyperparams.yml's
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "does not hold a mapping of settings"),
+        ("env: [unclosed", "is not valid YAML"),
+        ("algo: ppo\npolicy: mlp\n", "lacks the settings ['env']"),
+    ],
+)
+def test_a_broken_config_yml_is_one_line(tmp_path, text, message):
+    run_dir = tmp_path / "run"
+    shutil.copytree(LEGACY / "ppo_mlp", run_dir)
+    (run_dir / "config.yml").write_text(text)
+    result = subprocess.run(
+        [sys.executable, "evaluate.py", str(run_dir), "--episodes", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and message in lines[0], result.stderr
