@@ -1,7 +1,8 @@
 """Muscle-driven MuJoCo environments for Gymnasium and Stable-Baselines3.
 
 Importing the package registers its environments with Gymnasium (``MuscleArmReach-v0``,
-``MuscleArm6Reach-v1``, ``MyoLegsStand-v0``, ...); ``gym.make("muscle_envs:MuscleArmReach-v0")`` imports it for you.
+``MuscleArm6Reach-v1``, ``MyoLegsStand-v0``, ...); ``gym.make("muscle_envs:MuscleArmReach-v0")``
+imports it for you.
 It imports MuJoCo and NumPy only: neither torch nor Stable-Baselines3.
 """
 

@@ -224,6 +224,9 @@ class MuscleArmReachEnv(MuscleEnv):
     way, at least ``min_start_distance`` from the target; the arm starts there at rest with zero
     activation. Hold time: uniform in ``hold_duration``, rounded to control steps. ``reset`` options
     fix any of them: ``{"target": (x, z), "joint_angles": (shoulder, elbow), "hold_duration": s}``.
+    They are checked before anything changes (two finite numbers; a reachable target; angles within
+    the joint range; a finite positive hold): a bad one raises ``ValueError`` and the env still needs
+    a reset (``step()`` raises ``ResetNeeded``).
 
     ## Episode End
     ``terminated`` (with ``info["is_success"] = True``) when the hold is complete; ``truncated`` at
@@ -346,24 +349,16 @@ class MuscleArmReachEnv(MuscleEnv):
             )
 
     # -- episode ------------------------------------------------------------------------------------
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        super().reset(seed=seed)
-        options = dict(options or {})
-        unknown = sorted(set(options) - {"target", "joint_angles", "hold_duration"})
-        if unknown:
-            raise ValueError(f"unknown reset option(s) {unknown}; use target, joint_angles, hold_duration")
+    def _reset_episode(self, options: dict[str, Any]) -> tuple[dict[str, NDArray], dict[str, Any]]:
         cfg, plant = self.config, self.plant
-
-        target = options.get("target")
-        target = tuple(map(float, target)) if target is not None else self._sample_workspace()
-        if plant.inverse_kinematics(*target) is None:
-            raise ValueError(f"target {target} is out of the arm's reach")
-        angles = options.get("joint_angles")
+        target, angles, hold = self._checked_reset_options(options)  # before anything changes
+        if target is None:
+            target = self._sample_workspace()
         if angles is None:
             start = self._sample_workspace(away_from=target)
             angles = plant.inverse_kinematics(*start, margin=cfg.joint_margin)
-        hold = options.get("hold_duration")
-        hold = float(hold) if hold is not None else float(self.np_random.uniform(*cfg.hold_duration))
+        if hold is None:
+            hold = float(self.np_random.uniform(*cfg.hold_duration))
 
         plant.set_state(np.asarray(angles, dtype=np.float64))
         plant.set_target_marker(*target)
@@ -379,6 +374,48 @@ class MuscleArmReachEnv(MuscleEnv):
         if self._ring is not None:  # before the first step, every delay sees the start state
             self._ring[:] = self._sense()[: self._n_sensed]
         return self._observation(), {"distance": self._distance(), "is_success": False}
+
+    def _checked_reset_options(
+        self, options: dict[str, Any]
+    ) -> tuple[tuple[float, float] | None, tuple[float, float] | None, float | None]:
+        """(target, joint_angles, hold_duration) of the reset options, None where not given.
+
+        Raises:
+            ValueError: an unknown option; a target or joint angles that are not two finite numbers;
+                a target out of reach; joint angles outside the joint range; a hold duration that is
+                not a finite positive number.
+        """
+        unknown = sorted(set(options) - {"target", "joint_angles", "hold_duration"})
+        if unknown:
+            raise ValueError(f"unknown reset option(s) {unknown}; use target, joint_angles, hold_duration")
+        target = angles = hold = None
+        if options.get("target") is not None:
+            target = _finite_pair("target", options["target"])
+            if self.plant.inverse_kinematics(*target) is None:
+                raise ValueError(f"reset option target {target} is out of the arm's reach")
+        if options.get("joint_angles") is not None:
+            angles = _finite_pair("joint_angles", options["joint_angles"])
+            (s_lo, s_hi), (e_lo, e_hi) = self.plant.joint_range
+            tolerance = 1e-9  # a pose exactly at a limit, after round-off
+            if not (
+                s_lo - tolerance <= angles[0] <= s_hi + tolerance
+                and e_lo - tolerance <= angles[1] <= e_hi + tolerance
+            ):
+                raise ValueError(
+                    f"reset option joint_angles {angles} is outside the joint range (shoulder "
+                    f"[{s_lo:.3f}, {s_hi:.3f}], elbow [{e_lo:.3f}, {e_hi:.3f}] rad)"
+                )
+        if options.get("hold_duration") is not None:
+            try:
+                hold = float(options["hold_duration"])
+            except (TypeError, ValueError):
+                hold = math.nan
+            if not (math.isfinite(hold) and hold > 0):
+                raise ValueError(
+                    f"reset option hold_duration must be a finite positive number of seconds, "
+                    f"got {options['hold_duration']!r}"
+                )
+        return target, angles, hold
 
     def step(self, action: Any):
         excitation = self._checked_excitation(action)
@@ -584,3 +621,14 @@ class ArmReachBatch(BatchKernel):
 
 
 MuscleArmReachEnv.batch_kernel = ArmReachBatch
+
+
+def _finite_pair(name: str, value: Any) -> tuple[float, float]:
+    """``value`` as two finite floats, or a ValueError naming reset option ``name``."""
+    try:
+        pair = tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        pair = ()
+    if len(pair) != 2 or not all(math.isfinite(v) for v in pair):
+        raise ValueError(f"reset option {name} must be two finite numbers, got {value!r}")
+    return pair  # type: ignore[return-value]  # two, checked

@@ -116,9 +116,21 @@ class MuscleEnv(gym.Env):
         self._scene_option.flags[mujoco.mjtVisFlag.mjVIS_ACTIVATION] = True  # muscles redden with activation
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        """Seed ``np_random`` and allow ``step()``; subclasses set up the episode after calling it."""
+        """Seed ``np_random``, set up the episode (:meth:`_reset_episode`), then allow ``step()``.
+
+        If setting up fails (a bad option raises ``ValueError``), the env still needs a reset: it can
+        never be stepped half reset.
+        """
+        self._needs_reset = True
         super().reset(seed=seed)
+        obs, info = self._reset_episode(dict(options or {}))
         self._needs_reset = False
+        return obs, info
+
+    def _reset_episode(self, options: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        """Set up a new episode from ``options`` (validated before any state changes); return the
+        first observation and info."""
+        raise NotImplementedError
 
     @property
     def dt(self) -> float:

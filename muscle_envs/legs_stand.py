@@ -257,8 +257,7 @@ class MyoLegsStandEnv(MuscleEnv):
         self._height_sum = self._effort_sum = 0.0
 
     # -- episode ------------------------------------------------------------------------------------
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        super().reset(seed=seed)
+    def _reset_episode(self, options: dict[str, Any]) -> tuple[dict[str, NDArray], dict[str, Any]]:
         if options:
             raise ValueError(f"MyoLegsStand takes no reset options, got {sorted(options)}")
         cfg, plant = self.config, self.plant

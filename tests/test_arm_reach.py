@@ -2,6 +2,7 @@
 
 import ast
 import dataclasses
+import math
 import re
 import warnings
 
@@ -390,3 +391,34 @@ def test_rgb_array_rendering_shows_the_arm():
 def test_unknown_render_mode_is_an_error():
     with pytest.raises(ValueError, match="render_mode"):
         MuscleArmReachEnv(render_mode="rgb")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"target": (0.3, 0.5), "hold_duration": math.nan}, "hold_duration must be a finite positive"),
+        ({"hold_duration": math.inf}, "hold_duration must be a finite positive"),
+        ({"hold_duration": -0.1}, "hold_duration must be a finite positive"),
+        ({"joint_angles": (math.nan, math.nan)}, "joint_angles must be two finite numbers"),
+        ({"joint_angles": (0.0, 3.0)}, "joint_angles (0.0, 3.0) is outside the joint range"),
+        ({"target": (0.3, 0.5, 0.1)}, "target must be two finite numbers"),
+        ({"target": "far"}, "target must be two finite numbers"),
+        ({"target": (2.0, 0.5)}, "out of the arm's reach"),
+        ({"speed": 1}, "unknown reset option(s) ['speed']"),
+    ],
+)
+def test_a_bad_reset_option_changes_nothing_and_leaves_the_env_needing_a_reset(options, message):
+    env = gym.make("MuscleArmReach-v0")
+    env.reset(seed=0)
+    env.step(env.action_space.sample())
+    plant = env.unwrapped.plant
+    state = (plant.data.qpos.copy(), plant.data.qvel.copy(), env.unwrapped.target)
+    with pytest.raises(ValueError) as caught:
+        env.reset(seed=1, options=options)
+    assert message in str(caught.value)
+    assert np.array_equal(plant.data.qpos, state[0]) and np.array_equal(plant.data.qvel, state[1])
+    assert env.unwrapped.target == state[2]  # the reward's target did not move either
+    with pytest.raises(gym.error.ResetNeeded):
+        env.step(env.action_space.sample())
+    env.reset(seed=1)  # a good reset makes it usable again
+    env.step(env.action_space.sample())
