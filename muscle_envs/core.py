@@ -248,6 +248,8 @@ class BatchKernel:
         self.reward_terms = self.envs[0].reward_terms
         self.plants = [env.plant for env in self.envs]
         self.n = len(self.envs)
+        if observation_keys is not None:  # in the order of the env's observation space, as the env gives them
+            observation_keys = {key: observation_keys[key] for key in self.envs[0].observation_space.spaces}
         self.observation_keys = observation_keys
         model = self.plants[0].model
         self._sensordata = np.zeros((self.n, model.nsensordata))

@@ -358,6 +358,7 @@ class BatchedVecEnv(VecEnv):
         self._memories: list[SharedMemory] = []
         self._boxes: list[dict[str, NDArray]] = []
         self.closed = False
+        self._was_reset = False  # step_async before reset() raises ResetNeeded
         if n_workers:
             method = start_method or ("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
             context = mp.get_context(method)
@@ -402,9 +403,12 @@ class BatchedVecEnv(VecEnv):
         self.reset_infos = [info for part in parts for info in part[1]]
         self._reset_seeds()
         self._reset_options()
+        self._was_reset = True
         return self._batch.kernel.observations(np.concatenate([part[0] for part in parts]))
 
     def step_async(self, actions: NDArray) -> None:
+        if not self._was_reset:  # as each env's own step() would, whichever kernel steps them
+            raise gym.error.ResetNeeded("call reset() before step()")
         self._actions = actions = self._checked(actions)
         for box, command, (start, stop) in zip(self._boxes, self._commands, self._shares[1:], strict=True):
             box["actions"][:] = actions[start:stop]  # float32 survives the float64 round trip exactly

@@ -4,6 +4,7 @@ step for step, in one process or split over workers; usable by VecNormalize, PPO
 import csv
 import multiprocessing
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -124,6 +125,26 @@ def test_bad_actions_raise_before_anything_steps():
             venv.step(np.full((2, 4), "a"))
         good = np.full((2, 4), 0.3, dtype=np.float32)
         assert_same_observation(reference.step(good)[0], venv.step(good)[0], "after the refused actions")
+    finally:
+        venv.close()
+        reference.close()
+
+
+@pytest.mark.parametrize("kernel", ["vectorized", "loop"])
+@pytest.mark.parametrize("env_id", ["MuscleArmReach-v0", "MyoLegsStand-v0"])
+def test_step_before_reset_raises_and_observations_keep_the_spaces_key_order(env_id, kernel):
+    """Every kernel refuses a step before reset() (as each env does), and gives the observation's
+    keys in the order of the observation space, as SB3's DummyVecEnv and SubprocVecEnv do."""
+    venv = BatchedVecEnv(env_id, 2, n_workers=0, kernel=kernel)
+    reference = envs.make_vec_env(env_id, {}, 2, "dummy", seed=0)
+    zeros = np.zeros((2, *venv.action_space.shape), dtype=np.float32)
+    try:
+        with pytest.raises(gym.error.ResetNeeded):
+            venv.step(zeros)
+        order = list(reference.reset())
+        assert order == list(venv.observation_space.spaces)
+        assert list(venv.reset()) == order
+        assert list(venv.step(zeros)[0]) == order
     finally:
         venv.close()
         reference.close()
