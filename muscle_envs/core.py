@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
+import sys
+import weakref
 from collections.abc import Sequence
 from typing import Any, NamedTuple, TypeVar
 
@@ -74,6 +77,13 @@ class ObservationLayout:
         return dict(self._items)
 
 
+def has_display() -> bool:
+    """Whether a window can be opened: always on macOS and Windows; on Linux, with X11 or Wayland."""
+    if sys.platform != "linux":
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
 class MuscleEnv(gym.Env):
     """Base of the muscle envs: excitation action space, action checks, rendering.
 
@@ -100,6 +110,13 @@ class MuscleEnv(gym.Env):
             raise ValueError(
                 f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}"
             )
+        if render_mode == "human" and not has_display():
+            # MuJoCo's viewer would end the whole process (GLFW's C error), out of reach of any `try`
+            raise RuntimeError(
+                "render_mode='human' opens a window and needs a display (neither DISPLAY nor "
+                "WAYLAND_DISPLAY is set); on a headless machine use render_mode='rgb_array' and save or "
+                "show the frames (e.g. evaluate.py --video)"
+            )
         self.plant = plant
         self.render_mode = render_mode
         self.metadata = {**self.metadata, "render_fps": int(round(1.0 / plant.dt))}
@@ -108,7 +125,7 @@ class MuscleEnv(gym.Env):
         self._action_shape = (n,)
         self._needs_reset = True  # step() before reset() raises, as Gymnasium's OrderEnforcing would
         self._motor_noise = motor_noise
-        self._camera = camera
+        self._camera = camera if camera is not None else -1  # -1: MuJoCo's free camera (None fails in 3.17)
         self._render_size = render_size
         self._renderer: mujoco.Renderer | None = None
         self._viewer = None
@@ -186,6 +203,9 @@ class MuscleEnv(gym.Env):
                         "(or osmesa, with libosmesa6) before mujoco is first imported; "
                         f"MuJoCo said: {err}"
                     ) from err
+                # A script that never calls close() would leave the GL context to be freed after the
+                # GL library is gone at interpreter exit (tracebacks on stderr): free it at exit instead.
+                self._renderer_finalizer = weakref.finalize(self, self._renderer.close)
             self._renderer.update_scene(self.plant.data, camera=self._camera, scene_option=self._scene_option)
             return self._renderer.render()
         if self.render_mode == "human":
@@ -200,7 +220,7 @@ class MuscleEnv(gym.Env):
 
     def close(self) -> None:
         if self._renderer is not None:
-            self._renderer.close()
+            self._renderer_finalizer()  # closes the renderer, once
             self._renderer = None
         if self._viewer is not None:
             self._viewer.close()

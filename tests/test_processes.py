@@ -95,3 +95,36 @@ def test_plain_install_ships_the_assets(tmp_path):
     result = run_python(MAKE_AND_STEP, cwd=elsewhere, env=env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[0].startswith(str(target))  # the installed copy, not the checkout
+
+
+RENDER_WITHOUT_CLOSE = """
+import gymnasium as gym
+import muscle_envs
+for env_id in ("MuscleArmReach-v0", "MyoLegs26Stand-v0"):
+    env = gym.make(env_id, render_mode="rgb_array")
+    env.reset(seed=0)
+    frame = env.render()
+    assert frame.ndim == 3 and frame.std() > 0, frame.shape
+print("frames rendered")
+"""  # and the script ends without env.close()
+
+
+def test_a_script_that_renders_and_never_closes_exits_cleanly(tmp_path):
+    """The renderers are freed at interpreter exit while the GL library is still there: no
+    'Exception ignored in Renderer.__del__' on stderr."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "MUJOCO_GL")}
+    result = run_python(RENDER_WITHOUT_CLOSE, cwd=tmp_path, env=env)
+    assert result.returncode == 0 and "frames rendered" in result.stdout, result.stderr
+    assert result.stderr == ""
+
+
+def test_human_rendering_without_a_display_is_a_python_error(monkeypatch):
+    """MuJoCo's viewer would end the process from C; the env refuses first, and the process lives on."""
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr(sys, "platform", "linux")
+    with pytest.raises(RuntimeError, match="needs a display.*render_mode='rgb_array'"):
+        gym.make("MuscleArmReach-v0", render_mode="human")
+    env = gym.make("MuscleArmReach-v0", render_mode="rgb_array")  # still usable
+    env.reset(seed=0)
+    env.close()
