@@ -231,6 +231,10 @@ def _choose_kernel(env_id: str, env_kwargs: dict[str, Any], kernel: str, smalles
     return reason is None
 
 
+class WorkerDied(RuntimeError):
+    """A BatchedVecEnv worker process ended without replying (killed, crashed, or failed to start)."""
+
+
 def new_monitor_file(filename: str | Path) -> bool:
     """Whether SB3's Monitor (or ResultsWriter) at ``filename`` starts a new file (header first) rather
     than appending to the one a run wrote before it was resumed: episode logs are never truncated."""
@@ -378,7 +382,16 @@ class BatchedVecEnv(VecEnv):
         try:
             start, stop = self._shares[0]
             self._batch = _Batch(env_id, settings[0], range(start, stop), *settings[1:])
-            self._receive_all()  # the workers' envs are ready
+            try:
+                self._receive_all()  # the workers' envs are ready
+            except WorkerDied as died:
+                if method != "fork" and getattr(sys.modules["__main__"], "__file__", None):
+                    died.add_note(
+                        f"A worker started by {method!r} imports your main script again: make the "
+                        'BatchedVecEnv under `if __name__ == "__main__":` (Python\'s multiprocessing '
+                        "docs, 'Safe importing of main module'), or pass n_workers=0 (one process)"
+                    )
+                raise
             for worker, (start, stop) in enumerate(self._shares[1:]):
                 shape = (stop - start, *self._batch.mailbox_shape)
                 memory = SharedMemory(create=True, size=_mailbox_bytes(*shape))
@@ -481,8 +494,9 @@ class BatchedVecEnv(VecEnv):
         try:
             status, payload = self._remotes[worker].recv()
         except EOFError:
+            self._processes[worker].join(timeout=5)  # its exit code, once it has exited
             code = self._processes[worker].exitcode
-            raise RuntimeError(f"BatchedVecEnv worker {worker + 1} died (exit code {code})") from None
+            raise WorkerDied(f"BatchedVecEnv worker {worker + 1} died (exit code {code})") from None
         if status == "error":
             error, trace = payload
             error.add_note(f"raised in BatchedVecEnv worker {worker + 1}:\n{trace}")
@@ -516,8 +530,9 @@ class BatchedVecEnv(VecEnv):
                 self._replies[worker], self._processes[worker].is_alive, f"BatchedVecEnv worker {worker + 1}"
             )
         except EOFError:
+            self._processes[worker].join(timeout=5)  # its exit code, once it has exited
             code = self._processes[worker].exitcode
-            raise RuntimeError(f"BatchedVecEnv worker {worker + 1} died (exit code {code})") from None
+            raise WorkerDied(f"BatchedVecEnv worker {worker + 1} died (exit code {code})") from None
         box = self._boxes[worker]
         ends = int(box["control"][0])
         if ends < 0:
