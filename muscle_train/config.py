@@ -185,12 +185,15 @@ class Session:
         progress: show progress bars.
         resume: continue the run in the run directory rather than start it.
         wandb: log to W&B with these options (None: no W&B).
+        trust: load files that only running pickled code can restore (a run directory written before
+            0.2.0, a CMA-ES search state); see ``muscle_train.rundir``.
     """
 
     device: str = "cpu"
     progress: bool = True
     resume: bool = False
     wandb: WandbOptions | None = None
+    trust: bool = False
 
 
 def plain(value: Any) -> Any:

@@ -39,10 +39,16 @@ class Source:
     action_range: tuple[float, float] | None
     model_path: Path
     normalizer_path: Path | None
+    config: RunConfig | None = None  # the run's, which the model is rebuilt from without unpickling
+    trust: bool = False  # load what only pickled code can restore (rundir.TRUST_HINT)
 
 
 def run_source(
-    run_dir: Path, which: str = "final", env: str | None = None, env_kwargs: dict[str, Any] | None = None
+    run_dir: Path,
+    which: str = "final",
+    env: str | None = None,
+    env_kwargs: dict[str, Any] | None = None,
+    trust: bool = False,
 ) -> Source:
     """The ``final`` or ``best`` model of a run directory, on the env its config.yml describes
     (``env`` replaces its id, ``env_kwargs`` change single options of it).
@@ -52,7 +58,7 @@ def run_source(
     """
     config = rundir.load_config(run_dir)
     model_path, normalizer_path = rundir.run_files(run_dir, which, config)
-    return _source(config, env or config.env, env_kwargs or {}, model_path, normalizer_path)
+    return _source(config, env or config.env, env_kwargs or {}, model_path, normalizer_path, trust)
 
 
 def file_source(
@@ -60,15 +66,17 @@ def file_source(
     normalizer_path: Path | None = None,
     env: str | None = None,
     env_kwargs: dict[str, Any] | None = None,
+    trust: bool = False,
 ) -> Source:
     """A model file and its normalizer; the env from a config.yml beside the model, else ``env``
-    (either may be overridden by ``env`` and ``env_kwargs``)."""
+    (either may be overridden by ``env`` and ``env_kwargs``). Without a config.yml the model can only
+    be loaded by running its pickled entries: ``trust``."""
     beside = model_path.parent / rundir.CONFIG_FILE
     config = rundir.load_config(model_path.parent) if beside.is_file() else None
     if config is None and env is None:
         raise RunError(f"no {rundir.CONFIG_FILE} beside {model_path}: say which env with --env ID")
     env_id = env or config.env  # type: ignore[union-attr]  # one of them is set (checked above)
-    return _source(config, env_id, env_kwargs or {}, model_path, normalizer_path)
+    return _source(config, env_id, env_kwargs or {}, model_path, normalizer_path, trust)
 
 
 def _source(
@@ -77,13 +85,14 @@ def _source(
     env_kwargs: dict[str, Any],
     model_path: Path,
     normalizer_path: Path | None,
+    trust: bool,
 ) -> Source:
     check_env_id(env_id)
     kwargs = {**(config.env_kwargs if config is not None else {}), **env_kwargs}
     check_env_options(env_id, kwargs)
     # a model without a config.yml was trained as every run is, in POLICY_ACTION_RANGE
     action_range = config.action_range if config is not None else POLICY_ACTION_RANGE
-    return Source(env_id, kwargs, action_range, model_path, normalizer_path)
+    return Source(env_id, kwargs, action_range, model_path, normalizer_path, config, trust)
 
 
 def build(
@@ -93,9 +102,9 @@ def build(
     factory = lambda: make_env(source.env, source.env_kwargs, source.action_range, render_mode)  # noqa: E731
     venv: VecEnv = DummyVecEnv([factory] * n_envs)
     if source.normalizer_path is not None:
-        venv = rundir.load_normalizer(source.normalizer_path, venv)
+        venv = rundir.load_normalizer(source.normalizer_path, venv, trust=source.trust)
     venv.seed(seed)
-    return venv, rundir.load_model(source.model_path, venv)
+    return venv, rundir.load_model(source.model_path, venv, source.config, source.trust)
 
 
 def evaluate(

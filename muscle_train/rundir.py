@@ -23,6 +23,8 @@ Evaluation rebuilds the env from ``config.yml`` exactly as training built it, wr
 from __future__ import annotations
 
 import csv
+import inspect
+import json
 import os
 import pickle
 import platform
@@ -35,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 import yaml
 from sb3_contrib import RecurrentPPO
 from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
@@ -120,8 +123,11 @@ def save_model_and_normalizer(
     moves = [(tmp_model, model_path)]
     if isinstance(venv, VecNormalize):
         tmp_norm = normalizer_path.with_name(f".tmp-{normalizer_path.name}")
-        venv.save(str(tmp_norm))
-        moves.append((tmp_norm, normalizer_path))
+        venv.save(str(tmp_norm))  # SB3's pickle, for SB3's own VecNormalize.load
+        statistics = statistics_path(normalizer_path)
+        tmp_statistics = statistics.with_name(f".tmp-{statistics.name}")
+        tmp_statistics.write_text(json.dumps(normalizer_statistics(venv)))
+        moves += [(tmp_norm, normalizer_path), (tmp_statistics, statistics)]
     for src, dst in moves:
         os.replace(src, dst)
 
@@ -175,48 +181,95 @@ def run_files(run_dir: Path, which: str, config: RunConfig) -> tuple[Path, Path 
     return model_path, normalizer_path if config.normalize else None
 
 
-# -- loading (with checks) --------------------------------------------------------------------------
-def algorithm_of(model_path: Path) -> type[BaseAlgorithm]:
-    """The algorithm class that saved ``model_path``, read from the file's policy class."""
-    if not model_path.is_file():
-        raise RunError(f"model file {model_path} not found")
+# -- loading: without running pickled code unless trusted --------------------------------------------
+# SB3 keeps a model's spaces, policy class, schedules and rollout state as pickles (cloudpickle) in
+# the model file's JSON "data", and VecNormalize saves itself as a pickle: loading either as SB3 does
+# runs whatever code the file holds. A run directory's files are therefore loaded without unpickling
+# anything: the normalizer from its JSON statistics, the model with every pickled entry rebuilt from
+# the run's config.yml and its env (the weights are torch tensors, loaded with weights_only=True).
+# What cannot be loaded so (files written before 0.2.0, a model file without a config.yml beside it)
+# needs ``trust=True`` (``--trust``).
+TRUST_HINT = "pass --trust to load it anyway, only if you trust where the file came from"
+STATISTICS_FORMAT = "muscle_envs.vec_normalize/1"
+
+
+def statistics_path(normalizer_path: Path) -> Path:
+    """The JSON statistics saved beside a normalizer pickle (``vec_normalize.pkl`` -> ``.json``)."""
+    return normalizer_path.with_suffix(".json")
+
+
+def _rms_record(rms: Any) -> dict[str, Any]:
+    return {
+        "mean": rms.mean.tolist(),
+        "var": rms.var.tolist(),
+        "count": float(rms.count),
+        "shape": rms.mean.shape,
+    }
+
+
+def normalizer_statistics(normalizer: VecNormalize) -> dict[str, Any]:
+    """VecNormalize's settings and running statistics as plain JSON (floats round-trip exactly)."""
+    obs_rms = normalizer.obs_rms
+    return {
+        "format": STATISTICS_FORMAT,
+        "norm_obs": normalizer.norm_obs,
+        "norm_reward": normalizer.norm_reward,
+        "norm_obs_keys": normalizer.norm_obs_keys,
+        "clip_obs": normalizer.clip_obs,
+        "clip_reward": normalizer.clip_reward,
+        "gamma": normalizer.gamma,
+        "epsilon": normalizer.epsilon,
+        "obs_rms": {key: _rms_record(rms) for key, rms in obs_rms.items()}
+        if isinstance(obs_rms, dict)
+        else _rms_record(obs_rms),
+        "ret_rms": _rms_record(normalizer.ret_rms),
+    }
+
+
+def _statistics_normalizer(path: Path, venv: VecEnv) -> VecNormalize:
+    """A FastVecNormalize around ``venv`` with the statistics of the JSON file ``path``."""
+    from muscle_envs.vector import FastVecNormalize
+
     try:
-        data, _, _ = load_from_zip_file(model_path, load_data=True, device="cpu")
-    except (zipfile.BadZipFile, ValueError, KeyError, EOFError, RuntimeError, AssertionError) as err:
-        raise RunError(f"{model_path} is not a readable SB3 model ({type(err).__name__}: {err})") from None
-    if not data:
-        raise RunError(f"{model_path} is not a readable SB3 model: it holds no data entry (truncated?)")
-    policy_class = data.get("policy_class")
-    bases = [
-        (RecurrentActorCriticPolicy, RecurrentPPO),
-        (SACPolicy, SAC),
-        (TD3Policy, TD3),
-        (ActorCriticPolicy, PPO),
-    ]
-    for base, algorithm in bases:
-        if isinstance(policy_class, type) and issubclass(policy_class, base):
-            return algorithm
-    raise RunError(f"{model_path}: cannot tell which algorithm saved it (policy class {policy_class!r})")
-
-
-def load_model(model_path: Path, venv: VecEnv, device: str = "cpu") -> BaseAlgorithm:
-    """Load a model and check that it fits ``venv`` (observation and action spaces)."""
-    model = algorithm_of(model_path).load(model_path, device=device)
-    if model.observation_space != venv.observation_space:
-        raise RunError(
-            f"{model_path} was trained on observations {describe_space(model.observation_space)}, "
-            f"but the env gives {describe_space(venv.observation_space)}: another env id or other env_kwargs?"
+        record = json.loads(path.read_text())
+        if record.get("format") != STATISTICS_FORMAT:
+            raise ValueError(f"format {record.get('format')!r}, expected {STATISTICS_FORMAT!r}")
+        stats = record["obs_rms"]
+        keys = record["norm_obs_keys"]  # a Dict observation's normalized entries; None for a Box
+        by_key = keys is not None
+        saved = (
+            {key: tuple(entry["shape"]) for key, entry in stats.items()} if by_key else tuple(stats["shape"])
         )
-    if model.action_space.shape != venv.action_space.shape:
+        space = venv.observation_space
+        given = {key: space[key].shape for key in keys if key in space.spaces} if by_key else space.shape
+        if saved != given:
+            described = "{" + ", ".join(f"{k}: {v}" for k, v in saved.items()) + "}" if by_key else str(saved)
+            raise RunError(
+                f"normalizer {path} was saved for observations {described}, but the env gives "
+                f"{describe_space(space)}: was it saved with another env id or other env_kwargs?"
+            )
+        settings = {
+            key: record[key]
+            for key in ("norm_obs", "norm_reward", "clip_obs", "clip_reward", "gamma", "epsilon")
+        }
+        normalizer = FastVecNormalize(venv, norm_obs_keys=keys, **settings)
+        targets = normalizer.obs_rms if by_key else {None: normalizer.obs_rms}
+        stats = stats if by_key else {None: stats}
+        for key, rms in [*targets.items(), ("returns", normalizer.ret_rms)]:
+            entry = record["ret_rms"] if key == "returns" else stats[key]
+            rms.mean = np.asarray(entry["mean"], dtype=np.float64).reshape(entry["shape"])
+            rms.var = np.asarray(entry["var"], dtype=np.float64).reshape(entry["shape"])
+            rms.count = float(entry["count"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
         raise RunError(
-            f"{model_path} acts with shape {model.action_space.shape}, "
-            f"the env expects {venv.action_space.shape}"
-        )
-    return model
+            f"{path} is not a readable normalizer statistics file ({type(err).__name__}: {err})"
+        ) from None
+    return normalizer
 
 
 def read_normalizer(path: Path) -> VecNormalize:
-    """The VecNormalize statistics saved at ``path`` (not yet around an env).
+    """The VecNormalize pickle at ``path`` (not yet around an env). Unpickling runs code from the file:
+    only for files the user trusts.
 
     Raises:
         RunError: no such file, or not VecNormalize statistics (corrupt, truncated, another object).
@@ -233,22 +286,179 @@ def read_normalizer(path: Path) -> VecNormalize:
     return normalizer
 
 
-def load_normalizer(path: Path, venv: VecEnv, training: bool = False) -> VecNormalize:
-    """Saved VecNormalize statistics around ``venv``, checked against its observation space.
+def check_normalizer_file(path: Path, trust: bool = False) -> None:
+    """Raise RunError if the normalizer saved at ``path`` cannot be loaded (as :func:`load_normalizer`
+    would, without an env)."""
+    statistics = statistics_path(path)
+    if statistics.is_file():
+        try:
+            if json.loads(statistics.read_text()).get("format") != STATISTICS_FORMAT:
+                raise ValueError("not normalizer statistics")
+        except (OSError, ValueError, AttributeError) as err:
+            raise RunError(f"{statistics} is not a readable normalizer statistics file ({err})") from None
+    elif trust:
+        read_normalizer(path)
+    elif path.is_file():
+        raise RunError(f"{path} is a pickle (written before muscle_envs 0.2.0, or by hand); {TRUST_HINT}")
+    else:
+        raise RunError(f"normalizer file {statistics} not found")
+
+
+def load_normalizer(path: Path, venv: VecEnv, training: bool = False, trust: bool = False) -> VecNormalize:
+    """The normalizer saved at ``path`` (``vec_normalize.pkl``: its JSON statistics beside it, or the
+    pickle itself with ``trust``) around ``venv``, checked against its observation space.
 
     For evaluation (``training=False``) the statistics are frozen and rewards reported unnormalized.
     """
-    normalizer = read_normalizer(path)
-    if normalizer.observation_space != venv.observation_space:
-        raise RunError(
-            f"normalizer {path} was saved for observations {describe_space(normalizer.observation_space)}, "
-            f"but the env gives {describe_space(venv.observation_space)}: was it saved with another env id "
-            "or other env_kwargs?"
-        )
-    normalizer.set_venv(venv)
+    check_normalizer_file(path, trust)
+    if statistics_path(path).is_file():
+        normalizer = _statistics_normalizer(statistics_path(path), venv)
+    else:
+        normalizer = read_normalizer(path)
+        if normalizer.observation_space != venv.observation_space:
+            raise RunError(
+                f"normalizer {path} was saved for observations "
+                f"{describe_space(normalizer.observation_space)}, but the env gives "
+                f"{describe_space(venv.observation_space)}: was it saved with another env id or other "
+                "env_kwargs?"
+            )
+        normalizer.set_venv(venv)
+    normalizer.training = training
     if not training:
-        normalizer.training, normalizer.norm_reward = False, False
+        normalizer.norm_reward = False
     return normalizer
+
+
+def model_data(model_path: Path) -> dict[str, Any]:
+    """The JSON "data" entry of an SB3 model file, read without unpickling anything; RunError for a
+    file that is missing, not a zip, truncated, or without weights."""
+    if not model_path.is_file():
+        raise RunError(f"model file {model_path} not found")
+    try:
+        with zipfile.ZipFile(model_path) as archive:
+            names = archive.namelist()
+            data = json.loads(archive.read("data"))
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError) as err:
+        raise RunError(f"{model_path} is not a readable SB3 model ({type(err).__name__}: {err})") from None
+    if not isinstance(data, dict) or "policy.pth" not in names:
+        raise RunError(f"{model_path} is not a readable SB3 model: no data or no policy weights (truncated?)")
+    return data
+
+
+def model_algorithm(config: RunConfig) -> type[BaseAlgorithm]:
+    """The SB3 algorithm class of a run's model files: the run's own for SB3 algorithms; the policy's
+    for distillation and CMA-ES, which save their students and controllers as its models."""
+    from policies import POLICIES  # torch and the policy modules only when a model is loaded
+
+    return ALGORITHMS.get(config.algo) or POLICIES[config.policy].algorithm
+
+
+def _rebuilt_entries(algorithm: type[BaseAlgorithm], config: RunConfig, venv: VecEnv) -> dict[str, Any]:
+    """What replaces each entry SB3 pickles in a model file, from the run and its env: the spaces and
+    the policy class; training state that SB3 rebuilds from the plain settings when it sets a model
+    up (schedules, buffer classes, train frequency), or that a resumed run starts afresh (last
+    observation, episode buffers)."""
+    from policies import POLICIES
+
+    policy = POLICIES[config.policy].policy
+    if isinstance(policy, str):
+        policy = algorithm.policy_aliases[policy]
+    defaults = inspect.signature(algorithm.__init__).parameters
+
+    def setting(name: str) -> Any:  # as the run was built: its hyperparameter, else the default
+        return config.hyperparams.get(name, defaults[name].default if name in defaults else None)
+
+    return {
+        "policy_class": policy,
+        "observation_space": venv.observation_space,
+        "action_space": venv.action_space,
+        "lr_schedule": None,  # rebuilt from learning_rate
+        "clip_range": setting("clip_range"),
+        "clip_range_vf": setting("clip_range_vf"),
+        "train_freq": setting("train_freq"),
+        "rollout_buffer_class": None,  # the default for the observation space
+        "replay_buffer_class": None,
+        "_last_obs": None,
+        "_last_episode_starts": None,
+        "_last_original_obs": None,
+        "ep_info_buffer": None,
+        "ep_success_buffer": None,
+    }
+
+
+def algorithm_of(model_path: Path) -> type[BaseAlgorithm]:
+    """The algorithm class that saved ``model_path``, read from the file's pickled policy class: this
+    runs code from the file (only for trusted files)."""
+    model_data(model_path)
+    try:
+        data, _, _ = load_from_zip_file(model_path, load_data=True, device="cpu")
+    except (zipfile.BadZipFile, ValueError, KeyError, EOFError, RuntimeError, AssertionError) as err:
+        raise RunError(f"{model_path} is not a readable SB3 model ({type(err).__name__}: {err})") from None
+    policy_class = (data or {}).get("policy_class")
+    bases = [
+        (RecurrentActorCriticPolicy, RecurrentPPO),
+        (SACPolicy, SAC),
+        (TD3Policy, TD3),
+        (ActorCriticPolicy, PPO),
+    ]
+    for base, algorithm in bases:
+        if isinstance(policy_class, type) and issubclass(policy_class, base):
+            return algorithm
+    raise RunError(f"{model_path}: cannot tell which algorithm saved it (policy class {policy_class!r})")
+
+
+def load_model(
+    model_path: Path,
+    venv: VecEnv,
+    config: RunConfig | None = None,
+    trust: bool = False,
+    device: str = "cpu",
+    for_training: bool = False,
+) -> BaseAlgorithm:
+    """Load a model and check that it fits ``venv``. With the run's ``config`` nothing pickled in the
+    file is run (see above); without one, or for an entry the run cannot rebuild, only with ``trust``.
+    ``for_training``: bound to ``venv`` to continue training (else for prediction)."""
+    env = venv if for_training else None
+    if config is None or trust:
+        if not trust:
+            raise RunError(
+                f"{model_path} has no config.yml beside it to rebuild its settings from; {TRUST_HINT}"
+            )
+        algorithm = algorithm_of(model_path) if config is None else model_algorithm(config)
+        model = algorithm.load(model_path, env=env, device=device)
+    else:
+        algorithm = model_algorithm(config)
+        pickled = [
+            key
+            for key, value in model_data(model_path).items()
+            if isinstance(value, dict) and ":serialized:" in value
+        ]
+        rebuilt = _rebuilt_entries(algorithm, config, venv)
+        unknown = [key for key in pickled if key not in rebuilt]
+        if unknown:
+            raise RunError(
+                f"{model_path} keeps {unknown} as pickled Python objects, which only its code can "
+                f"restore; {TRUST_HINT}"
+            )
+        try:
+            model = algorithm.load(
+                model_path, env=env, device=device, custom_objects={key: rebuilt[key] for key in pickled}
+            )
+        except (RuntimeError, ValueError, KeyError) as err:  # weights of another shape, a missing entry
+            raise RunError(
+                f"{model_path} does not fit a {config.policy} policy on this env ({str(err).splitlines()[0]})"
+            ) from None
+    if model.observation_space != venv.observation_space:
+        raise RunError(
+            f"{model_path} was trained on observations {describe_space(model.observation_space)}, "
+            f"but the env gives {describe_space(venv.observation_space)}: another env id or other env_kwargs?"
+        )
+    if model.action_space.shape != venv.action_space.shape:
+        raise RunError(
+            f"{model_path} acts with shape {model.action_space.shape}, "
+            f"the env expects {venv.action_space.shape}"
+        )
+    return model
 
 
 def describe_space(space: gym.Space) -> str:

@@ -223,8 +223,9 @@ def resume_run(
             raise RunError(f"total_timesteps does not apply to {config.algo}")
         config = config.replace(total_timesteps=total_timesteps)
     check_config(config)
-    trainer.check_resume(run_dir, config)  # before config.yml is touched
-    return _run(config, run_dir, dataclasses.replace(session, resume=True), command)
+    session = dataclasses.replace(session, resume=True)
+    trainer.check_resume(run_dir, config, session)  # before config.yml is touched
+    return _run(config, run_dir, session, command)
 
 
 def _run(config: RunConfig, run_dir: Path, session: Session, command: str | None) -> Path:

@@ -275,7 +275,8 @@ def cmaes_config(generations: int, **changes) -> dict:
 
 def search(config: dict, run_dir, resume: bool = False):
     run_dir.mkdir(exist_ok=True)
-    evolution.search(RunConfig.from_dict(config), run_dir, Session(progress=False, resume=resume))
+    session = Session(progress=False, resume=resume, trust=resume)  # its state is a pickle
+    evolution.search(RunConfig.from_dict(config), run_dir, session)
     es, _ = evolution.load_state(run_dir / evolution.STATE_FILE)
     return es
 

@@ -137,7 +137,7 @@ def test_hyperparams_ship_with_the_package_and_the_entry_points_answer(tmp_path)
     # a successful evaluation exits with status 0 (a console script exits with what main() returns)
     run = ROOT / "tests" / "fixtures" / "legacy_runs" / "ppo_mlp"
     result = subprocess.run(
-        [str(script), str(run), "--episodes", "1"],
+        [str(script), str(run), "--episodes", "1", "--trust"],
         cwd=tmp_path,
         capture_output=True,
         text=True,

@@ -115,14 +115,17 @@ def test_run_directory_holds_models_normalizers_logs_and_config(ppo_run):
         "config.yml",
         "final_model.zip",
         "vec_normalize.pkl",
+        "vec_normalize.json",  # the same statistics, loadable without running code
         "best_model.zip",
         "best_vec_normalize.pkl",
+        "best_vec_normalize.json",
         "evaluations.csv",
     ):
         assert (ppo_run / name).is_file(), name
     assert [p.name for p in rundir.checkpoints(ppo_run)] == ["step_000000000512", "step_000000001024"]
     for checkpoint in rundir.checkpoints(ppo_run):
-        assert {p.name for p in checkpoint.iterdir()} == {"model.zip", "vec_normalize.pkl"}
+        saved = {"model.zip", "vec_normalize.pkl", "vec_normalize.json"}
+        assert {p.name for p in checkpoint.iterdir()} == saved
     assert not list(ppo_run.rglob(".tmp-*"))  # atomic writes leave no temporaries
     assert sorted(p.name for p in (ppo_run / "monitor").iterdir()) == ["0.monitor.csv", "1.monitor.csv"]
 
@@ -163,11 +166,13 @@ def test_evaluate_run_dir_and_explicit_form_agree(ppo_run, tmp_path):
     terms = sum(value for key, value in results.items() if key.startswith("reward/"))
     assert terms == pytest.approx(results["mean_reward"], rel=1e-6)
 
-    elsewhere = tmp_path / "elsewhere"  # no config.yml beside the model: --env says which env
+    # no config.yml beside the model: --env says which env, and only running the files' pickles
+    # (--trust) can load them; then the numbers equal the run directory's pickle-free loading
+    elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     for name in ("final_model.zip", "vec_normalize.pkl"):
         shutil.copy(ppo_run / name, elsewhere / name)
-    explicit, same = evaluate(
+    explicit_args = [
         "--model_path",
         str(elsewhere / "final_model.zip"),
         "--env_normalize_path",
@@ -178,9 +183,10 @@ def test_evaluate_run_dir_and_explicit_form_agree(ppo_run, tmp_path):
         "effort_weight=0.1",
         "--episodes",
         "4",
-        "--json",
-        str(tmp_path / "b.json"),
-    )
+    ]
+    refused, _ = evaluate(*explicit_args, "--json", str(tmp_path / "refused.json"))
+    assert refused.returncode == 2 and "--trust" in refused.stderr, refused.stderr
+    explicit, same = evaluate(*explicit_args, "--trust", "--json", str(tmp_path / "b.json"))
     assert explicit.returncode == 0, explicit.stderr
     assert {k: v for k, v in same.items() if k != "model"} == {
         k: v for k, v in results.items() if k != "model"
@@ -217,14 +223,23 @@ def test_bad_files_are_named(ppo_run, tmp_path):
     missing = run("evaluate.py", str(broken))
     assert missing.returncode == 2 and "has no final_model.zip and no checkpoint" in missing.stderr
     (broken / "final_model.zip").write_bytes(b"not a zip file")
-    shutil.copy(ppo_run / "vec_normalize.pkl", broken / "vec_normalize.pkl")
+    for name in ("vec_normalize.pkl", "vec_normalize.json"):
+        shutil.copy(ppo_run / name, broken / name)
     corrupt = run("evaluate.py", str(broken))
     assert corrupt.returncode == 2 and "not a readable SB3 model" in corrupt.stderr
     shutil.copy(ppo_run / "final_model.zip", broken / "final_model.zip")
+    (broken / "vec_normalize.json").write_text("{not json")
+    bad_statistics = run("evaluate.py", str(broken))
+    assert (
+        bad_statistics.returncode == 2
+        and "not a readable normalizer statistics file" in bad_statistics.stderr
+    )
+    (broken / "vec_normalize.json").unlink()  # a pickle alone, and a broken one: named with --trust
     (broken / "vec_normalize.pkl").write_bytes(b"\x80\x04garbage")
-    bad_normalizer = run("evaluate.py", str(broken))
-    assert bad_normalizer.returncode == 2 and "not a readable VecNormalize file" in bad_normalizer.stderr
-    assert "Traceback" not in missing.stderr + corrupt.stderr + bad_normalizer.stderr
+    bad_pickle = run("evaluate.py", str(broken), "--trust")
+    assert bad_pickle.returncode == 2 and "not a readable VecNormalize file" in bad_pickle.stderr
+    errors = missing.stderr + corrupt.stderr + bad_statistics.stderr + bad_pickle.stderr
+    assert "Traceback" not in errors
 
 
 def test_recurrent_subproc_run_evaluates_with_video_and_figures(tmp_path):
@@ -494,8 +509,9 @@ def test_resume_skips_an_unreadable_latest_checkpoint_and_changes_nothing_when_n
         model.write_bytes(model.read_bytes()[: model.stat().st_size // 2])
     elif damage == "garbage":
         model.write_bytes(b"not a zip file")
-    else:
+    else:  # the normalizer is gone, statistics and pickle
         (latest / rundir.CHECKPOINT_NORMALIZER).unlink()
+        rundir.statistics_path(latest / rundir.CHECKPOINT_NORMALIZER).unlink()
     resumed = run("train_sb3.py", "--resume", str(run_dir), "--total_timesteps", "1536", "--no_progress")
     assert resumed.returncode == 0, resumed.stderr
     assert "skipping a checkpoint" in resumed.stderr and str(latest) in resumed.stderr  # named

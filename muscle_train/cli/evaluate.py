@@ -64,6 +64,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--video_episodes", type=int, default=3, help="episodes in the video")
     parser.add_argument("--plots", type=Path, default=None, metavar="DIR", help="write analysis figures here")
     parser.add_argument("--plot_episodes", type=int, default=8, help="episodes in the figures")
+    parser.add_argument(
+        "--trust",
+        action="store_true",
+        help="load files that only running their pickled code can restore (runs written before 0.2.0, a "
+        "model without config.yml): only for files you trust (README, Security)",
+    )
     return parser.parse_args(argv)
 
 
@@ -73,9 +79,11 @@ def source_of(args: argparse.Namespace) -> evaluation.Source:
     if args.run_dir is not None and args.model_path is not None:
         raise RunError("give either RUN_DIR or --model_path, not both")
     if args.run_dir is not None:
-        return evaluation.run_source(args.run_dir, args.load, args.env, env_kwargs)
+        return evaluation.run_source(args.run_dir, args.load, args.env, env_kwargs, args.trust)
     if args.model_path is not None:
-        return evaluation.file_source(args.model_path, args.env_normalize_path, args.env, env_kwargs)
+        return evaluation.file_source(
+            args.model_path, args.env_normalize_path, args.env, env_kwargs, args.trust
+        )
     raise RunError("give a RUN_DIR, or --model_path (with --env_normalize_path and --env)")
 
 

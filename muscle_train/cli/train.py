@@ -92,12 +92,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--wandb_entity", default=None, help="W&B entity (user or team)")
     parser.add_argument("--tags", nargs="*", default=[], help="W&B tags")
     parser.add_argument("--no_progress", action="store_true", help="hide the progress bar")
+    parser.add_argument(
+        "--trust",
+        action="store_true",
+        help="--resume/--teacher: load files that only running their pickled code can restore (runs "
+        "written before 0.2.0, a CMA-ES search state): only for runs you trust (README, Security)",
+    )
     return parser.parse_args(argv)
 
 
 def session_of(args: argparse.Namespace) -> Session:
     wandb = WandbOptions(args.wandb_project, args.wandb_entity, tuple(args.tags)) if args.use_wandb else None
-    return Session(device=args.device, progress=not args.no_progress, wandb=wandb)
+    return Session(device=args.device, progress=not args.no_progress, wandb=wandb, trust=args.trust)
 
 
 def request_of(args: argparse.Namespace) -> RunRequest:

@@ -78,9 +78,9 @@ class Trainer(ABC):
     def check(self, config: RunConfig) -> None:  # noqa: B027 (optional hook)
         """Raise RunError for a bad setting of ``config`` before any work is done."""
 
-    def check_resume(self, run_dir: Path, config: RunConfig) -> None:  # noqa: B027 (optional hook)
-        """Raise RunError if ``run_dir`` holds nothing to resume from (checked before anything in it
-        is written; only for a ``resumable`` trainer)."""
+    def check_resume(self, run_dir: Path, config: RunConfig, session: Session) -> None:  # noqa: B027
+        """Raise RunError if ``run_dir`` holds nothing to resume from, or nothing ``session`` may load
+        (checked before anything in it is written; only for a ``resumable`` trainer)."""
 
     @abstractmethod
     def train(

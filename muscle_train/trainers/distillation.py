@@ -308,14 +308,14 @@ def student_normalizer(
     return normalizer
 
 
-def load_teacher(config: RunConfig, settings: Settings, venv: VecEnv) -> Controller:
+def load_teacher(config: RunConfig, settings: Settings, venv: VecEnv, trust: bool = False) -> Controller:
     """The teacher run's model and its normalizer (frozen), acting on ``venv``'s raw observations."""
     assert config.teacher is not None  # DistillationTrainer.adapt
     teacher_dir = Path(config.teacher)
     teacher_config = rundir.load_config(teacher_dir)
     model_path, normalizer_path = rundir.run_files(teacher_dir, settings.teacher_model, teacher_config)
-    normalizer = rundir.load_normalizer(normalizer_path, venv) if normalizer_path else None
-    model = rundir.load_model(model_path, venv if normalizer is None else normalizer)
+    normalizer = rundir.load_normalizer(normalizer_path, venv, trust=trust) if normalizer_path else None
+    model = rundir.load_model(model_path, venv if normalizer is None else normalizer, teacher_config, trust)
     return Controller(model, normalizer)
 
 
@@ -335,7 +335,7 @@ def distil(config: RunConfig, run_dir: Path, session: Session) -> dict[str, Any]
     eval_env = make_eval_env(config)
     flag = SignalFlag()
     try:
-        teacher = load_teacher(config, settings, venv)
+        teacher = load_teacher(config, settings, venv, session.trust)
         print(f"collecting {settings.demo_episodes} teacher episodes", flush=True)
         with flag:
             demos, teacher_records = collect(
@@ -408,14 +408,14 @@ def distil(config: RunConfig, run_dir: Path, session: Session) -> dict[str, Any]
         saved = f"the student of round {len(rounds) - 1} is saved" if rounds else "no student was saved"
         print(f"interrupted during round {len(rounds)}; {saved}")
         raise flag.interrupted()
-    report = compare(config, run_dir, settings, rounds)
+    report = compare(config, run_dir, settings, rounds, session.trust)
     rundir.atomic_write_text(run_dir / REPORT_FILE, json.dumps(plain(report), indent=2))
     print_report(report)
     return report["student"]
 
 
 def compare(
-    config: RunConfig, run_dir: Path, settings: Settings, rounds: list[dict[str, Any]]
+    config: RunConfig, run_dir: Path, settings: Settings, rounds: list[dict[str, Any]], trust: bool = False
 ) -> dict[str, Any]:
     """Teacher and student evaluated as ``evaluate.py RUN_DIR`` does, on the same episodes; their
     ratios."""
@@ -425,7 +425,7 @@ def compare(
         ("teacher", Path(config.teacher), settings.teacher_model),
         ("student", run_dir, "final"),
     ):
-        source = evaluation.run_source(path, which)
+        source = evaluation.run_source(path, which, trust=trust and role == "teacher")
         results[role] = evaluation.evaluate(source, settings.compare_episodes)
     teacher, student = results["teacher"], results["student"]
     return {

@@ -248,6 +248,13 @@ def save_state(path: Path, es: cma.CMAEvolutionStrategy, env_steps: int) -> None
     os.replace(tmp, path)
 
 
+def check_trusted(path: Path, session: Session) -> None:
+    """The search state is a pickle (cma's object has no other format): loading it runs code from
+    the file, so resuming needs ``session.trust``."""
+    if not session.trust:
+        raise RunError(f"{path} is a pickle (the CMA-ES search state); {rundir.TRUST_HINT}")
+
+
 def missing_state(path: Path) -> RunError:
     return RunError(f"{path.parent} has no {path.name}: is it a CMA-ES run that saved a generation?")
 
@@ -298,6 +305,7 @@ def search(config: RunConfig, run_dir: Path, session: Session) -> dict[str, Any]
     params = actor_parameters(model.policy)
     state_path = run_dir / STATE_FILE
     if session.resume:
+        check_trusted(state_path, session)
         es, env_steps = load_state(state_path)
         if es.N != sum(p.numel() for p in params):
             raise RunError(f"{state_path} searches {es.N} weights, the controller has another number")
@@ -419,9 +427,10 @@ class EvolutionTrainer(Trainer):
     def check(self, config: RunConfig) -> None:
         Settings(**config.hyperparams)  # a bad value is reported in one line, before any work
 
-    def check_resume(self, run_dir: Path, config: RunConfig) -> None:
+    def check_resume(self, run_dir: Path, config: RunConfig, session: Session) -> None:
         if not (run_dir / STATE_FILE).is_file():
             raise missing_state(run_dir / STATE_FILE)
+        check_trusted(run_dir / STATE_FILE, session)
 
     def train(
         self, config: RunConfig, run_dir: Path, session: Session, wandb_run: Any

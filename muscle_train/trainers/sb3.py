@@ -55,9 +55,9 @@ class SB3Trainer(Trainer):
             kind = "recurrent" if POLICIES[policy].recurrent else "feed-forward"
             raise RunError(f"policy {policy!r} is {kind}; {algo} trains {fitting}")
 
-    def check_resume(self, run_dir: Path, config: RunConfig) -> None:
+    def check_resume(self, run_dir: Path, config: RunConfig, session: Session) -> None:
         """A readable checkpoint is there; the unreadable ones after it are named."""
-        checkpoint, problems = resumable_checkpoint(run_dir, config)
+        checkpoint, problems = resumable_checkpoint(run_dir, config, session.trust)
         for problem in problems:
             print(f"skipping a checkpoint: {problem}", file=sys.stderr)
         if problems:
@@ -67,15 +67,20 @@ class SB3Trainer(Trainer):
         self, config: RunConfig, run_dir: Path, session: Session, wandb_run: Any
     ) -> dict[str, Any] | None:
         spec = policy_spec(config.policy, **config.hyperparams.get("policy_kwargs", {}))
-        checkpoint = resumable_checkpoint(run_dir, config)[0] if session.resume else None
+        checkpoint = resumable_checkpoint(run_dir, config, session.trust)[0] if session.resume else None
         venv, eval_env = build_envs(config, run_dir, spec)
         if checkpoint is not None:
             if isinstance(venv, VecNormalize):
                 venv = rundir.load_normalizer(
-                    checkpoint / rundir.CHECKPOINT_NORMALIZER, venv.venv, training=True
+                    checkpoint / rundir.CHECKPOINT_NORMALIZER, venv.venv, training=True, trust=session.trust
                 )
-            model = rundir.ALGORITHMS[config.algo].load(
-                checkpoint / rundir.CHECKPOINT_MODEL, env=venv, device=session.device
+            model = rundir.load_model(
+                checkpoint / rundir.CHECKPOINT_MODEL,
+                venv,
+                config,
+                session.trust,
+                session.device,
+                for_training=True,
             )
             model.tensorboard_log = str(run_dir / rundir.TENSORBOARD_DIR)  # the run dir may have moved since
             print(f"resuming {run_dir} from {checkpoint.name} ({model.num_timesteps:,} steps)")
@@ -86,7 +91,7 @@ class SB3Trainer(Trainer):
         )
 
 
-def resumable_checkpoint(run_dir: Path, config: RunConfig) -> tuple[Path, list[str]]:
+def resumable_checkpoint(run_dir: Path, config: RunConfig, trust: bool = False) -> tuple[Path, list[str]]:
     """The latest checkpoint whose model (and normalizer, for a normalized run) can be read, and why
     each later one cannot (a run killed while writing, a disk that filled up, a file damaged since).
 
@@ -96,9 +101,9 @@ def resumable_checkpoint(run_dir: Path, config: RunConfig) -> tuple[Path, list[s
     problems = []
     for checkpoint in reversed(rundir.checkpoints(run_dir)):
         try:
-            rundir.algorithm_of(checkpoint / rundir.CHECKPOINT_MODEL)
+            rundir.model_data(checkpoint / rundir.CHECKPOINT_MODEL)
             if config.normalize:
-                rundir.read_normalizer(checkpoint / rundir.CHECKPOINT_NORMALIZER)
+                rundir.check_normalizer_file(checkpoint / rundir.CHECKPOINT_NORMALIZER, trust)
         except RunError as err:
             problems.append(str(err))
             continue
