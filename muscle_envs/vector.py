@@ -23,12 +23,14 @@ This module imports Stable-Baselines3; ``import muscle_envs`` does not import it
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing as mp
 import os
 import signal
 import sys
 import time
 import traceback
+import weakref
 from collections.abc import Callable, Sequence
 from multiprocessing.shared_memory import SharedMemory
 from pathlib import Path
@@ -231,6 +233,14 @@ def _choose_kernel(env_id: str, env_kwargs: dict[str, Any], kernel: str, smalles
     return reason is None
 
 
+def _close_at_exit(ref: weakref.ref) -> None:
+    """Stop the workers and unlink the shared memory of a BatchedVecEnv still open at interpreter
+    exit (only a weak reference is held, so an env that is gone is not kept alive)."""
+    venv = ref()
+    if venv is not None and not venv.closed:
+        venv.close()
+
+
 class WorkerDied(RuntimeError):
     """A BatchedVecEnv worker process ended without replying (killed, crashed, or failed to start)."""
 
@@ -402,6 +412,8 @@ class BatchedVecEnv(VecEnv):
         except BaseException:
             self._stop_workers()
             raise
+        if self._memories:  # a script that ends (or fails) without close(): release them at exit
+            atexit.register(_close_at_exit, weakref.ref(self))
         super().__init__(n_envs, self._batch.observation_space, self._batch.action_space)
         self.render_mode = render_mode
         self._actions: NDArray | None = None

@@ -108,9 +108,19 @@ def load_config(run_dir: Path) -> RunConfig:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all (a temporary file renamed; removed if writing fails)."""
     tmp = path.with_name(f".tmp-{path.name}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise write_error(path, err) from None
+
+
+def write_error(path: Path, err: OSError) -> RunError:
+    """A failed write (a full disk, a folder that is not writable) as one line naming the file."""
+    return RunError(f"could not write {path}: {err.strerror or err}")
 
 
 def save_model_and_normalizer(
@@ -118,18 +128,21 @@ def save_model_and_normalizer(
 ) -> None:
     """Write the pair to temporary files, then move both into place: a crash or Ctrl-C while saving
     leaves the previous pair, never a half-written file."""
-    tmp_model = model_path.with_name(f".tmp-{model_path.name}")  # keeps the .zip suffix SB3 wants
-    model.save(tmp_model)
-    moves = [(tmp_model, model_path)]
+    moves = [(model_path.with_name(f".tmp-{model_path.name}"), model_path)]  # .zip, as SB3 wants
     if isinstance(venv, VecNormalize):
-        tmp_norm = normalizer_path.with_name(f".tmp-{normalizer_path.name}")
-        venv.save(str(tmp_norm))  # SB3's pickle, for SB3's own VecNormalize.load
         statistics = statistics_path(normalizer_path)
-        tmp_statistics = statistics.with_name(f".tmp-{statistics.name}")
-        tmp_statistics.write_text(json.dumps(normalizer_statistics(venv)))
-        moves += [(tmp_norm, normalizer_path), (tmp_statistics, statistics)]
-    for src, dst in moves:
-        os.replace(src, dst)
+        moves += [(path.with_name(f".tmp-{path.name}"), path) for path in (normalizer_path, statistics)]
+    try:
+        model.save(moves[0][0])
+        if isinstance(venv, VecNormalize):
+            venv.save(str(moves[1][0]))  # SB3's pickle, for SB3's own VecNormalize.load
+            moves[2][0].write_text(json.dumps(normalizer_statistics(venv)))
+        for src, dst in moves:
+            os.replace(src, dst)
+    except OSError as err:  # a full disk: no temporaries left behind, the previous pair intact
+        for src, _ in moves:
+            src.unlink(missing_ok=True)
+        raise write_error(model_path, err) from None
 
 
 def save_checkpoint(model: BaseAlgorithm, venv: VecEnv, run_dir: Path, keep: int) -> Path:
@@ -139,10 +152,14 @@ def save_checkpoint(model: BaseAlgorithm, venv: VecEnv, run_dir: Path, keep: int
     final = root / f"step_{model.num_timesteps:012d}"
     tmp = root / f".tmp-{final.name}"
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_model_and_normalizer(model, venv, tmp / CHECKPOINT_MODEL, tmp / CHECKPOINT_NORMALIZER)
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
+    try:
+        tmp.mkdir(parents=True)
+        save_model_and_normalizer(model, venv, tmp / CHECKPOINT_MODEL, tmp / CHECKPOINT_NORMALIZER)
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+    except (OSError, RunError) as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise err if isinstance(err, RunError) else write_error(final, err) from None
     for old in checkpoints(run_dir)[:-keep] if keep > 0 else []:
         shutil.rmtree(old, ignore_errors=True)
     return final

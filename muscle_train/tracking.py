@@ -43,7 +43,13 @@ def log_model_artifact(run: Any, config: RunConfig, run_dir: Path, summary: dict
 
     name = re.sub(r"[^\w.-]", "-", f"{config.env}-{run_dir.name}")
     artifact = wandb.Artifact(name, type="model", metadata=plain(summary or {}))
-    for file in (rundir.MODEL_FILE, rundir.NORMALIZER_FILE, rundir.CONFIG_FILE):
-        if (run_dir / file).is_file():
-            artifact.add_file(str(run_dir / file))
+    statistics = rundir.statistics_path(run_dir / rundir.NORMALIZER_FILE)
+    for path in (
+        run_dir / rundir.MODEL_FILE,
+        run_dir / rundir.NORMALIZER_FILE,
+        statistics,
+        run_dir / rundir.CONFIG_FILE,
+    ):
+        if path.is_file():
+            artifact.add_file(str(path))
     run.log_artifact(artifact)

@@ -230,7 +230,10 @@ def resume_run(
 
 def _run(config: RunConfig, run_dir: Path, session: Session, command: str | None) -> Path:
     trainer = trainer_for(config.algo)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:  # a file in the way, a folder that is not writable
+        raise RunError(f"cannot make the run directory {run_dir}: {err.strerror or err}") from None
     # Envs run in worker processes or native threads; one thread here leaves them the cores. The
     # networks are small, so more threads would mostly add synchronization.
     torch.set_num_threads(1)

@@ -152,3 +152,65 @@ def test_normalizer_statistics_round_trip_exactly_through_json(tmp_path, env_id)
         b = loaded[key] if key else loaded
         np.testing.assert_array_equal(a, b)
     assert again.ret_rms.var == normalizer.ret_rms.var and again.ret_rms.count == normalizer.ret_rms.count
+
+
+def test_a_full_disk_leaves_the_previous_files_and_no_temporaries(fresh_run, tmp_path, monkeypatch):
+    import errno
+
+    from stable_baselines3 import PPO
+
+    from muscle_train.envs import make_vec_env
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(fresh_run, run_dir)
+    before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    model = PPO.load(run_dir / "final_model.zip")
+    venv = VecNormalize(make_vec_env("MuscleArmReach-v0", {}, 1, "dummy", 0))
+
+    def full_disk(self, path, *args, **kwargs):
+        Path(path).write_bytes(b"half a model")  # then the disk is full
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(PPO, "save", full_disk)
+    with pytest.raises(rundir.RunError, match="could not write .*final_model.zip: No space left on device"):
+        rundir.save_model_and_normalizer(
+            model, venv, run_dir / "final_model.zip", run_dir / "vec_normalize.pkl"
+        )
+    with pytest.raises(rundir.RunError, match="No space left on device"):
+        rundir.save_checkpoint(model, venv, run_dir, keep=2)
+    assert {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == before  # nothing half written
+    assert not list(run_dir.rglob(".tmp-*"))
+    venv.close()
+
+
+def test_a_run_directory_that_cannot_be_made_is_one_line(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("in the way")
+    result = run(*train_args(blocker / "run", tiny_hyperparams(tmp_path)))
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and "cannot make the run directory" in lines[0], (
+        result.stderr
+    )
+
+
+SCRIPT_THAT_FAILS = """
+import os
+from muscle_envs.vector import BatchedVecEnv
+if __name__ == "__main__":
+    venv = BatchedVecEnv("MuscleArmReach-v0", 4, n_workers=1)
+    venv.reset()
+    print(" ".join(name for name in os.listdir("/dev/shm") if name.startswith("psm_")))
+    raise RuntimeError("the user's script fails before close()")
+"""
+
+
+@pytest.mark.skipif(not Path("/dev/shm").is_dir(), reason="shared memory is listed in /dev/shm on Linux")
+def test_shared_memory_is_released_when_a_script_fails_without_closing(tmp_path):
+    script = tmp_path / "fails.py"
+    script.write_text(SCRIPT_THAT_FAILS)
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and "the user's script fails" in result.stderr
+    segments = result.stdout.split()
+    assert segments  # the mailbox existed while the script ran
+    assert not any((Path("/dev/shm") / name).exists() for name in segments)
+    assert "leaked shared_memory" not in result.stderr  # released by us, not by Python's resource tracker

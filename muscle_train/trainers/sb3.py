@@ -233,17 +233,19 @@ def learn(
             "a lower learning_rate may help"
         ) from None
     finally:
-        if interrupted:
-            print(f"\ninterrupted at step {model.num_timesteps:,}; saving", file=sys.stderr)
-        # Ctrl-C (or an error) still leaves a usable model, its normalizer and a checkpoint; a diverged
-        # model is not usable, and saving it would push a good checkpoint out
-        if finite_weights(model):
-            rundir.save_model_and_normalizer(
-                model, venv, run_dir / rundir.MODEL_FILE, run_dir / rundir.NORMALIZER_FILE
-            )
-            rundir.save_checkpoint(model, venv, run_dir, config.keep_checkpoints)
-        venv.close()
-        eval_env.close()
+        try:
+            if interrupted:
+                print(f"\ninterrupted at step {model.num_timesteps:,}; saving", file=sys.stderr)
+            # Ctrl-C (or an error) still leaves a usable model, its normalizer and a checkpoint; a
+            # diverged model is not usable, and saving it would push a good checkpoint out
+            if finite_weights(model):
+                rundir.save_model_and_normalizer(
+                    model, venv, run_dir / rundir.MODEL_FILE, run_dir / rundir.NORMALIZER_FILE
+                )
+                rundir.save_checkpoint(model, venv, run_dir, config.keep_checkpoints)
+        finally:  # the workers and their shared memory go, however saving went (a full disk)
+            venv.close()
+            eval_env.close()
     summary = evaluation.last if evaluation is not None else None
     print(f"saved {rundir.MODEL_FILE} and {rundir.NORMALIZER_FILE} at step {model.num_timesteps:,}")
     if interrupted:
