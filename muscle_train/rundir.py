@@ -32,6 +32,7 @@ import re
 import shutil
 import sys
 import zipfile
+import zlib
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -354,8 +355,11 @@ def model_data(model_path: Path) -> dict[str, Any]:
     try:
         with zipfile.ZipFile(model_path) as archive:
             names = archive.namelist()
+            damaged = archive.testzip()  # every entry's checksum: weights damaged since they were saved
+            if damaged is not None:
+                raise zipfile.BadZipFile(f"entry {damaged} is damaged")
             data = json.loads(archive.read("data"))
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError) as err:
+    except (zipfile.BadZipFile, zlib.error, KeyError, ValueError, OSError, EOFError) as err:
         raise RunError(f"{model_path} is not a readable SB3 model ({type(err).__name__}: {err})") from None
     if not isinstance(data, dict) or "policy.pth" not in names:
         raise RunError(f"{model_path} is not a readable SB3 model: no data or no policy weights (truncated?)")

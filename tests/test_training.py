@@ -497,7 +497,7 @@ def test_a_resumed_evaluation_keeps_the_best_model_so_far(tmp_path):
     assert callback._next == 1536 and callback.evaluation.wall_time >= 6.5  # the curve goes on
 
 
-@pytest.mark.parametrize("damage", ["truncated", "garbage", "missing"])
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "flipped", "missing"])
 def test_resume_skips_an_unreadable_latest_checkpoint_and_changes_nothing_when_none_is_left(tmp_path, damage):
     run_dir = tmp_path / "run"
     hyperparams = tiny_hyperparams(tmp_path, keep_checkpoints=2)
@@ -509,6 +509,12 @@ def test_resume_skips_an_unreadable_latest_checkpoint_and_changes_nothing_when_n
         model.write_bytes(model.read_bytes()[: model.stat().st_size // 2])
     elif damage == "garbage":
         model.write_bytes(b"not a zip file")
+    elif damage == "flipped":  # a zip that opens, with weights damaged since they were saved
+        with zipfile.ZipFile(model) as archive:
+            info = archive.getinfo("policy.pth")
+        content = bytearray(model.read_bytes())
+        content[info.header_offset + 30 + len(info.filename) + 100] ^= 0xFF  # a byte of the stored weights
+        model.write_bytes(bytes(content))
     else:  # the normalizer is gone, statistics and pickle
         (latest / rundir.CHECKPOINT_NORMALIZER).unlink()
         rundir.statistics_path(latest / rundir.CHECKPOINT_NORMALIZER).unlink()
