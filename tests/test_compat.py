@@ -49,11 +49,12 @@ def test_unknown_and_missing_settings_are_named(tmp_path):
         rundir.load_config(tmp_path)
 
 
-def test_a_run_of_a_retired_env_version_is_refused_in_one_line(tmp_path):
-    run_dir = tmp_path / "arm6_v0"
+def evaluate_with_config(tmp_path: Path, text: str) -> tuple[subprocess.CompletedProcess, list[str]]:
+    """evaluate.py on a copy of the 0.1.0 PPO run whose config.yml holds ``text``: (result, stderr
+    lines)."""
+    run_dir = tmp_path / "run"
     shutil.copytree(LEGACY / "ppo_mlp", run_dir)
-    config = yaml.safe_load((run_dir / "config.yml").read_text())
-    (run_dir / "config.yml").write_text(yaml.safe_dump({**config, "env": "MuscleArm6Reach-v0"}))
+    (run_dir / "config.yml").write_text(text)
     result = subprocess.run(
         [sys.executable, "evaluate.py", str(run_dir), "--episodes", "1"],
         cwd=ROOT,
@@ -61,8 +62,13 @@ def test_a_run_of_a_retired_env_version_is_refused_in_one_line(tmp_path):
         text=True,
         timeout=300,
     )
+    return result, result.stderr.strip().splitlines()
+
+
+def test_a_run_of_a_retired_env_version_is_refused_in_one_line(tmp_path):
+    config = yaml.safe_load((LEGACY / "ppo_mlp" / "config.yml").read_text())
+    result, lines = evaluate_with_config(tmp_path, yaml.safe_dump({**config, "env": "MuscleArm6Reach-v0"}))
     assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "MuscleArm6Reach-v0 no longer exists" in lines[0], result.stderr
     assert "MuscleArm6Reach-v1" in lines[0] and "Traceback" not in result.stderr
 
@@ -111,15 +117,5 @@ def test_a_run_of_release_0_1_resumes_from_its_checkpoint(tmp_path):
     ],
 )
 def test_a_broken_config_yml_is_one_line(tmp_path, text, message):
-    run_dir = tmp_path / "run"
-    shutil.copytree(LEGACY / "ppo_mlp", run_dir)
-    (run_dir / "config.yml").write_text(text)
-    result = subprocess.run(
-        [sys.executable, "evaluate.py", str(run_dir), "--episodes", "1"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    lines = result.stderr.strip().splitlines()
+    result, lines = evaluate_with_config(tmp_path, text)
     assert result.returncode == 2 and len(lines) == 1 and message in lines[0], result.stderr
