@@ -395,12 +395,8 @@ class MuscleArmReachEnv(MuscleEnv):
                 raise ValueError(f"reset option target {target} is out of the arm's reach")
         if options.get("joint_angles") is not None:
             angles = _finite_pair("joint_angles", options["joint_angles"])
-            (s_lo, s_hi), (e_lo, e_hi) = self.plant.joint_range
-            tolerance = 1e-9  # a pose exactly at a limit, after round-off
-            if not (
-                s_lo - tolerance <= angles[0] <= s_hi + tolerance
-                and e_lo - tolerance <= angles[1] <= e_hi + tolerance
-            ):
+            if not self.plant.within_joint_range(*angles):
+                (s_lo, s_hi), (e_lo, e_hi) = self.plant.joint_range
                 raise ValueError(
                     f"reset option joint_angles {angles} is outside the joint range (shoulder "
                     f"[{s_lo:.3f}, {s_hi:.3f}], elbow [{e_lo:.3f}, {e_hi:.3f}] rad)"

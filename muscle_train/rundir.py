@@ -244,14 +244,25 @@ def normalizer_statistics(normalizer: VecNormalize) -> dict[str, Any]:
     }
 
 
+def _read_statistics(path: Path) -> dict[str, Any]:
+    """The JSON record :func:`normalizer_statistics` wrote at ``path``; RunError for anything else."""
+    try:
+        record = json.loads(path.read_text())
+        if not isinstance(record, dict) or record.get("format") != STATISTICS_FORMAT:
+            raise ValueError(f"not a {STATISTICS_FORMAT} record")
+    except (OSError, ValueError) as err:
+        raise RunError(
+            f"{path} is not a readable normalizer statistics file ({type(err).__name__}: {err})"
+        ) from None
+    return record
+
+
 def _statistics_normalizer(path: Path, venv: VecEnv) -> VecNormalize:
     """A FastVecNormalize around ``venv`` with the statistics of the JSON file ``path``."""
     from muscle_envs.vector import FastVecNormalize
 
+    record = _read_statistics(path)
     try:
-        record = json.loads(path.read_text())
-        if record.get("format") != STATISTICS_FORMAT:
-            raise ValueError(f"format {record.get('format')!r}, expected {STATISTICS_FORMAT!r}")
         stats = record["obs_rms"]
         keys = record["norm_obs_keys"]  # a Dict observation's normalized entries; None for a Box
         by_key = keys is not None
@@ -304,22 +315,31 @@ def read_normalizer(path: Path) -> VecNormalize:
     return normalizer
 
 
+def normalizer_file(path: Path, trust: bool = False) -> Path:
+    """The file the normalizer saved at ``path`` (``vec_normalize.pkl``) loads from: its JSON
+    statistics beside it, else, with ``trust``, the pickle itself.
+
+    Raises:
+        RunError: only a pickle and no ``trust``, or neither file.
+    """
+    statistics = statistics_path(path)
+    if statistics.is_file():
+        return statistics
+    if not path.is_file():
+        raise RunError(f"normalizer file {statistics} not found")
+    if not trust:
+        raise RunError(f"{path} is a pickle (written before muscle_envs 0.2.0, or by hand); {TRUST_HINT}")
+    return path
+
+
 def check_normalizer_file(path: Path, trust: bool = False) -> None:
     """Raise RunError if the normalizer saved at ``path`` cannot be loaded (as :func:`load_normalizer`
     would, without an env)."""
-    statistics = statistics_path(path)
-    if statistics.is_file():
-        try:
-            if json.loads(statistics.read_text()).get("format") != STATISTICS_FORMAT:
-                raise ValueError("not normalizer statistics")
-        except (OSError, ValueError, AttributeError) as err:
-            raise RunError(f"{statistics} is not a readable normalizer statistics file ({err})") from None
-    elif trust:
-        read_normalizer(path)
-    elif path.is_file():
-        raise RunError(f"{path} is a pickle (written before muscle_envs 0.2.0, or by hand); {TRUST_HINT}")
+    source = normalizer_file(path, trust)
+    if source == statistics_path(path):
+        _read_statistics(source)
     else:
-        raise RunError(f"normalizer file {statistics} not found")
+        read_normalizer(source)
 
 
 def load_normalizer(path: Path, venv: VecEnv, training: bool = False, trust: bool = False) -> VecNormalize:
@@ -328,9 +348,9 @@ def load_normalizer(path: Path, venv: VecEnv, training: bool = False, trust: boo
 
     For evaluation (``training=False``) the statistics are frozen and rewards reported unnormalized.
     """
-    check_normalizer_file(path, trust)
-    if statistics_path(path).is_file():
-        normalizer = _statistics_normalizer(statistics_path(path), venv)
+    source = normalizer_file(path, trust)
+    if source == statistics_path(path):
+        normalizer = _statistics_normalizer(source, venv)
     else:
         normalizer = read_normalizer(path)
         if normalizer.observation_space != venv.observation_space:
@@ -440,11 +460,9 @@ def load_model(
     file is run (see above); without one, or for an entry the run cannot rebuild, only with ``trust``.
     ``for_training``: bound to ``venv`` to continue training (else for prediction)."""
     env = venv if for_training else None
-    if config is None or trust:
-        if not trust:
-            raise RunError(
-                f"{model_path} has no config.yml beside it to rebuild its settings from; {TRUST_HINT}"
-            )
+    if config is None and not trust:
+        raise RunError(f"{model_path} has no config.yml beside it to rebuild its settings from; {TRUST_HINT}")
+    if trust:
         algorithm = algorithm_of(model_path) if config is None else model_algorithm(config)
         model = algorithm.load(model_path, env=env, device=device)
     else:

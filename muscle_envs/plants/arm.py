@@ -102,7 +102,12 @@ class ArmPlant(MusclePlant):
             return None
         elbow = math.acos(min(max(cos_elbow, -1.0), 1.0))
         shoulder = math.atan2(dz, dx) - math.atan2(l2 * math.sin(elbow), l1 + l2 * math.cos(elbow))
-        for angle, (lo, hi) in zip((shoulder, elbow), self.joint_range, strict=True):
-            if not lo + margin - _ANGLE_TOLERANCE <= angle <= hi - margin + _ANGLE_TOLERANCE:
-                return None
-        return shoulder, elbow
+        return (shoulder, elbow) if self.within_joint_range(shoulder, elbow, margin) else None
+
+    def within_joint_range(self, shoulder: float, elbow: float, margin: float = 0.0) -> bool:
+        """Whether both angles (rad) are at least ``margin`` inside their joint's limits (a pose exactly
+        at a limit, after round-off, counts as inside)."""
+        return all(
+            lo + margin - _ANGLE_TOLERANCE <= angle <= hi - margin + _ANGLE_TOLERANCE
+            for angle, (lo, hi) in zip((shoulder, elbow), self.joint_range, strict=True)
+        )
