@@ -15,11 +15,15 @@ Sections:
   physics  the share of ``env.step()`` that is physics, for every registered id
            (bench/env_speed.py's ``measure()``).
   vec      env steps/s of the vectorized envs that training builds (``muscle_train.envs.make_vec_env``:
-           dummy, subproc, batched; and batched_1proc, BatchedVecEnv in this process alone) with
+           dummy, subproc, batched; and batched_1thread, BatchedVecEnv with one physics thread) with
            random actions in [-1, 1], for MuscleArmReach-v0 and MyoLegsStand-v0 at 1-16 envs; the
            two-core physics limit, 2 x the single-core rate of raw ``mj_step`` calls on one MjData
-           per control step; and what two cores give here, two processes stepping the raw physics
-           of half the envs each. Figure: bench/figures/vec_throughput.png.
+           per control step; and the raw physics of ``mujoco.batch`` on BatchedVecEnv's threads
+           (batch_physics: what batching can reach). Figure: bench/figures/vec_throughput.png.
+  threads  BatchedVecEnv at 16 envs on 1, 2, ... physics threads (up to the cores available) against
+           the raw ``mujoco.batch`` physics on the same threads and against DummyVecEnv, for the arm
+           and the legs; and the share of BatchedVecEnv's time spent in the ``mujoco.batch`` call
+           (on the states its episodes visit, resets included).
   scaling  the cost of one env step against the number of muscles (4, 6, 26, 80): a single env and
            its raw physics (from the physics section), and batched at 16 envs (measured here).
            Figure: bench/figures/cost_vs_muscles.png.
@@ -52,7 +56,6 @@ import argparse
 import cProfile
 import dataclasses
 import json
-import multiprocessing
 import os
 import pstats
 import statistics
@@ -65,7 +68,6 @@ from typing import Any
 import gymnasium as gym
 import matplotlib
 import matplotlib.ticker
-import mujoco
 import numpy as np
 import torch
 from env_speed import chunk_timers, measure
@@ -78,6 +80,7 @@ from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.vec_env import SubprocVecEnv, VecEnv, VecNormalize
 
 import muscle_envs
+from muscle_envs.plants.batch import BatchPlant, available_cores
 from muscle_envs.vector import BatchedVecEnv
 from muscle_train.cli import train as cli_train
 from muscle_train.config import plain
@@ -95,7 +98,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 FIGURES = ROOT / "bench" / "figures"
 ARM, LEGS = "MuscleArmReach-v0", "MyoLegsStand-v0"
-KINDS = ("dummy", "subproc", "batched", "batched_1proc")
+KINDS = ("dummy", "subproc", "batched", "batched_1thread")
 # Env steps per timed chunk in full mode: ~0.1-0.3 s of stepping on one core.
 CHUNK_STEPS = {ARM: 2000, "MuscleArm6Reach-v1": 2000, LEGS: 300, "MyoLegs26Stand-v0": 300}
 SCALING_IDS = ("MuscleArmReach-v0", "MuscleArm6Reach-v1", "MyoLegs26Stand-v0", "MyoLegsStand-v0")
@@ -104,6 +107,8 @@ TARGETS = {
     f"{ARM}: batched / subproc": 3.0,
     f"{ARM}: batched / dummy": 2.0,
     f"{LEGS}: fastest / limit": 0.9,
+    f"{LEGS}: batched / raw batch physics, same threads": 0.94,
+    f"{ARM}: batched / raw batch physics, same threads": 0.75,  # a stretch goal (issue 15)
     "batched / dummy, slowest n_envs": 1.0,
     "ours / stock": 2.0,
 }
@@ -220,10 +225,10 @@ def save_figure(fig: plt.Figure, name: str, quick: bool) -> None:
 
 
 def build_vec_env(env_id: str, n_envs: int, kind: str) -> VecEnv:
-    """A vectorized env as ``muscle_train.envs.make_vec_env`` builds it for training; ``batched_1proc`` is
-    BatchedVecEnv without worker processes (what vectorizing alone gives, on one core)."""
-    if kind == "batched_1proc":
-        venv = BatchedVecEnv(env_id, n_envs, n_workers=0)
+    """A vectorized env as ``muscle_train.envs.make_vec_env`` builds it for training; ``batched_1thread`` is
+    BatchedVecEnv with its physics on one thread (what vectorizing alone gives, on one core)."""
+    if kind == "batched_1thread":
+        venv = BatchedVecEnv(env_id, n_envs, n_threads=1)
         venv.seed(0)
         return venv
     return make_vec_env(env_id, {}, n_envs, kind, seed=0)
@@ -254,43 +259,48 @@ def physics_limit(env_id: str, steps: int) -> Timer:
     return lambda: 2 / raw_chunk()
 
 
-def _raw_physics_worker(env_id: str, n_data: int, steps: int, results: Any) -> None:
-    """(In a forked process) ``steps`` control steps of raw physics on each of ``n_data`` MjData."""
+def batch_physics(env_id: str, n_envs: int, steps: int, n_threads: int | None = None) -> Timer:
+    """The raw physics limit of batching: ``mujoco.batch`` stepping ``n_envs`` simulations of the env's
+    model (persistent, ``frame_skip`` substeps and the forward stages per call, as BatchedVecEnv
+    does; random controls, from the start state) on ``n_threads`` threads (default: as many as
+    BatchedVecEnv uses), in env steps/s, with nothing else per step."""
     plant = gym.make(env_id).unwrapped.plant
-    model, frame_skip = plant.model, plant.frame_skip
-    datas = [mujoco.MjData(model) for _ in range(n_data)]
-    controls = np.random.default_rng(0).uniform(0, 1, (64, model.nu))
-    for data in datas:
-        data.qpos[:] = plant.data.qpos
-        mujoco.mj_forward(model, data)
-    start = time.perf_counter()
-    for k in range(steps):
-        for data in datas:
-            data.ctrl[:] = controls[k % 64]
-            mujoco.mj_step(model, data, nstep=frame_skip)
-    results.put(steps * n_data / (time.perf_counter() - start))
-
-
-def two_process_physics(env_id: str, n_envs: int, steps: int) -> Timer:
-    """What two cores of this machine give: two processes each stepping the raw physics of half of
-    ``n_envs`` MjData (states from a standing/rest start, random controls), in env steps/s summed."""
-    context = multiprocessing.get_context("fork")  # the children inherit the imports
+    physics = BatchPlant(plant, n_envs, n_threads)
+    for i in range(n_envs):
+        physics.save(i)
+    controls = np.random.default_rng(0).uniform(0, 1, (64, n_envs, plant.n_muscles))
+    calls = max(2, steps // n_envs)
 
     def chunk() -> float:
-        results = context.Queue()
-        per_process = max(1, n_envs // 2)
-        workers = [
-            context.Process(
-                target=_raw_physics_worker, args=(env_id, per_process, max(2, steps // n_envs), results)
-            )
-            for _ in range(2)
-        ]
-        for worker in workers:
-            worker.start()
-        rates = [results.get() for _ in workers]
-        for worker in workers:
-            worker.join()
-        return sum(rates)
+        start = time.perf_counter()
+        for k in range(calls):
+            physics.step(controls[k % 64])
+        return calls * n_envs / (time.perf_counter() - start)
+
+    return chunk
+
+
+def physics_in_run(venv: BatchedVecEnv, env_steps: int) -> Timer:
+    """The share of ``venv.step``'s time spent in the ``mujoco.batch`` call (on the states the run
+    visits, resets included), over a chunk of random actions in [-1, 1]."""
+    batch, spent = venv.batch.plant.batch, [0.0]
+    call = batch.step
+
+    def timed(*args: Any, **kwargs: Any) -> None:
+        start = time.perf_counter()
+        call(*args, **kwargs)
+        spent[0] += time.perf_counter() - start
+
+    steps, n = stepper(venv, env_steps), venv.num_envs
+    calls = max(2, round(env_steps / n))  # as stepper makes them
+
+    def chunk() -> float:
+        batch.step, spent[0] = timed, 0.0
+        try:
+            rate = steps()  # = calls * n / elapsed
+        finally:
+            batch.step = call
+        return spent[0] * rate / (calls * n)
 
     return chunk
 
@@ -347,14 +357,14 @@ def vec(budget: Budget, done: Results) -> dict[str, Any]:
             limit = (
                 {
                     "limit": physics_limit(env_id, budget.steps(env_id)),
-                    "two_process_physics": two_process_physics(env_id, n, budget.steps(env_id)),
+                    "batch_physics": batch_physics(env_id, n, budget.steps(env_id)),
                 }
                 if n == top
                 else {}
             )
             rows.append({"n_envs": n, **step_vec_envs(builds, budget, budget.repeats["vec"], limit)})
         results[env_id] = rows
-        limit, measured = spread(rows[-1]["limit"]), spread(rows[-1]["two_process_physics"])
+        limit, measured = spread(rows[-1]["limit"]), spread(rows[-1]["batch_physics"])
         print(
             f"\n{env_id}, env steps/s min / median / max (two-core physics limit, 2 x one core: {limit}; "
             f"raw physics in two processes at {top} envs: {measured})\n"
@@ -365,6 +375,68 @@ def vec(budget: Budget, done: Results) -> dict[str, Any]:
     print_ratios(ratios)
     plot_vec(results, kinds, budget.quick)
     return {"results": results, "ratios": ratios}
+
+
+def threads(budget: Budget, done: Results) -> dict[str, Any]:
+    """BatchedVecEnv at the most envs on 1..cores physics threads, against the raw ``mujoco.batch``
+    physics on the same threads and DummyVecEnv; and the share of its time spent in that physics."""
+    n, counts = budget.n_envs[-1], list(range(1, available_cores() + 1))
+    results: dict[str, Any] = {}
+    ratios = []
+    for env_id in (ARM, LEGS):
+        steps = budget.steps(env_id)
+        venvs = {t: BatchedVecEnv(env_id, n, n_threads=t) for t in counts}
+        dummy = build_vec_env(env_id, n, "dummy")
+        try:
+            for venv in venvs.values():
+                venv.seed(0)
+            timers: dict[str, Timer] = {"dummy": stepper(dummy, steps)}
+            for t in counts:
+                timers[f"batched_{t}"] = stepper(venvs[t], steps)
+                timers[f"physics_{t}"] = batch_physics(env_id, n, steps, t)
+            timers["physics share in run"] = physics_in_run(venvs[counts[-1]], steps)
+            rates = interleaved(timers, budget.repeats["vec"])
+        finally:
+            for venv in [*venvs.values(), dummy]:
+                venv.close()
+        results[env_id] = rates
+        print(f"\n{env_id}, {n} envs, env steps/s min / median / max\n")
+        table(
+            ["threads", "BatchedVecEnv", "raw mujoco.batch physics", "DummyVecEnv (1 core)"],
+            [
+                [str(t), spread(rates[f"batched_{t}"]), spread(rates[f"physics_{t}"]), spread(rates["dummy"])]
+                for t in counts
+            ],
+        )
+        top = counts[-1]
+        share = rates["physics share in run"]
+        print(
+            f"\nshare of BatchedVecEnv's time ({top} threads) in the mujoco.batch call: "
+            f"{spread(share, '.2f')}"
+        )
+        for t in counts:
+            ratios.append(
+                ratio(
+                    f"{env_id}: batched / raw batch physics, {t} thread{'s' * (t > 1)}",
+                    rates[f"batched_{t}"],
+                    rates[f"physics_{t}"],
+                    f"{env_id}: batched / raw batch physics, same threads" if t == top else None,
+                )
+            )
+        ratios.append(
+            ratio(f"{env_id}: batched ({top} threads) / dummy", rates[f"batched_{top}"], rates["dummy"])
+        )
+        if top > 1:
+            ratios.append(
+                ratio(
+                    f"{env_id}: batched, {top} threads / 1 thread",
+                    rates[f"batched_{top}"],
+                    rates["batched_1"],
+                )
+            )
+    print()
+    print_ratios(ratios)
+    return {"n_envs": n, "threads": counts, "results": results, "ratios": ratios}
 
 
 def vec_ratios(env_id: str, rows: list[dict[str, Any]], kinds: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -382,7 +454,7 @@ def vec_ratios(env_id: str, rows: list[dict[str, Any]], kinds: tuple[str, ...]) 
     ]
     ratios += [
         ratio(f"{env_id}: batched / {other}", last["batched"], last[other])
-        for other in ("dummy", "subproc", "batched_1proc", "limit", "two_process_physics")
+        for other in ("dummy", "subproc", "batched_1thread", "limit", "batch_physics")
     ]
     per_n = [
         ratio(
@@ -407,10 +479,10 @@ def plot_vec(results: dict[str, list[dict[str, Any]]], kinds: tuple[str, ...], q
             statistics.median(rows[-1]["limit"]), ls="--", color="k", label="two-core limit (2 x one core)"
         )
         ax.axhline(
-            statistics.median(rows[-1]["two_process_physics"]),
+            statistics.median(rows[-1]["batch_physics"]),
             ls=":",
             color="k",
-            label="raw physics, two processes",
+            label="raw physics, mujoco.batch (same threads)",
         )
         log_axes(ax, ns, xlabel="n_envs", ylabel="env steps / s", title=env_id)
     fig.suptitle("vectorized env throughput, random actions (median; band: min-max)", fontsize=10)
@@ -653,6 +725,7 @@ def fitness(budget: Budget, done: Results) -> dict[str, Any]:
 SECTIONS: dict[str, Callable[[Budget, Results], dict[str, Any]]] = {
     "physics": physics,
     "vec": vec,
+    "threads": threads,
     "scaling": scaling,
     "ppo": ppo,
     "profile": profile,

@@ -10,7 +10,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from muscle_envs import observations as obs_keys
-from muscle_envs.core import BatchKernel, BatchStep, MuscleEnv, ObservationLayout, make_config
+from muscle_envs.core import MuscleEnv, ObservationLayout, Outcome, make_config
+from muscle_envs.lanes import Lanes, OneLane
 from muscle_envs.plants.arm import ArmPlant
 
 _TARGET_ENCODINGS = ("xy", "place_cells")
@@ -79,89 +80,75 @@ def _require(condition: bool, message: str) -> None:
         raise ValueError(message)
 
 
-def _mean_square_clipped(values: list[float]) -> float:
-    """mean(clip(values, 0, 1)^2). For the arm's handful of muscles plain Python takes ~0.4 us, where
-    ``np.clip`` alone costs ~9 us (its Python-level dispatch), a quarter of a physics step."""
-    total = 0.0
-    for x in values:
-        x = 0.0 if x < 0.0 else 1.0 if x > 1.0 else x
-        total += x * x
-    return total / len(values)
-
-
 class ReachTask:
-    """Reach-and-hold logic of seed 001: phases, hold timer and reward terms.
+    """Reach-and-hold logic of seed 001: phases, hold timer and reward terms, written once over lanes
+    (``muscle_envs.lanes``: one env, or a batch of envs at once).
 
     The hand *reaches* when it comes within ``reach_threshold`` of the target, then *holds* while it
     stays within ``hold_threshold``; leaving breaks the hold and resets its timer. Holding for the
     episode's hold time is a success. It reads only the hand-target distance and the effort, so it
-    can be tested without physics.
+    can be tested without physics (``OneLane(None, EpisodeState.one(ReachTask.fields), rng)``).
     """
+
+    terms = ("reward_distance", "reward_reach", "reward_hold", "reward_success", "reward_effort")
+    # per-episode variables: reach_step is the step on which the hand first reached (-1: not yet)
+    fields = {
+        "hold_steps": 1,
+        "held_steps": 0,
+        "holding": False,
+        "steps": 0,
+        "reach_step": -1,
+        "bonus_paid": False,
+    }
 
     def __init__(self, config: ArmReachConfig, dt: float):
         self.config = config
         self.dt = dt
         self._hold_bonus = config.hold_bonus_rate * dt
-        self.hold_steps = 1
-        self.held_steps = 0
-        self.holding = False
-        self.steps = 0
-        self.reach_step: int | None = None  # the step on which the hand first reached the target
-        self._bonus_paid = False
 
-    def reset(self, hold_steps: int) -> None:
-        self.hold_steps = hold_steps
-        self.held_steps = 0
-        self.holding = False
-        self.steps = 0
-        self.reach_step = None
-        self._bonus_paid = False
+    def reset(self, episode: Any, hold_steps: int) -> None:
+        episode.hold_steps = hold_steps
+        episode.held_steps = episode.steps = 0
+        episode.holding = episode.bonus_paid = False
+        episode.reach_step = -1
 
-    @property
-    def reach_time(self) -> float:
-        """Time from the episode's start to the first reach, s (NaN if not reached yet)."""
-        return math.nan if self.reach_step is None else self.reach_step * self.dt
-
-    @property
-    def hold_remaining(self) -> float:
+    def hold_remaining(self, episode: Any) -> Any:
         """Time the hand must still hold the target, s."""
-        return (self.hold_steps - self.held_steps) * self.dt
+        return (episode.hold_steps - episode.held_steps) * self.dt
 
-    def update(self, distance: float, effort: float) -> tuple[float, dict[str, float], bool]:
-        """Advance one control step. Returns (reward, weighted reward terms, success)."""
-        cfg = self.config
-        entered = False
-        self.steps += 1
-        if self.holding:
-            if distance > cfg.hold_threshold:
-                self.holding = False
-                self.held_steps = 0
-        elif distance < cfg.reach_threshold:
-            self.holding = entered = True
-            if self.reach_step is None:
-                self.reach_step = self.steps
-        if self.holding:
-            self.held_steps += 1
-        success = self.holding and self.held_steps >= self.hold_steps
+    def reach_time(self, episode: Any) -> float:
+        """Time from the episode's start to the first reach, s (NaN if not reached yet)."""
+        return math.nan if episode.reach_step < 0 else episode.reach_step * self.dt
+
+    def update(self, lanes: OneLane | Lanes, distance: Any, effort: Any) -> tuple[Any, tuple[Any, ...], Any]:
+        """Advance one control step. Returns (reward, weighted reward terms, success).
+
+        ``x ^ True`` is ``not x`` for a bool and for a bool array alike (no function call: this runs
+        on every step of every env).
+        """
+        cfg, episode = self.config, lanes.episode
+        episode.steps = steps = episode.steps + 1
+        holding = episode.holding
+        leaving = holding & (distance > cfg.hold_threshold)
+        entered = (holding ^ True) & (distance < cfg.reach_threshold)
+        episode.holding = holding = (holding ^ leaving) | entered  # (leaving implies holding)
+        episode.held_steps = held = episode.held_steps * (leaving ^ True) + holding
+        episode.reach_step = lanes.where(entered & (episode.reach_step < 0), steps, episode.reach_step)
+        success = holding & (held >= episode.hold_steps)
 
         if cfg.reach_bonus_every_step:  # seed 001's weighting: lingering near the target pays
-            reach = cfg.reach_bonus if distance < cfg.reach_threshold else 0.0
+            reach = (distance < cfg.reach_threshold) * cfg.reach_bonus
         else:  # default: once per episode, so completing the hold is the optimum
-            reach = cfg.reach_bonus if entered and not self._bonus_paid else 0.0
-            self._bonus_paid = self._bonus_paid or entered
-        distance_term = -cfg.distance_weight * distance
-        hold = self._hold_bonus if self.holding else 0.0
-        success_term = cfg.success_bonus if success else 0.0
-        effort_term = -cfg.effort_weight * effort
-        reward = distance_term + reach + hold + success_term + effort_term
-        terms = {
-            "reward_distance": distance_term,
-            "reward_reach": reach,
-            "reward_hold": hold,
-            "reward_success": success_term,
-            "reward_effort": effort_term,
-        }
-        return reward, terms, success
+            reach = (entered & (episode.bonus_paid ^ True)) * cfg.reach_bonus
+            episode.bonus_paid = episode.bonus_paid | entered
+        terms = (
+            -cfg.distance_weight * distance,
+            reach,
+            holding * self._hold_bonus,
+            success * cfg.success_bonus,
+            -cfg.effort_weight * effort,
+        )
+        return terms[0] + terms[1] + terms[2] + terms[3] + terms[4], terms, success
 
 
 class MuscleArmReachEnv(MuscleEnv):
@@ -284,26 +271,23 @@ class MuscleArmReachEnv(MuscleEnv):
     - ``MuscleArm6Reach-v0``: initial release; retired (see v1).
     """
 
-    reward_terms = ("reward_distance", "reward_reach", "reward_hold", "reward_success", "reward_effort")
+    reward_terms = ReachTask.terms
 
     def __init__(self, render_mode: str | None = None, config: ArmReachConfig | None = None, **options: Any):
         cfg = make_config(ArmReachConfig, config, options)
         plant = ArmPlant(cfg.model, cfg.frame_skip)
-        super().__init__(
-            plant, render_mode, camera="side", render_size=cfg.render_size, motor_noise=cfg.motor_noise
-        )
+        super().__init__(plant, render_mode, camera="side", render_size=cfg.render_size)
         self.config = cfg
         self.plant: ArmPlant = plant
         self.task = ReachTask(cfg, plant.dt)
         n = plant.n_muscles
-        self._effort_sum = 0.0
 
         # Each step's observation is one fresh vector, [vision | muscle length, velocity, force |
         # activation | hold_remaining | target | place cells], and the Dict's entries are views of it.
         # A SensorReadout gathers the named sensors into a new array (three numpy calls) whose extra
-        # entries hold the per-episode target and place code as constants; activation and the hold
-        # timer are written in. With delays, sensed values also go into a ring buffer, one row per
-        # control step, and a delay picks a row.
+        # entries hold the per-episode target and place code, as the episode's own offset; activation
+        # and the hold timer are written in. With delays, sensed values also go into a ring buffer,
+        # one row per control step, and a delay picks a row.
         reach = plant.upper_arm_length + plant.forearm_length
         x0, z0 = plant.shoulder_position
         noisy = cfg.sensory_noise > 0
@@ -324,20 +308,19 @@ class MuscleArmReachEnv(MuscleEnv):
         groups = [plant.hand_sensors()] if cfg.vision else []
         groups += [plant.muscle_sensors(quantity) for quantity in ("length", "velocity", "force")]
         self._readout = plant.readout(groups, extra=layout.size - sum(len(g.addresses) for g in groups))
+        self._hand_x, self._hand_z = plant.hand_sensors().addresses.tolist()  # in sensordata
         self._n_vision = 2 if cfg.vision else 0
         self._activation = layout.slice(obs_keys.MUSCLE_ACTIVATION) if cfg.muscle_activation else None
         self._n_sensed = layout.slice(obs_keys.HOLD_REMAINING).start
         self._hold_index = self._n_sensed
-        delay = max(cfg.proprioceptive_delay, cfg.visual_delay)
-        self._ring = np.zeros((delay + 1, self._n_sensed)) if delay else None
-        self._head = 0
+        self._ring_rows = max(cfg.proprioceptive_delay, cfg.visual_delay) + 1
+        self._head = 0  # the ring's newest row: one for all the envs of a batch (resets fill every row)
         gx, gz = cfg.place_cell_grid
         cx, cz = np.meshgrid(
             np.linspace(*cfg.workspace_x, gx), np.linspace(*cfg.workspace_z, gz), indexing="ij"
         )
         self.place_cell_centres = np.stack([cx.ravel(), cz.ravel()], axis=1)  # (gx*gz, 2), m
 
-        self._target = (0.0, 0.0)
         if not any(
             self._reachable(x, z)
             for x in np.linspace(*cfg.workspace_x, 21)
@@ -347,10 +330,21 @@ class MuscleArmReachEnv(MuscleEnv):
                 f"no point of the workspace x {cfg.workspace_x}, z {cfg.workspace_z} is reachable with a "
                 f"joint margin of {cfg.joint_margin} rad"
             )
+        fields = {
+            **ReachTask.fields,
+            "target_x": 0.0,  # m
+            "target_z": 0.0,
+            "offset": self._readout.offset,  # the readout's, with the target (and place cells) in
+            "distance": 0.0,  # hand to target, m, at the last step
+            "effort_sum": 0.0,
+        }
+        if self._ring_rows > 1:
+            fields["ring"] = np.zeros((self._ring_rows, self._n_sensed))
+        self._start_lanes(fields)
 
     # -- episode ------------------------------------------------------------------------------------
-    def _reset_episode(self, options: dict[str, Any]) -> tuple[dict[str, NDArray], dict[str, Any]]:
-        cfg, plant = self.config, self.plant
+    def _reset_episode(self, options: dict[str, Any]) -> tuple[NDArray[np.float64], dict[str, Any]]:
+        cfg, plant, episode = self.config, self.plant, self.lanes.episode
         target, angles, hold = self._checked_reset_options(options)  # before anything changes
         if target is None:
             target = self._sample_workspace()
@@ -362,18 +356,17 @@ class MuscleArmReachEnv(MuscleEnv):
 
         plant.set_state(np.asarray(angles, dtype=np.float64))
         plant.set_target_marker(*target)
-        self._target = target
-        self.task.reset(hold_steps=max(1, round(hold / plant.dt)))
-        self._effort_sum = 0.0
-
-        self._readout.set_constant(self._layout.slice(obs_keys.TARGET), target)
+        self.task.reset(episode, hold_steps=max(1, round(hold / plant.dt)))
+        episode.target_x, episode.target_z = target
+        episode.effort_sum = 0.0
+        episode.offset[...] = self._readout.offset
+        episode.offset[self._layout.slice(obs_keys.TARGET)] = target
         if cfg.target_encoding == "place_cells":
             sq = np.sum((self.place_cell_centres - np.asarray(target)) ** 2, axis=1)
             cells = np.exp(-sq / (2.0 * cfg.place_cell_sigma**2))
-            self._readout.set_constant(self._layout.slice(obs_keys.TARGET_PLACE_CELLS), cells)
-        if self._ring is not None:  # before the first step, every delay sees the start state
-            self._ring[:] = self._sense()[: self._n_sensed]
-        return self._observation(), {"distance": self._distance(), "is_success": False}
+            episode.offset[self._layout.slice(obs_keys.TARGET_PLACE_CELLS)] = cells
+        episode.distance = self._distance(self.lanes)
+        return self._observation(self.lanes, start=True), {"distance": episode.distance, "is_success": False}
 
     def _checked_reset_options(
         self, options: dict[str, Any]
@@ -413,59 +406,64 @@ class MuscleArmReachEnv(MuscleEnv):
                 )
         return target, angles, hold
 
-    def step(self, action: Any):
-        excitation = self._checked_excitation(action)
-        self.plant.step(excitation)
-        distance = self._distance()
-        effort = _mean_square_clipped(excitation.tolist())
-        reward, info, success = self.task.update(distance, effort)
-        self._effort_sum += effort
-        info["distance"] = distance
-        info["is_success"] = success
-        return self._observation(), reward, success, False, info
+    def _step(self, lanes: OneLane | Lanes, excitation: NDArray) -> Outcome:
+        cfg, episode = self.config, lanes.episode
+        if cfg.motor_noise:
+            excitation = excitation + lanes.normal(cfg.motor_noise, self.plant.n_muscles)
+        lanes.plant.step(excitation)
+        episode.distance = distance = self._distance(lanes)
+        effort = lanes.mean_square_clipped(excitation)
+        episode.effort_sum = episode.effort_sum + effort
+        reward, terms, success = self.task.update(lanes, distance, effort)
+        return Outcome(
+            self._observation(lanes), reward, terms, success, False, success, {"distance": distance}
+        )
 
     @property
     def target(self) -> tuple[float, float]:
         """The episode's target (x, z), m."""
-        return self._target
+        episode = self.lanes.episode
+        return episode.target_x, episode.target_z
 
     def episode_metrics(self) -> dict[str, float]:
         """The episode so far: ``final_distance`` (m), ``reach_time`` (s, NaN if not reached) and
         ``effort`` (mean of mean(excitation^2) over its steps)."""
-        steps = max(self.task.steps, 1)
+        episode = self.lanes.episode
         return {
-            "final_distance": self._distance(),  # the hand has not moved since the last step
-            "reach_time": self.task.reach_time,
-            "effort": self._effort_sum / steps,
+            "final_distance": float(episode.distance),  # the hand has not moved since the last step
+            "reach_time": self.task.reach_time(episode),
+            "effort": episode.effort_sum / max(episode.steps, 1),
         }
 
     # -- helpers ------------------------------------------------------------------------------------
-    def _distance(self) -> float:
-        x, z = self.plant.hand_xz()
-        dx, dz = x - self._target[0], z - self._target[1]
-        return math.sqrt(dx * dx + dz * dz)  # the batched kernel's arithmetic, bit for bit
+    def _distance(self, lanes: OneLane | Lanes) -> Any:
+        """Hand-target distance, m, from the hand sensor."""
+        sensed, episode = lanes.plant.sensordata, lanes.episode
+        dx = lanes.entry(sensed, self._hand_x) - episode.target_x
+        dz = lanes.entry(sensed, self._hand_z) - episode.target_z
+        return lanes.sqrt(dx * dx + dz * dz)
 
-    def _sense(self) -> NDArray[np.float64]:
-        """A fresh observation vector holding the current sensed values (hold time not yet set)."""
-        vector = self._readout.read()
+    def _observation(self, lanes: OneLane | Lanes, start: bool = False) -> NDArray[np.float64]:
+        """The observation vector(s) now: sensed values (delayed and noisy if so configured), hold
+        time. ``start``: the first of an episode, which every delay sees."""
+        cfg, episode = self.config, lanes.episode
+        vector = self._readout.read(lanes.plant.sensordata, episode.offset)
         if self._activation is not None:
-            vector[self._activation] = self.plant.muscle_activation()
-        return vector
-
-    def _observation(self) -> dict[str, NDArray[np.float64]]:
-        """This step's observation: sensed values (delayed and noisy if so configured), hold time."""
-        cfg, vector = self.config, self._sense()
-        ring = self._ring
-        if ring is not None:
-            rows, nv, ns = len(ring), self._n_vision, self._n_sensed
-            self._head = (self._head + 1) % rows
-            ring[self._head] = vector[:ns]
-            vector[:nv] = ring[(self._head - cfg.visual_delay) % rows, :nv]
-            vector[nv:ns] = ring[(self._head - cfg.proprioceptive_delay) % rows, nv:]
+            vector[..., self._activation] = lanes.plant.muscle_activation()
+        nv, ns = self._n_vision, self._n_sensed
+        if self._ring_rows > 1:
+            ring, rows = episode.ring, self._ring_rows
+            if start:
+                ring[...] = vector[..., None, :ns]
+            else:
+                self._head = head = (self._head + 1) % rows
+                ring[..., head, :] = vector[..., :ns]
+                vector[..., :nv] = ring[..., (head - cfg.visual_delay) % rows, :nv]
+                vector[..., nv:ns] = ring[..., (head - cfg.proprioceptive_delay) % rows, nv:]
         if cfg.sensory_noise:
-            vector[: self._n_sensed] += self.np_random.normal(0.0, cfg.sensory_noise, self._n_sensed)
-        vector[self._hold_index] = self.task.hold_remaining
-        return self._layout.assemble(vector)
+            vector[..., :ns] += lanes.normal(cfg.sensory_noise, ns)
+        vector[..., self._hold_index] = self.task.hold_remaining(episode)
+        return vector
 
     def _reachable(self, x: float, z: float) -> bool:
         return self.plant.inverse_kinematics(x, z, margin=self.config.joint_margin) is not None
@@ -488,135 +486,6 @@ class MuscleArmReachEnv(MuscleEnv):
     def joint_angles(self) -> NDArray[np.float64]:
         """(shoulder, elbow) angles, rad."""
         return self.plant.joint_angles()
-
-
-class ArmReachBatch(BatchKernel):
-    """:class:`MuscleArmReachEnv`'s ``step()`` for a batch of envs (``muscle_envs.vector``).
-
-    Mirrors the env's arithmetic in the same order, :class:`ReachTask` included, as array operations
-    over the batch; tests/test_vector.py holds the two to bit-identical observations and rewards.
-    A change to the env's step, observation or reward belongs in both.
-    """
-
-    min_batch = 8  # measured: bench/RESULTS.md, Vectorized throughput
-
-    def __init__(self, envs: list[MuscleArmReachEnv]):
-        env = envs[0]
-        super().__init__(envs, env._layout.shown)
-        self.config = cfg = env.config
-        self.dt = env.plant.dt
-        n, readout = self.n, env._readout
-        self._addresses, self._scale = readout.addresses, readout.scale
-        self.width = readout.size
-        self._offsets = np.zeros((n, readout.size))  # per env: its episode's target (and place cells)
-        self._hand = env.plant.hand_sensors().addresses  # hand (x, z) in sensordata
-        self._activation, self._n_vision, self._n_sensed = env._activation, env._n_vision, env._n_sensed
-        self._hold_index = env._hold_index
-        self._hold_bonus = cfg.hold_bonus_rate * self.dt
-        rows = max(cfg.proprioceptive_delay, cfg.visual_delay) + 1
-        self._ring = np.zeros((n, rows, self._n_sensed)) if rows > 1 else None
-        self._head = 0  # one head for all: a reset fills an env's rows alike, so any head serves
-        self._target = np.zeros((n, 2))
-        self._hold_steps = np.ones(n, dtype=np.int64)
-        self._held_steps = np.zeros(n, dtype=np.int64)
-        self._steps = np.zeros(n, dtype=np.int64)
-        self._reach_step = np.full(n, -1, dtype=np.int64)  # -1: not reached yet
-        self._holding = np.zeros(n, dtype=bool)
-        self._bonus_paid = np.zeros(n, dtype=bool)
-        self._effort_sum = np.zeros(n)
-        self._distance = np.zeros(n)
-
-    def load(self, i: int, obs: dict[str, NDArray[np.float64]]) -> NDArray[np.float64]:
-        env = self.envs[i]
-        self._offsets[i] = env._readout.offset
-        self._target[i] = env.target
-        self._hold_steps[i] = env.task.hold_steps
-        self._held_steps[i] = self._steps[i] = 0
-        self._reach_step[i] = -1
-        self._holding[i] = self._bonus_paid[i] = False
-        self._effort_sum[i] = 0.0
-        self._distance[i] = env._distance()
-        if self._ring is not None:
-            self._ring[i] = env._sense()[: self._n_sensed]
-        return self.vector(obs)
-
-    def step(self, actions: NDArray) -> BatchStep:
-        cfg, envs = self.config, self.envs
-        if cfg.motor_noise:
-            actions = actions + np.stack(
-                [env.np_random.normal(0.0, cfg.motor_noise, actions.shape[1:]) for env in envs]
-            )
-        for plant, excitation in zip(self.plants, actions, strict=True):
-            plant.step(excitation)
-        sensed = self._sense()
-        hand = sensed[:, self._hand]
-        dx, dz = hand[:, 0] - self._target[:, 0], hand[:, 1] - self._target[:, 1]
-        distance = self._distance = np.sqrt(dx * dx + dz * dz)
-        # _mean_square_clipped: in float64, summed muscle by muscle (np.clip's dispatch costs ~9 us)
-        clipped = np.minimum(np.maximum(actions, 0.0, dtype=np.float64), 1.0)
-        squares = clipped * clipped
-        effort = squares[:, 0].copy()
-        for j in range(1, squares.shape[1]):
-            effort += squares[:, j]
-        effort /= squares.shape[1]
-
-        # ReachTask.update, for every env at once (a boolean times a bonus: the bonus or 0.0)
-        self._steps += 1
-        leaving = self._holding & (distance > cfg.hold_threshold)
-        entered = ~self._holding & (distance < cfg.reach_threshold)
-        holding = self._holding = (self._holding & ~leaving) | entered
-        self._held_steps[leaving] = 0
-        first = entered & (self._reach_step < 0)
-        self._reach_step[first] = self._steps[first]
-        self._held_steps += holding
-        success = holding & (self._held_steps >= self._hold_steps)
-        terms = np.empty((self.n, 5))
-        terms[:, 0] = -cfg.distance_weight * distance
-        if cfg.reach_bonus_every_step:
-            terms[:, 1] = (distance < cfg.reach_threshold) * cfg.reach_bonus
-        else:
-            terms[:, 1] = (entered & ~self._bonus_paid) * cfg.reach_bonus
-            self._bonus_paid |= entered
-        terms[:, 2] = holding * self._hold_bonus
-        terms[:, 3] = success * cfg.success_bonus
-        terms[:, 4] = -cfg.effort_weight * effort
-        reward = terms[:, 0] + terms[:, 1] + terms[:, 2] + terms[:, 3] + terms[:, 4]
-        self._effort_sum += effort
-
-        # MuscleArmReachEnv._observation
-        vector = sensed[:, self._addresses]
-        np.multiply(vector, self._scale, out=vector)
-        np.add(vector, self._offsets, out=vector)
-        if self._activation is not None:
-            for i, plant in enumerate(self.plants):
-                vector[i, self._activation] = plant.muscle_activation()
-        ring, nv, ns = self._ring, self._n_vision, self._n_sensed
-        if ring is not None:
-            rows = ring.shape[1]
-            self._head = head = (self._head + 1) % rows
-            ring[:, head] = vector[:, :ns]
-            vector[:, :nv] = ring[:, (head - cfg.visual_delay) % rows, :nv]
-            vector[:, nv:ns] = ring[:, (head - cfg.proprioceptive_delay) % rows, nv:]
-        if cfg.sensory_noise:
-            for i, env in enumerate(envs):
-                vector[i, :ns] += env.np_random.normal(0.0, cfg.sensory_noise, ns)
-        vector[:, self._hold_index] = (self._hold_steps - self._held_steps) * self.dt
-        return BatchStep(vector, reward, success, np.zeros(self.n, dtype=bool), success, terms)
-
-    def end_info(self, i: int) -> dict[str, Any]:
-        return {}
-
-    def episode_metrics(self, i: int) -> dict[str, float]:
-        steps = max(int(self._steps[i]), 1)
-        reach_step = int(self._reach_step[i])
-        return {
-            "final_distance": float(self._distance[i]),
-            "reach_time": math.nan if reach_step < 0 else reach_step * self.dt,
-            "effort": float(self._effort_sum[i]) / steps,
-        }
-
-
-MuscleArmReachEnv.batch_kernel = ArmReachBatch
 
 
 def _finite_pair(name: str, value: Any) -> tuple[float, float]:

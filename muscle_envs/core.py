@@ -1,5 +1,6 @@
 """Machinery every muscle env shares: typed configs, Dict observation buffers, excitation checks,
-rendering. Task logic lives in the env modules (one env per file)."""
+the step and reset around an env's task code, rendering. Task logic lives in the env modules (one
+env per file), written once over lanes (``muscle_envs.lanes``) for one env and for a batch."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import numpy as np
 from gymnasium import spaces
 from numpy.typing import NDArray
 
+from muscle_envs.lanes import EpisodeState, Lanes, OneLane
 from muscle_envs.plants.base import MusclePlant
 
 C = TypeVar("C")
@@ -51,25 +53,29 @@ class ObservationLayout:
         self._entries.append((key, size, low, high, hidden))
 
     def build(self) -> spaces.Dict:
-        """Fix the layout and return the observation space."""
-        boxes, shown, offset = {}, [], 0
+        """Fix the layout and return the observation space (whose key order, Gymnasium's sorted one,
+        the observation dicts follow, as SB3's vectorized envs do)."""
+        boxes, offset = {}, 0
         for key, size, low, high, hidden in self._entries:
             self._slices[key] = slice(offset, offset + size)
             if not hidden:
                 boxes[key] = spaces.Box(low=low, high=high, shape=(size,), dtype=np.float64)
-                shown.append((key, self._slices[key]))
             offset += size
-        self._items = tuple(shown)
+        space = spaces.Dict(boxes)
+        self._items = tuple((key, self._slices[key]) for key in space.spaces)
         self.size = offset
-        return spaces.Dict(boxes)
+        return space
 
     def slice(self, key: str) -> slice:
         """Where ``key`` (shown or hidden) sits in the vector."""
         return self._slices[key]
 
     def assemble(self, vector: NDArray[np.float64]) -> dict[str, NDArray[np.float64]]:
-        """The observation dict: a view of ``vector`` (a fresh array) per key."""
-        return {key: vector[part] for key, part in self._items}
+        """The observation dict: a view of ``vector`` (a fresh array; one row per env in a batch)
+        per key."""
+        if vector.ndim == 1:  # (plain slicing: a third of the time of `...` indexing)
+            return {key: vector[part] for key, part in self._items}
+        return {key: vector[:, part] for key, part in self._items}
 
     @property
     def shown(self) -> dict[str, slice]:
@@ -84,19 +90,51 @@ def has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-class MuscleEnv(gym.Env):
-    """Base of the muscle envs: excitation action space, action checks, rendering.
+class Outcome(NamedTuple):
+    """What an env's task code returns for one control step, per lane: a number for one env; for a
+    batch an array with one entry per env (``truncated`` may be a plain ``False``), as the task code
+    computes it from the batch's arrays (see ``muscle_envs.lanes``)."""
 
-    Subclasses build a :class:`~muscle_envs.plants.base.MusclePlant` and implement ``reset``/``step``.
+    observation: NDArray[np.float64]  # the observation vector(s): a fresh array, (width,) or (n, width)
+    reward: Any
+    terms: tuple[Any, ...]  # the weighted reward terms, in the env's ``reward_terms`` order
+    terminated: Any
+    truncated: Any  # the env's own truncation (not the registered time limit)
+    success: Any  # info["is_success"]
+    info: dict[str, Any]  # the env's further per-step info entries
+
+
+def reward_of(terms: Sequence[Any]) -> Any:
+    """The sum of the weighted terms, added left to right (the same bits for one env and a batch)."""
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term
+    return total
+
+
+class MuscleEnv(gym.Env):
+    """Base of the muscle envs: excitation action space, action checks, the step and reset around
+    the env's task code, rendering.
+
+    A subclass builds a :class:`~muscle_envs.plants.base.MusclePlant` and writes its task once, over
+    lanes (``muscle_envs.lanes``), so that the same code steps this env and a batch of them
+    (``muscle_envs.batch``):
+
+    - ``episode_fields``: its per-episode variables, ``{name: default}``; ``self.lanes.episode``
+      holds them (``self.lanes`` is this env as one lane);
+    - ``_reset_episode(options)``: set up a new episode on ``self.plant`` and ``self.lanes.episode``
+      with ``self.np_random``, and return the first observation vector and the reset info (in a batch
+      it runs once per env, on the staging plant and that env's row);
+    - ``_step(lanes, excitation)``: one control step of ``lanes.plant`` and the task, returning an
+      :class:`Outcome` (in a batch it runs once for all envs);
+    - ``episode_metrics()``: the episode so far, from ``self.lanes.episode``.
     """
 
     metadata = {"render_modes": ["human", "rgb_array"], "render_fps": 100}
     # The info keys of the weighted reward terms (they sum to the reward); the info entries besides
-    # is_success that matter at an episode's end; the kernel that steps a batch of these envs as
-    # arrays (muscle_envs.vector).
+    # is_success that matter at an episode's end.
     reward_terms: tuple[str, ...] = ()
     end_info_keys: tuple[str, ...] = ()
-    batch_kernel: type[BatchKernel] | None = None
 
     def __init__(
         self,
@@ -104,7 +142,6 @@ class MuscleEnv(gym.Env):
         render_mode: str | None,
         camera: str | None,
         render_size: tuple[int, int],
-        motor_noise: float,
     ):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
@@ -124,7 +161,7 @@ class MuscleEnv(gym.Env):
         self.action_space = spaces.Box(low=0.0, high=1.0, shape=(n,), dtype=np.float32)
         self._action_shape = (n,)
         self._needs_reset = True  # step() before reset() raises, as Gymnasium's OrderEnforcing would
-        self._motor_noise = motor_noise
+        self._layout: ObservationLayout | None = None  # a Dict observation's layout (None: a Box)
         self._camera = camera if camera is not None else -1  # -1: MuJoCo's free camera (None fails in 3.17)
         self._render_size = render_size
         self._renderer: mujoco.Renderer | None = None
@@ -132,21 +169,54 @@ class MuscleEnv(gym.Env):
         self._scene_option = mujoco.MjvOption()
         self._scene_option.flags[mujoco.mjtVisFlag.mjVIS_ACTIVATION] = True  # muscles redden with activation
 
+    def _start_lanes(self, fields: dict[str, Any]) -> None:
+        """Declare the per-episode variables (call at the end of ``__init__``)."""
+        self.episode_fields = fields
+        self.lanes = OneLane(self.plant, EpisodeState.one(fields), lambda: self.np_random)
+
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         """Seed ``np_random``, set up the episode (:meth:`_reset_episode`), then allow ``step()``.
 
         If setting up fails (a bad option raises ``ValueError``), the env still needs a reset: it can
         never be stepped half reset.
         """
+        vector, info = self.begin_episode(seed, options)
+        return self.observation(vector), info
+
+    def begin_episode(self, seed: int | None, options: dict[str, Any] | None) -> tuple[NDArray, dict]:
+        """:meth:`reset`, with the observation as a vector."""
         self._needs_reset = True
         super().reset(seed=seed)
-        obs, info = self._reset_episode(dict(options or {}))
+        vector, info = self._reset_episode(dict(options or {}))
         self._needs_reset = False
-        return obs, info
+        return vector, info
 
-    def _reset_episode(self, options: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    def step(self, action: Any):
+        vector, reward, terms, terminated, truncated, success, extra = self._step(
+            self.lanes, self._checked_excitation(action)
+        )
+        info = dict(zip(self.reward_terms, terms))  # noqa: B905  (strict costs ~0.1 us a step; tests check)
+        info.update(extra)
+        info["is_success"] = success
+        layout = self._layout
+        return vector if layout is None else layout.assemble(vector), reward, terminated, truncated, info
+
+    def observation(self, vector: NDArray[np.float64]) -> Any:
+        """The observation (as the observation space shapes it) that ``vector`` holds; one row per
+        env for a batch."""
+        return vector if self._layout is None else self._layout.assemble(vector)
+
+    def _reset_episode(self, options: dict[str, Any]) -> tuple[NDArray, dict[str, Any]]:
         """Set up a new episode from ``options`` (validated before any state changes); return the
-        first observation and info."""
+        first observation vector and info."""
+        raise NotImplementedError
+
+    def _step(self, lanes: OneLane | Lanes, excitation: NDArray) -> Outcome:
+        """One control step of ``lanes`` (checked excitations: one env's, or a row per env)."""
+        raise NotImplementedError
+
+    def episode_metrics(self) -> dict[str, float]:
+        """The episode so far, summarized (train_sb3.py logs it as ``task/<name>``)."""
         raise NotImplementedError
 
     @property
@@ -163,7 +233,7 @@ class MuscleEnv(gym.Env):
         return self.plant.muscle_names
 
     def _checked_excitation(self, action: Any) -> NDArray:
-        """The action as the excitation to apply (with motor noise, if any).
+        """The action as the excitation to apply.
 
         Raises ValueError, before anything changes, for a wrong shape, a non-numeric dtype, or a NaN
         or inf entry, and ``ResetNeeded`` before the first ``reset()``. Values outside [0, 1] pass
@@ -186,8 +256,6 @@ class MuscleEnv(gym.Env):
             bad = [self.plant.muscle_names[i] for i in np.flatnonzero(~np.isfinite(action))]
             if bad:
                 raise ValueError(f"action is NaN or inf for muscle(s) {bad}; the env state is unchanged")
-        if self._motor_noise:
-            action = action + self.np_random.normal(0.0, self._motor_noise, self._action_shape)
         return action
 
     # -- rendering ----------------------------------------------------------------------------------
@@ -225,139 +293,3 @@ class MuscleEnv(gym.Env):
         if self._viewer is not None:
             self._viewer.close()
             self._viewer = None
-
-
-class BatchStep(NamedTuple):
-    """One control step of a batch of envs; row i is env i (see :class:`BatchKernel`)."""
-
-    observation: NDArray[np.float64]  # (B, size): the observation vectors, a fresh array
-    reward: NDArray[np.float64]  # (B,)
-    terminated: NDArray[np.bool_]  # (B,)
-    truncated: NDArray[np.bool_]  # (B,), the env's own truncation (not the registered time limit)
-    success: NDArray[np.bool_]  # (B,), info["is_success"]
-    terms: NDArray[np.float64]  # (B, len(reward_terms)): the weighted reward terms
-
-
-class BatchKernel:
-    """Steps B copies of one env in lockstep: the physics env by env (``MusclePlant.step``, the same
-    calls as ``env.step()``), the rest (observation, reward, episode end) once for the batch as
-    array arithmetic. A kernel lives beside its env and mirrors its ``step()``: same operations in
-    the same order, so the results agree bit for bit (tests/test_vector.py checks each option).
-
-    The envs themselves stay the reference for everything that is not per-step: ``reset`` runs
-    ``env.reset()`` (same seeds, same start states and random streams) and :meth:`load` copies the
-    episode's constants into the kernel's arrays. Randomness during an episode (noise) is drawn from
-    each env's own ``np_random``, in the env's order.
-
-    ``observation_keys`` maps each ``Dict`` key to its columns of the observation vector (None for a
-    ``Box`` observation, the vector itself); ``width`` is the vector's length. The envs'
-    ``reward_terms`` name the columns of ``terms``. Array arithmetic costs numpy's per-call overhead
-    (~1-3 us) some 50 times per step whatever the batch size, so below ``min_batch`` envs
-    :class:`LoopKernel` (each env's own ``step()``) is faster.
-    """
-
-    min_batch = 1
-
-    @classmethod
-    def unsupported(cls, env: MuscleEnv) -> str | None:
-        """Why this kernel cannot step ``env`` (an option it does not mirror), or None."""
-        return None
-
-    def __init__(self, envs: Sequence[MuscleEnv], observation_keys: dict[str, slice] | None):
-        self.envs = list(envs)
-        self.reward_terms = self.envs[0].reward_terms
-        self.plants = [env.plant for env in self.envs]
-        self.n = len(self.envs)
-        if observation_keys is not None:  # in the order of the env's observation space, as the env gives them
-            observation_keys = {key: observation_keys[key] for key in self.envs[0].observation_space.spaces}
-        self.observation_keys = observation_keys
-        model = self.plants[0].model
-        self._sensordata = np.zeros((self.n, model.nsensordata))
-        self._sensor_views = [plant.data.sensordata for plant in self.plants]
-
-    def reset(self, i: int, seed: int | None, options: dict[str, Any] | None) -> tuple[NDArray, dict]:
-        """Reset env ``i`` through the env itself; returns its observation vector and reset info."""
-        obs, info = self.envs[i].reset(seed=seed, options=options)
-        return self.load(i, obs), info
-
-    def load(self, i: int, obs: Any) -> NDArray[np.float64]:
-        """Take over env ``i``'s new episode (after its ``reset``); return ``obs`` as a vector."""
-        raise NotImplementedError
-
-    def step(self, actions: NDArray) -> BatchStep:
-        """Apply one row of (checked, finite) excitations per env."""
-        raise NotImplementedError
-
-    def episode_metrics(self, i: int) -> dict[str, float]:
-        """Env ``i``'s ``episode_metrics()`` for the episode so far."""
-        raise NotImplementedError
-
-    def end_info(self, i: int) -> dict[str, Any]:
-        """The env's ``end_info_keys`` entries of ``info`` at the end of env ``i``'s episode."""
-        raise NotImplementedError
-
-    def vector(self, obs: Any, out: NDArray[np.float64] | None = None) -> NDArray[np.float64]:
-        """``obs`` (as the env returns it) as an observation vector, written into ``out`` if given
-        (entries no key shows, the env's scratch space, are left as they are: zeros if new)."""
-        if out is None:
-            out = np.zeros(self.width)
-        if self.observation_keys is None:
-            out[:] = obs
-        else:
-            for key, part in self.observation_keys.items():
-                out[part] = obs[key]
-        return out
-
-    def observations(
-        self, vectors: NDArray[np.float64]
-    ) -> dict[str, NDArray[np.float64]] | NDArray[np.float64]:
-        """The observation(s) that ``vectors`` hold, as the env's observation space shapes them."""
-        if self.observation_keys is None:
-            return vectors
-        return {key: vectors[..., part] for key, part in self.observation_keys.items()}
-
-    def _sense(self) -> NDArray[np.float64]:
-        """Every env's ``sensordata``, one row each (a buffer reused every step)."""
-        rows = self._sensordata
-        for i, view in enumerate(self._sensor_views):
-            rows[i] = view
-        return rows
-
-
-class LoopKernel(BatchKernel):
-    """A batch stepped env by env through each env's own ``step()``: works for any muscle env, and
-    beats array arithmetic for small batches (see ``BatchKernel.min_batch``)."""
-
-    def __init__(self, envs: Sequence[MuscleEnv]):
-        space = envs[0].observation_space
-        keys = None
-        if isinstance(space, spaces.Dict):  # the entries side by side, in the space's key order
-            sizes = [int(np.prod(box.shape)) for box in space.spaces.values()]
-            bounds = np.cumsum([0, *sizes]).tolist()
-            keys = {key: slice(a, b) for key, a, b in zip(space.spaces, bounds[:-1], bounds[1:], strict=True)}
-        super().__init__(envs, keys)
-        self.width = bounds[-1] if keys is not None else int(np.prod(space.shape))
-        self._infos: list[dict[str, Any]] = [{} for _ in self.envs]
-
-    def load(self, i: int, obs: Any) -> NDArray[np.float64]:
-        return self.vector(obs)
-
-    def step(self, actions: NDArray) -> BatchStep:
-        n, names = self.n, self.reward_terms
-        vectors, terms = np.empty((n, self.width)), np.empty((n, len(names)))
-        reward = np.empty(n)
-        terminated, truncated, success = (np.zeros(n, dtype=bool) for _ in range(3))
-        for i, (env, action) in enumerate(zip(self.envs, actions, strict=True)):
-            obs, reward[i], terminated[i], truncated[i], info = env.step(action)
-            self.vector(obs, out=vectors[i])
-            terms[i] = [info[name] for name in names]
-            success[i] = info.get("is_success", False)
-            self._infos[i] = info
-        return BatchStep(vectors, reward, terminated, truncated, success, terms)
-
-    def episode_metrics(self, i: int) -> dict[str, float]:
-        return self.envs[i].episode_metrics()
-
-    def end_info(self, i: int) -> dict[str, Any]:
-        info = self._infos[i]
-        return {key: info[key] for key in self.envs[i].end_info_keys}

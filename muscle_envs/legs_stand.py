@@ -12,7 +12,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from muscle_envs import observations as obs_keys
-from muscle_envs.core import BatchKernel, BatchStep, MuscleEnv, ObservationLayout, make_config
+from muscle_envs.core import MuscleEnv, ObservationLayout, Outcome, make_config, reward_of
+from muscle_envs.lanes import Lanes, OneLane
 from muscle_envs.plants.legs import LegsPlant
 
 _LAYOUTS = ("dict", "seed003")
@@ -196,9 +197,10 @@ class MyoLegsStandEnv(MuscleEnv):
     def __init__(self, render_mode: str | None = None, config: LegsStandConfig | None = None, **options: Any):
         cfg = make_config(LegsStandConfig, config, options)
         plant = LegsPlant(cfg.model, cfg.frame_skip)
-        super().__init__(plant, render_mode, camera=None, render_size=cfg.render_size, motor_noise=0.0)
+        super().__init__(plant, render_mode, camera=None, render_size=cfg.render_size)
         self.config = cfg
         self.plant: LegsPlant = plant
+        plant.detect_instability = True  # a blown-up simulation restarts standing (Episode End)
         n, nc = plant.n_muscles, len(plant.coordinates)
 
         # One fresh vector per step: [joint pos | joint vel | pelvis pose | pelvis vel | raw touch (4,
@@ -227,7 +229,6 @@ class MyoLegsStandEnv(MuscleEnv):
         layout.add(obs_keys.FOOT_CONTACT, 2, 0.0, np.inf)
         layout.add(obs_keys.MUSCLE_ACTIVATION, n, 0.0, 1.0)
         dict_space = layout.build()
-        self._layout = layout
         self._readout = plant.readout(sensors, extra=2 + n)
         if self._readout.size != layout.size:
             raise AssertionError(f"readout ({self._readout.size}) and layout ({layout.size}) disagree")
@@ -242,6 +243,7 @@ class MyoLegsStandEnv(MuscleEnv):
             self.observation_space = gym.spaces.Box(-np.inf, np.inf, (2 * nc + 15 + n,), np.float64)
         else:
             self.observation_space = dict_space
+            self._layout = layout
         mirror = [
             (plant.coordinates.index(c), plant.coordinates.index(c[:-2] + "_l"))
             for c in plant.coordinates
@@ -251,16 +253,23 @@ class MyoLegsStandEnv(MuscleEnv):
 
         self.nominal_pose = plant.standing_qpos[plant.coordinate_qpos_indices()]
         self._standing_height = plant.standing_pelvis_height
-        self._steps = 0
-        self._next_push = self._push_end = math.inf
-        self._push = 0.0
-        self._height_sum = self._effort_sum = 0.0
+        self._start_lanes(
+            {
+                "steps": 0,
+                "height_sum": 0.0,
+                "effort_sum": 0.0,
+                "push": np.zeros(3),  # the pelvis push now, world frame, N
+                "push_force": 0.0,  # its magnitude, N
+                "next_push": math.inf,  # time of the next push, s
+                "push_end": math.inf,  # end of the current push, s
+            }
+        )
 
     # -- episode ------------------------------------------------------------------------------------
-    def _reset_episode(self, options: dict[str, Any]) -> tuple[dict[str, NDArray], dict[str, Any]]:
+    def _reset_episode(self, options: dict[str, Any]) -> tuple[NDArray[np.float64], dict[str, Any]]:
         if options:
             raise ValueError(f"MyoLegsStand takes no reset options, got {sorted(options)}")
-        cfg, plant = self.config, self.plant
+        cfg, plant, episode = self.config, self.plant, self.lanes.episode
         rng = self.np_random
         qpos = plant.standing_qpos.copy()
         coords = plant.coordinate_qpos_indices()
@@ -275,221 +284,111 @@ class MyoLegsStandEnv(MuscleEnv):
             mujoco.mju_mulQuat(qpos[orientation], quat, qpos[orientation].copy())
             qvel[:] = rng.uniform(-0.2, 0.2, plant.model.nv)
             qvel[plant.root_dof : plant.root_dof + 6] = 0.0
-        plant.set_state(plant.place_on_floor(qpos), qvel)
-        plant.push_pelvis(np.zeros(3))
-        self._steps = 0
-        self._height_sum = self._effort_sum = 0.0
-        self._push = 0.0
-        self._push_end = math.inf
-        self._next_push = rng.uniform(*cfg.push_interval) if cfg.push_force > 0 else math.inf
-        return self._observation(), {"pelvis_height": plant.pelvis_height(), "is_success": False}
+        plant.set_state(plant.place_on_floor(qpos), qvel)  # (no applied forces: no push)
+        episode.steps = 0
+        episode.height_sum = episode.effort_sum = 0.0
+        episode.push[...] = 0.0
+        episode.push_force = 0.0
+        episode.push_end = math.inf
+        episode.next_push = rng.uniform(*cfg.push_interval) if cfg.push_force > 0 else math.inf
+        vector = self._observed(self._observation(self.lanes))
+        return vector, {"pelvis_height": plant.pelvis_height(), "is_success": False}
 
-    def step(self, action: Any):
-        excitation = self._checked_excitation(action)
-        plant, cfg = self.plant, self.config
-        self._perturb()
-        before = plant.instability_count()
-        plant.step(excitation)
-        self._steps += 1
-        unstable = plant.instability_count() > before
-        if unstable:  # MuJoCo has reset its state; restart from the standing pose, finite
-            plant.set_state(plant.standing_qpos)
-        obs = self._observation()
-        height, tilt = float(self._vector[self._pelvis_z]), plant.pelvis_tilt()
-        reward, info = self._reward(height, tilt)
-        fallen = not unstable and (height < cfg.fall_height * self._standing_height or tilt > cfg.fall_tilt)
-        stood = not fallen and not unstable and self._steps >= cfg.episode_steps
-        self._height_sum += height
-        info["pelvis_height"] = height
-        info["is_success"] = stood
-        info["physics_unstable"] = unstable
-        info["push_force"] = self._push
-        return obs, reward, fallen, unstable or stood, info
+    def _step(self, lanes: OneLane | Lanes, excitation: NDArray) -> Outcome:
+        cfg, plant, episode = self.config, lanes.plant, lanes.episode
+        self._perturb(lanes)
+        unstable = plant.step(excitation)
+        episode.steps = steps = episode.steps + 1
+        plant.restart(unstable, self.plant.standing_qpos)  # MuJoCo reset it: restart standing, finite
+        vector = self._observation(lanes)
+        height = lanes.entry(vector, self._pelvis_z)
+        tilt = self._pelvis_tilt(lanes)
+        reward, terms, mean_square = self._reward(lanes, vector, height, tilt)
+        fallen = lanes.logical_not(unstable) & (
+            (height < cfg.fall_height * self._standing_height) | (tilt > cfg.fall_tilt)
+        )
+        stood = lanes.logical_not(fallen | unstable) & (steps >= cfg.episode_steps)
+        episode.height_sum = episode.height_sum + height
+        episode.effort_sum = episode.effort_sum + mean_square
+        info = {"pelvis_height": height, "physics_unstable": unstable, "push_force": episode.push_force}
+        return Outcome(self._observed(vector), reward, terms, fallen, unstable | stood, stood, info)
 
     def episode_metrics(self) -> dict[str, float]:
         """The episode so far: ``stand_duration`` (s), mean ``pelvis_height`` (m) and ``effort`` (mean
         of mean(activation^2) over its steps)."""
-        steps = max(self._steps, 1)
+        episode = self.lanes.episode
+        steps = max(episode.steps, 1)
         return {
-            "stand_duration": self._steps * self.dt,
-            "pelvis_height": self._height_sum / steps,
-            "effort": self._effort_sum / steps,
+            "stand_duration": episode.steps * self.dt,
+            "pelvis_height": float(episode.height_sum) / steps,
+            "effort": float(episode.effort_sum) / steps,
         }
 
     # -- helpers ------------------------------------------------------------------------------------
-    def _observation(self) -> dict[str, NDArray[np.float64]] | NDArray[np.float64]:
-        vector = self._readout.read()
-        touch = vector[self._touch]
-        np.add(touch[0::2], touch[1::2], out=vector[self._contact])
-        vector[self._activation] = self.plant.muscle_activation()
-        self._vector = vector
-        if self.config.obs_layout == "seed003":
-            contact = (vector[self._contact] > self.config.contact_threshold).astype(np.float64)
-            return np.concatenate([vector[self._state_part], contact, vector[self._activation]])
-        return self._layout.assemble(vector)
+    def _observation(self, lanes: OneLane | Lanes) -> NDArray[np.float64]:
+        """The observation vector(s) with the hidden entries (the flat layout is made from it)."""
+        vector = self._readout.read(lanes.plant.sensordata)
+        touch = vector[..., self._touch]
+        np.add(touch[..., 0::2], touch[..., 1::2], out=vector[..., self._contact])
+        vector[..., self._activation] = lanes.plant.muscle_activation()
+        return vector
 
-    def _reward(self, height: float, tilt: float) -> tuple[float, dict[str, float]]:
-        cfg, vector = self.config, self._vector
-        dz = (height - self._standing_height) / 0.1
-        upright = cfg.upright_weight * math.exp(-dz * dz - (tilt / 0.25) ** 2)
-        com = vector[self._com_velocity]
-        stability = cfg.stability_weight * math.exp(-float(com @ com) / 0.04)
-        q = vector[self._coordinate_pos]
-        deviation = q - self.nominal_pose
-        pose = cfg.pose_weight * math.exp(-float(deviation @ deviation) / deviation.size / 0.04)
-        right_load, left_load = vector[self._contact].tolist()
-        feet = (right_load > cfg.contact_threshold) + (left_load > cfg.contact_threshold)
-        contact = cfg.contact_weight * feet / 2
-        activation = vector[self._activation]
-        mean_square = float(activation @ activation) / activation.size
-        self._effort_sum += mean_square
-        effort = -cfg.effort_weight * mean_square
-        asymmetry = q[self._right] - q[self._left]
-        symmetry = -cfg.symmetry_weight * float(asymmetry @ asymmetry) / asymmetry.size
-        terms = {
-            "reward_upright": upright,
-            "reward_stability": stability,
-            "reward_pose": pose,
-            "reward_contact": contact,
-            "reward_effort": effort,
-            "reward_symmetry": symmetry,
-        }
-        return upright + stability + pose + contact + effort + symmetry, terms
-
-    def _perturb(self) -> None:
-        """Start or end a pelvis push when its time has come."""
-        time = self._steps * self.dt
-        if time >= self._push_end:
-            self.plant.push_pelvis(np.zeros(3))
-            self._push, self._push_end = 0.0, math.inf
-            self._next_push = time + self.np_random.uniform(*self.config.push_interval)
-        elif time >= self._next_push:
-            angle = self.np_random.uniform(0, 2 * math.pi)
-            force = self.config.push_force
-            self.plant.push_pelvis(np.array([math.cos(angle), math.sin(angle), 0.0]) * force)
-            self._push, self._push_end, self._next_push = force, time + self.config.push_duration, math.inf
-
-
-def _row_dot(a: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Each row's dot product with itself (the env's ``a @ a``, to the last bit or two: BLAS may sum
-    in another order)."""
-    return np.einsum("ij,ij->i", a, a)
-
-
-class MyoLegsStandBatch(BatchKernel):
-    """:class:`MyoLegsStandEnv`'s ``step()`` for a batch of envs (``muscle_envs.vector``).
-
-    Mirrors the env's arithmetic in the same order: observations, episode ends and start states are
-    bit-identical; rewards agree to ~1e-15 (the env's dot products go through BLAS, whose summation
-    order differs). Pelvis pushes (``push_force > 0``) are not batched. A change to the env's step,
-    observation or reward belongs in both.
-    """
-
-    min_batch = 2  # measured: bench/RESULTS.md, Vectorized throughput
-
-    @classmethod
-    def unsupported(cls, env: MyoLegsStandEnv) -> str | None:
-        return "pelvis pushes (push_force > 0) are not vectorized" if env.config.push_force > 0 else None
-
-    def __init__(self, envs: list[MyoLegsStandEnv]):
-        env = envs[0]
-        cfg = env.config
-        super().__init__(envs, env._layout.shown if cfg.obs_layout == "dict" else None)
-        self.config, self.dt = cfg, env.plant.dt
-        n, readout = self.n, env._readout
-        self._addresses, self._scale, self._offset = readout.addresses, readout.scale, readout.offset
-        self.width = readout.size if self.observation_keys is not None else env.observation_space.shape[0]
-        self._touch, self._contact, self._activation = env._touch, env._contact, env._activation
-        self._coordinate_pos, self._com_velocity = env._coordinate_pos, env._com_velocity
-        self._pelvis_z, self._state_part = env._pelvis_z, env._state_part
-        self._right, self._left = env._right, env._left
-        self._nominal_pose = env.nominal_pose
-        self._standing_height = env._standing_height
-        self._fall_height = cfg.fall_height * env._standing_height
-        self._pelvis_up = env.plant.pelvis_up
-        self._pelvis_z_rows = [plant._pelvis_xmat_z for plant in self.plants]  # live views
-        self._activations = [plant.data.act[plant._act_index] for plant in self.plants]
-        if not np.shares_memory(self._activations[0], self.plants[0].data.act):  # not all muscles, in order
-            self._activations = None
-        self._steps = np.zeros(n, dtype=np.int64)
-        self._height_sum = np.zeros(n)
-        self._effort_sum = np.zeros(n)
-        self._unstable = np.zeros(n, dtype=bool)
-
-    def load(self, i: int, obs: Any) -> NDArray[np.float64]:
-        self._steps[i] = 0
-        self._height_sum[i] = self._effort_sum[i] = 0.0
-        self._unstable[i] = False
-        return self.vector(obs)  # (the hidden entries are read only after a step)
-
-    def step(self, actions: NDArray) -> BatchStep:
-        cfg, n = self.config, self.n
-        unstable = self._unstable
-        pelvis_z = np.empty((n, 3))
-        activation = np.empty((n, self.plants[0].n_muscles))
-        for i, (plant, excitation) in enumerate(zip(self.plants, actions, strict=True)):
-            before = plant.instability_count()
-            plant.step(excitation)
-            unstable[i] = plant.instability_count() > before
-            if unstable[i]:  # MuJoCo has reset its state; restart from the standing pose, finite
-                plant.set_state(plant.standing_qpos)
-            pelvis_z[i] = self._pelvis_z_rows[i]
-            activation[i] = plant.muscle_activation() if self._activations is None else self._activations[i]
-        self._steps += 1
-
-        # MyoLegsStandEnv._observation
-        vector = self._sense()[:, self._addresses]
-        np.multiply(vector, self._scale, out=vector)
-        np.add(vector, self._offset, out=vector)
-        touch = vector[:, self._touch]
-        vector[:, self._contact] = touch[:, 0::2] + touch[:, 1::2]
-        vector[:, self._activation] = activation
-
-        # LegsPlant.pelvis_tilt, then MyoLegsStandEnv._reward
-        u0, u1, u2 = self._pelvis_up
-        vertical = pelvis_z[:, 0] * u0 + pelvis_z[:, 1] * u1 + pelvis_z[:, 2] * u2
-        tilt = np.arccos(np.clip(vertical, -1.0, 1.0))
-        height = vector[:, self._pelvis_z]
-        dz = (height - self._standing_height) / 0.1
-        q = vector[:, self._coordinate_pos]
-        deviation = q - self._nominal_pose
-        loads = vector[:, self._contact]
-        feet = (loads[:, 0] > cfg.contact_threshold).astype(np.int64) + (loads[:, 1] > cfg.contact_threshold)
-        mean_square = _row_dot(activation) / activation.shape[1]
-        asymmetry = q[:, self._right] - q[:, self._left]
-        terms = np.stack(
-            [
-                cfg.upright_weight * np.exp(-dz * dz - (tilt / 0.25) ** 2),
-                cfg.stability_weight * np.exp(-_row_dot(vector[:, self._com_velocity]) / 0.04),
-                cfg.pose_weight * np.exp(-_row_dot(deviation) / deviation.shape[1] / 0.04),
-                cfg.contact_weight * feet / 2,
-                -cfg.effort_weight * mean_square,
-                -cfg.symmetry_weight * _row_dot(asymmetry) / asymmetry.shape[1],
-            ],
-            axis=1,
+    def _observed(self, vector: NDArray[np.float64]) -> NDArray[np.float64]:
+        """The observation vector(s) the env returns: ``vector`` itself, or seed 003's flat layout."""
+        if self.config.obs_layout != "seed003":
+            return vector
+        contact = (vector[..., self._contact] > self.config.contact_threshold).astype(np.float64)
+        return np.concatenate(
+            [vector[..., self._state_part], contact, vector[..., self._activation]], axis=-1
         )
-        reward = terms[:, 0] + terms[:, 1] + terms[:, 2] + terms[:, 3] + terms[:, 4] + terms[:, 5]
-        self._effort_sum += mean_square
-        fallen = ~unstable & ((height < self._fall_height) | (tilt > cfg.fall_tilt))
-        stood = ~fallen & ~unstable & (self._steps >= cfg.episode_steps)
-        self._height_sum += height
-        if self.observation_keys is None:  # seed 003's flat layout
-            contact = (vector[:, self._contact] > cfg.contact_threshold).astype(np.float64)
-            vector = np.concatenate(
-                [vector[:, self._state_part], contact, vector[:, self._activation]], axis=1
-            )
-        return BatchStep(vector, reward, fallen, unstable | stood, stood, terms)
 
-    def episode_metrics(self, i: int) -> dict[str, float]:
-        steps = max(int(self._steps[i]), 1)
-        return {
-            "stand_duration": int(self._steps[i]) * self.dt,
-            "pelvis_height": float(self._height_sum[i]) / steps,
-            "effort": float(self._effort_sum[i]) / steps,
-        }
+    def _pelvis_tilt(self, lanes: OneLane | Lanes) -> Any:
+        """Angle between the pelvis's up axis and the vertical, rad (``LegsPlant.pelvis_tilt``)."""
+        z_row = lanes.plant.view("xmat")[..., self.plant.pelvis_id, 6:9]  # the rotation's z row
+        (u0, u1, u2), entry = self.plant.pelvis_up, lanes.entry
+        vertical = entry(z_row, 0) * u0 + entry(z_row, 1) * u1 + entry(z_row, 2) * u2
+        return lanes.arccos(lanes.clip(vertical, -1.0, 1.0))
 
-    def end_info(self, i: int) -> dict[str, Any]:
-        return {"physics_unstable": bool(self._unstable[i])}
+    def _reward(
+        self, lanes: OneLane | Lanes, vector: NDArray[np.float64], height: Any, tilt: Any
+    ) -> tuple[Any, tuple[Any, ...], Any]:
+        """(reward, weighted terms, mean squared activation)."""
+        cfg, exp, sum_squares = self.config, lanes.exp, lanes.sum_squares
+        dz = (height - self._standing_height) / 0.1
+        tilt_ratio = tilt / 0.25
+        upright = cfg.upright_weight * exp(-dz * dz - tilt_ratio * tilt_ratio)
+        stability = cfg.stability_weight * exp(-sum_squares(vector[..., self._com_velocity]) / 0.04)
+        q = vector[..., self._coordinate_pos]
+        deviation = q - self.nominal_pose
+        pose = cfg.pose_weight * exp(-sum_squares(deviation) / deviation.shape[-1] / 0.04)
+        loads, threshold = vector[..., self._contact], cfg.contact_threshold
+        feet = (lanes.entry(loads, 0) > threshold) * 1 + (lanes.entry(loads, 1) > threshold) * 1
+        contact = cfg.contact_weight * feet / 2
+        activation = vector[..., self._activation]
+        mean_square = sum_squares(activation) / activation.shape[-1]
+        effort = -cfg.effort_weight * mean_square
+        asymmetry = q[..., self._right] - q[..., self._left]
+        symmetry = -cfg.symmetry_weight * sum_squares(asymmetry) / asymmetry.shape[-1]
+        terms = (upright, stability, pose, contact, effort, symmetry)
+        return reward_of(terms), terms, mean_square
 
-
-MyoLegsStandEnv.batch_kernel = MyoLegsStandBatch
+    def _perturb(self, lanes: OneLane | Lanes) -> None:
+        """Start or end a pelvis push where its time has come."""
+        episode, dt = lanes.episode, self.dt
+        time = episode.steps * dt
+        due = (time >= episode.push_end) | (time >= episode.next_push)
+        if not lanes.any(due):
+            return
+        cfg = self.config
+        for lane, rng in lanes.each(due):
+            now = lane.steps * dt
+            if now >= lane.push_end:
+                lane.push[...] = 0.0
+                lane.push_force, lane.push_end = 0.0, math.inf
+                lane.next_push = now + rng.uniform(*cfg.push_interval)
+            else:
+                angle = rng.uniform(0, 2 * math.pi)
+                lane.push[...] = np.array([math.cos(angle), math.sin(angle), 0.0]) * cfg.push_force
+                lane.push_force, lane.push_end = cfg.push_force, now + cfg.push_duration
+                lane.next_push = math.inf
+        lanes.plant.apply_force(self.plant.pelvis_id, episode.push)

@@ -1,5 +1,8 @@
 """Gymnasium registration of the package's environments (idempotent)."""
 
+import functools
+from typing import Any
+
 import gymnasium as gym
 
 # id -> (entry point, max_episode_steps, default kwargs). One line per registered id.
@@ -20,6 +23,13 @@ RETIRED_IDS: dict[str, str] = {
 }
 
 
+def _make_vector_env(entry_point: str, num_envs: int, **kwargs: Any) -> gym.vector.VectorEnv:
+    """``gym.make_vec``'s maker: a ``MuscleVectorEnv`` of the env class at ``entry_point``."""
+    from muscle_envs.batch import MuscleVectorEnv  # (imported when first asked for)
+
+    return MuscleVectorEnv(gym.envs.registration.load_env_creator(entry_point), num_envs, **kwargs)
+
+
 def register_envs() -> None:
     """Register every environment id that is not registered yet; safe to call repeatedly.
 
@@ -37,4 +47,5 @@ def register_envs() -> None:
                 kwargs=dict(kwargs),
                 order_enforce=False,
                 disable_env_checker=True,
+                vector_entry_point=functools.partial(_make_vector_env, entry_point),
             )

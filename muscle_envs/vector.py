@@ -1,38 +1,28 @@
 """BatchedVecEnv: a Stable-Baselines3 ``VecEnv`` that steps many copies of a muscle env as one batch.
 
 DummyVecEnv and SubprocVecEnv step each env through its own Python objects (the env, its wrappers,
-a Monitor; and with SubprocVecEnv a pipe round trip per env and step). For the arm, whose physics
-costs ~30 us a step, that per-env Python is most of the time. BatchedVecEnv keeps one
-:class:`~muscle_envs.core.BatchKernel` per process: the physics runs env by env (MuJoCo's own
-step, nothing else), and observation, reward, episode ends and the Monitor's bookkeeping run once per
-batch as array arithmetic. MuJoCo's Python calls hold the GIL, so to use more than one core the
-envs are split between this process and worker processes (``n_workers``), each stepping its share
-as a batch at the same time; actions and results cross in shared memory.
+a Monitor; and with SubprocVecEnv a pipe round trip per env and step). BatchedVecEnv is one
+:class:`~muscle_envs.batch.EnvBatch`: the physics of every copy in one ``mujoco.batch`` call on
+native threads (the GIL released, so one process uses every core), the env's task code once per
+step over arrays, and the wrappers' work (action rescaling, time limit, episode statistics, Monitor
+files) once per batch too.
 
 Observations, rewards, episode ends and resets are those of ``gym.make(env_id)`` under
-``run_utils.make_env``'s wrappers (tests/test_vector.py compares them step by step): same seeds
-(``seed + i`` for env i), same start states, the registered time limit, and actions rescaled
+``muscle_train.envs.make_env``'s wrappers (tests/test_vector.py compares them step by step): same
+seeds (``seed + i`` for env i), same start states, the registered time limit, and actions rescaled
 from ``action_range`` to the muscles' [0, 1] like Gymnasium's ``RescaleAction``. ``info`` is empty
 except at an episode's end, where it holds what SB3 and train_sb3.py read: ``is_success``,
 ``episode`` (Monitor's ``r``, ``l``, ``t``), ``episode_metrics`` (``reward/<term>`` sums and
-``task/<metric>``, as ``run_utils.EpisodeMetrics``), ``TimeLimit.truncated`` and
-``terminal_observation``.
+``task/<metric>``, as ``muscle_train.envs.EpisodeMetrics``), ``TimeLimit.truncated``,
+``terminal_observation`` and the env's ``end_info_keys``.
 
 This module imports Stable-Baselines3; ``import muscle_envs`` does not import it.
 """
 
 from __future__ import annotations
 
-import atexit
-import multiprocessing as mp
-import os
-import signal
-import sys
 import time
-import traceback
-import weakref
-from collections.abc import Callable, Sequence
-from multiprocessing.shared_memory import SharedMemory
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,86 +35,60 @@ from stable_baselines3.common.running_mean_std import RunningMeanStd
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvObs, VecEnvStepReturn
 
-import muscle_envs
-from muscle_envs.core import BatchKernel, LoopKernel, MuscleEnv
-
-_EndOfEpisode = tuple[int, dict[str, Any], NDArray[np.float64]]  # env index, info, terminal observation
-# Steps go through shared memory, signalled with semaphores that the waiting side first polls (a
-# few us per step) and sleeps on only after _SPIN_SECONDS: waking a sleeping process costs 100-300
-# us on a virtual machine, more than a whole arm step, while between two steps of a rollout (a
-# policy forward pass, < 1 ms) polling costs nothing, and during a PPO update (seconds) it sleeps.
-# The semaphores also order the memory writes on either side before the other side's reads.
-_SPIN_SECONDS = 0.005
+import muscle_envs  # noqa: F401  (registers the ids)
+from muscle_envs.batch import EnvBatch, check_finite
 
 
-def _acquire(semaphore: Any, alive: Callable[[], bool], who: str) -> None:
-    """Acquire ``semaphore``: poll it for ``_SPIN_SECONDS``, then sleep on it; raise if the process
-    at the other end dies meanwhile."""
-    deadline = time.perf_counter() + _SPIN_SECONDS
-    while time.perf_counter() < deadline:
-        if semaphore.acquire(False):
-            return
-    while not semaphore.acquire(timeout=1.0):
-        if not alive():
-            raise EOFError(f"{who} is gone")
+class BatchedVecEnv(VecEnv):
+    """``n_envs`` copies of a muscle env, stepped as one batch (:class:`~muscle_envs.batch.EnvBatch`).
 
+    Args:
+        env_id: a registered muscle env id (every id of ``muscle_envs.ENV_IDS``).
+        n_envs: number of envs.
+        env_kwargs: env options, as for ``gym.make(env_id, **env_kwargs)``.
+        action_range: the actions' range (``(-1, 1)``: what a Gaussian policy emits); each is mapped
+            linearly onto the muscles' [0, 1], like Gymnasium's ``RescaleAction``. None: excitations.
+        n_threads: native threads for the physics (default: the CPU cores this process may use, at
+            most ``n_envs``).
+        monitor_dir: write each env's episodes to ``<monitor_dir>/<i>.monitor.csv``, as SB3's Monitor.
+        render_mode: passed to the env (``get_images()`` renders each env).
 
-def _mailbox_shapes(n_envs: int, n_actions: int, width: int) -> dict[str, tuple[int, ...]]:
-    """The arrays of a step in shared memory, 8-byte entries each: the actions in, the vectors,
-    rewards and episode ends out, and ``control`` (int64): [number of episode ends (their infos
-    follow on the pipe; -1: an error), whether the actions were float32]."""
-    shapes = {"control": (2,), "actions": (n_envs, n_actions), "vectors": (n_envs, width)}
-    return shapes | {"rewards": (n_envs,), "dones": (n_envs,)}
-
-
-def _mailbox_bytes(*shape: int) -> int:
-    return 8 * sum(int(np.prod(array)) for array in _mailbox_shapes(*shape).values())
-
-
-def _mailbox(buffer: Any, *shape: int) -> dict[str, NDArray]:
-    arrays, offset = {}, 0
-    for name, array in _mailbox_shapes(*shape).items():
-        dtype = np.int64 if name == "control" else np.float64
-        arrays[name] = np.ndarray(array, dtype, buffer=buffer, offset=offset)
-        offset += arrays[name].nbytes
-    return arrays
-
-
-class _Batch:
-    """The envs of one process and their kernel: what a worker (or the main process) runs.
-
-    Does the work of the wrappers training puts around each env (``RescaleAction``, ``TimeLimit``,
-    ``EpisodeMetrics``, ``Monitor``) for the whole batch, and resets envs whose episode ended.
+    Raises ``ValueError`` for an env that is not a muscle env, and for actions of the wrong shape or
+    with NaN/inf (nothing is stepped then).
     """
 
     def __init__(
         self,
         env_id: str,
-        env_kwargs: dict[str, Any],
-        ranks: Sequence[int],
-        action_range: tuple[float, float] | None,
-        monitor_dir: Path | None,
-        render_mode: str | None,
-        vectorized: bool,
+        n_envs: int,
+        env_kwargs: dict[str, Any] | None = None,
+        action_range: tuple[float, float] | None = (-1.0, 1.0),
+        n_threads: int | None = None,
+        monitor_dir: Path | None = None,
+        render_mode: str | None = None,
     ):
-        envs = [gym.make(_qualified(env_id), render_mode=render_mode, **env_kwargs) for _ in ranks]
-        raw = [env.unwrapped for env in envs]
-        if not isinstance(raw[0], MuscleEnv):
-            raise ValueError(f"{env_id} is not a muscle_envs env; BatchedVecEnv steps only those")
-        self.kernel: BatchKernel = raw[0].batch_kernel(raw) if vectorized else LoopKernel(raw)
-        self.envs: list[MuscleEnv] = raw
-        self.max_steps = envs[0].spec.max_episode_steps or np.iinfo(np.int64).max
-        self.action_space = raw[0].action_space
-        self.observation_space = raw[0].observation_space
+        if n_envs < 1:
+            raise ValueError(f"n_envs must be >= 1, got {n_envs}")
+        env = gym.make(env_id, render_mode=render_mode, **dict(env_kwargs or {}))
+        try:
+            self.batch = EnvBatch(env.unwrapped, n_envs, n_threads)
+        except BaseException:
+            env.close()
+            raise
+        self.env = self.batch.env
+        self.max_steps = env.spec.max_episode_steps or np.iinfo(np.int64).max
+        action_space = self.env.action_space
         self._to_excitation = None
         if action_range is not None:
             low, high = np.float32(action_range[0]), np.float32(action_range[1])
-            self.action_space, _, self._to_excitation = rescale_box(self.action_space, low, high)
-        n = len(raw)
-        self._elapsed = np.zeros(n, dtype=np.int64)
-        self._returns = np.zeros(n)
-        self._term_sums = np.zeros((n, len(self.kernel.reward_terms)))
-        self.mailbox_shape = (int(np.prod(self.action_space.shape)), self.kernel.width)
+            action_space, _, self._to_excitation = rescale_box(action_space, low, high)
+        super().__init__(n_envs, self.env.observation_space, action_space)
+        self.render_mode = render_mode
+        self.closed = False
+        self._actions: NDArray | None = None
+        self._elapsed = np.zeros(n_envs, dtype=np.int64)
+        self._returns = np.zeros(n_envs)
+        self._term_sums = np.zeros((n_envs, len(self.env.reward_terms)))
         self._t_start = time.time()
         self._writers = None
         if monitor_dir is not None:
@@ -136,343 +100,75 @@ class _Batch:
                     extra_keys=("is_success",),
                     override_existing=new_monitor_file(monitor_dir / str(rank)),
                 )
-                for rank in ranks
+                for rank in range(n_envs)
             ]
 
-    def reset(
-        self, seeds: Sequence[int | None], options: Sequence[dict | None]
-    ) -> tuple[NDArray, list[dict]]:
-        rows, infos = [], []
-        for i, (seed, opts) in enumerate(zip(seeds, options, strict=True)):
-            row, info = self._reset(i, seed, opts)
-            rows.append(row)
-            infos.append(info)
-        return np.array(rows), infos
-
-    def _reset(self, i: int, seed: int | None, options: dict | None) -> tuple[NDArray, dict]:
-        self._elapsed[i] = 0
-        self._returns[i] = 0.0
-        self._term_sums[i] = 0.0
-        return self.kernel.reset(i, seed, options)
-
-    def step(self, actions: NDArray) -> tuple[NDArray, NDArray, NDArray, list[_EndOfEpisode]]:
-        """Step every env with its (checked) action row; reset those whose episode ended."""
-        if self._to_excitation is not None:
-            actions = self._to_excitation(actions)
-        result = self.kernel.step(actions)
-        self._elapsed += 1
-        self._returns += result.reward
-        self._term_sums += result.terms
-        timeout = self._elapsed >= self.max_steps
-        truncated = result.truncated | timeout
-        dones = result.terminated | truncated
-        vectors, ends = result.observation, []
-        for i in np.flatnonzero(dones):
-            timed_out = bool(truncated[i] and not result.terminated[i])
-            ends.append((int(i), self._end_info(i, bool(result.success[i]), timed_out), vectors[i].copy()))
-            vectors[i], _ = self._reset(i, None, None)
-        return vectors, result.reward, dones, ends
-
-    def _end_info(self, i: int, success: bool, truncated: bool) -> dict[str, Any]:
-        kernel = self.kernel
-        sums = zip(kernel.reward_terms, self._term_sums[i].tolist(), strict=True)
-        metrics = {f"reward/{key.removeprefix('reward_')}": value for key, value in sums}
-        metrics.update((f"task/{key}", value) for key, value in kernel.episode_metrics(i).items())
-        episode = {
-            "r": round(float(self._returns[i]), 6),
-            "l": int(self._elapsed[i]),
-            "t": round(time.time() - self._t_start, 6),
-            "is_success": success,
-        }
-        if self._writers is not None:
-            self._writers[i].write_row(episode)
-        return {
-            "is_success": success,
-            "TimeLimit.truncated": truncated,
-            "episode": episode,
-            "episode_metrics": metrics,
-            **kernel.end_info(i),
-        }
-
-    def call(self, kind: str, name: str, args: tuple, kwargs: dict, indices: Sequence[int]) -> list[Any]:
-        """``get_attr``, ``set_attr`` or ``env_method`` on the envs at ``indices`` (local numbering)."""
-        envs = [self.envs[i] for i in indices]
-        if kind == "get_attr":
-            return [getattr(env, name) for env in envs]
-        if kind == "set_attr":
-            return [setattr(env, name, args[0]) for env in envs]
-        return [getattr(env, name)(*args, **kwargs) for env in envs]
-
-    def close(self) -> None:
-        for env in self.envs:
-            env.close()
-        for writer in self._writers or []:
-            writer.close()
-
-
-def _choose_kernel(env_id: str, env_kwargs: dict[str, Any], kernel: str, smallest_share: int) -> bool:
-    """Whether every process steps its batch with the env's vectorized kernel (see BatchedVecEnv)."""
-    if kernel not in ("auto", "vectorized", "loop"):
-        raise ValueError(f"kernel must be 'auto', 'vectorized' or 'loop', got {kernel!r}")
-    if kernel == "loop":
-        return False
-    cls = gym.spec(env_id.rpartition(":")[2]).entry_point  # (the module is imported: muscle_envs)
-    cls = gym.envs.registration.load_env_creator(cls) if isinstance(cls, str) else cls
-    vectorized = getattr(cls, "batch_kernel", None)
-    if kernel == "auto" and (vectorized is None or smallest_share < vectorized.min_batch):
-        return False
-    reason = "it has no vectorized kernel" if vectorized is None else None
-    if reason is None:
-        probe = gym.make(_qualified(env_id), **env_kwargs).unwrapped
-        reason = vectorized.unsupported(probe)
-        probe.close()
-    if kernel == "vectorized":
-        if reason is not None:
-            raise ValueError(f"{env_id} cannot be stepped with kernel='vectorized': {reason}")
-        return True
-    return reason is None
-
-
-def _close_at_exit(ref: weakref.ref) -> None:
-    """Stop the workers and unlink the shared memory of a BatchedVecEnv still open at interpreter
-    exit (only a weak reference is held, so an env that is gone is not kept alive)."""
-    venv = ref()
-    if venv is not None and not venv.closed:
-        venv.close()
-
-
-class WorkerDied(RuntimeError):
-    """A BatchedVecEnv worker process ended without replying (killed, crashed, or failed to start)."""
-
-
-def new_monitor_file(filename: str | Path) -> bool:
-    """Whether SB3's Monitor (or ResultsWriter) at ``filename`` starts a new file (header first) rather
-    than appending to the one a run wrote before it was resumed: episode logs are never truncated."""
-    name = str(filename)
-    if not name.endswith(Monitor.EXT):
-        name = f"{name}.{Monitor.EXT}"
-    return not Path(name).is_file()
-
-
-def _qualified(env_id: str) -> str:
-    """The id with its module (``muscle_envs:...``), so a fresh worker process can make it."""
-    return env_id if ":" in env_id or env_id not in muscle_envs.ENV_IDS else f"muscle_envs:{env_id}"
-
-
-def _worker(remote: Any, parent_remote: Any, command: Any, reply: Any, batch_args: tuple) -> None:
-    """A worker process: build a :class:`_Batch`, then serve the main process. Each ``command``
-    release is either a step (actions in shared memory) or, when the pipe holds one, another command
-    (attach the shared memory, reset, call, close), answered on the pipe."""
-    parent_remote.close()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
-    if "torch" in sys.modules:  # imported with the main module (forkserver, spawn): keep it to one thread
-        sys.modules["torch"].set_num_threads(1)
-    try:
-        batch = _Batch(*batch_args)
-        remote.send(("ok", None))
-    except Exception as error:
-        remote.send(("error", (error, traceback.format_exc())))
-        return
-    parent, memory, box = mp.parent_process(), None, {}
-    while True:
-        try:
-            _acquire(command, parent.is_alive, "the main process")
-            if not remote.poll():  # a step
-                actions = box["actions"].astype(np.float32) if box["control"][1] else box["actions"].copy()
-                try:
-                    vectors, rewards, dones, ends = batch.step(actions)
-                    box["vectors"][:], box["rewards"][:], box["dones"][:] = vectors, rewards, dones
-                    box["control"][0] = len(ends)
-                    if ends:
-                        remote.send(ends)
-                except Exception as error:
-                    box["control"][0] = -1
-                    remote.send(("error", (error, traceback.format_exc())))
-                reply.release()
-                continue
-            name, data = remote.recv()
-        except EOFError:  # the main process is gone
-            break
-        try:
-            if name == "attach":
-                memory = SharedMemory(name=data)  # the main process unlinks it
-                box = _mailbox(memory.buf, len(batch.envs), *batch.mailbox_shape)
-                remote.send(("ok", None))
-            elif name == "reset":
-                remote.send(("ok", batch.reset(*data)))
-            elif name == "call":
-                remote.send(("ok", batch.call(*data)))
-            elif name == "close":
-                batch.close()
-                remote.send(("ok", None))
-                break
-        except Exception as error:
-            remote.send(("error", (error, traceback.format_exc())))
-    box.clear()
-    if memory is not None:
-        memory.close()
-    remote.close()
-
-
-class BatchedVecEnv(VecEnv):
-    """``n_envs`` copies of a muscle env, stepped as batches: one in this process and, at the same
-    time, one in each of ``n_workers`` worker processes.
-
-    Args:
-        env_id: a registered id with a batched implementation (every id of ``muscle_envs.ENV_IDS``).
-        n_envs: number of envs.
-        env_kwargs: env options, as for ``gym.make(env_id, **env_kwargs)``.
-        action_range: the actions' range (``(-1, 1)``: what a Gaussian policy emits); each is mapped
-            linearly onto the muscles' [0, 1], like Gymnasium's ``RescaleAction``. None: excitations.
-        n_workers: extra processes; the envs are split evenly between this process and the workers.
-            Default: one fewer than the CPU cores this process may use (at most ``n_envs - 1``).
-        start_method: multiprocessing start method of the workers (default: ``forkserver`` where
-            available; any works, the workers make the env from its module-qualified id).
-        monitor_dir: write each env's episodes to ``<monitor_dir>/<i>.monitor.csv``, as SB3's Monitor.
-        render_mode: passed to the envs (``get_images()`` calls each env's ``render()``).
-        kernel: how each process steps its batch: ``"vectorized"`` (the env's ``batch_kernel``: array
-            arithmetic, fastest for many envs), ``"loop"`` (each env's own ``step()``: any muscle env,
-            any option, fastest for a few envs) or ``"auto"``: vectorized where the env has a kernel
-            that supports its options and every process has at least its ``min_batch`` envs.
-
-    Raises ``ValueError`` for an env that is not a muscle env, ``kernel="vectorized"`` where it
-    cannot be, and actions of the wrong shape or with NaN/inf (nothing is stepped then).
-    """
-
-    def __init__(
-        self,
-        env_id: str,
-        n_envs: int,
-        env_kwargs: dict[str, Any] | None = None,
-        action_range: tuple[float, float] | None = (-1.0, 1.0),
-        n_workers: int | None = None,
-        start_method: str | None = None,
-        monitor_dir: Path | None = None,
-        render_mode: str | None = None,
-        kernel: str = "auto",
-    ):
-        if n_envs < 1:
-            raise ValueError(f"n_envs must be >= 1, got {n_envs}")
-        if n_workers is None:
-            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-            n_workers = min(cores, n_envs) - 1
-        if not 0 <= n_workers < n_envs:
-            raise ValueError(f"n_workers must be in 0..n_envs-1 ({n_envs - 1}), got {n_workers}")
-        self.n_workers = n_workers
-        # Contiguous shares, as even as possible: share 0 is stepped here, share w in worker w.
-        bounds = np.linspace(0, n_envs, n_workers + 2).round().astype(int).tolist()
-        self._shares = list(zip(bounds[:-1], bounds[1:], strict=True))
-        env_kwargs = dict(env_kwargs or {})
-        self.vectorized = _choose_kernel(env_id, env_kwargs, kernel, min(b - a for a, b in self._shares))
-        settings = (env_kwargs, action_range, monitor_dir, render_mode, self.vectorized)
-        self._remotes: list[Any] = []
-        self._processes: list[mp.Process] = []
-        self._commands: list[Any] = []  # semaphores: a command for worker w is waiting
-        self._replies: list[Any] = []  # semaphores: worker w's step results are in its mailbox
-        self._memories: list[SharedMemory] = []
-        self._boxes: list[dict[str, NDArray]] = []
-        self.closed = False
-        self._was_reset = False  # step_async before reset() raises ResetNeeded
-        if n_workers:
-            method = start_method or ("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
-            context = mp.get_context(method)
-            for start, stop in self._shares[1:]:
-                remote, worker_remote = context.Pipe()
-                command, reply = context.Semaphore(0), context.Semaphore(0)
-                batch_args = (env_id, settings[0], range(start, stop), *settings[1:])
-                process = context.Process(
-                    target=_worker, args=(worker_remote, remote, command, reply, batch_args), daemon=True
-                )
-                process.start()
-                worker_remote.close()
-                self._remotes.append(remote)
-                self._processes.append(process)
-                self._commands.append(command)
-                self._replies.append(reply)
-        try:
-            start, stop = self._shares[0]
-            self._batch = _Batch(env_id, settings[0], range(start, stop), *settings[1:])
-            try:
-                self._receive_all()  # the workers' envs are ready
-            except WorkerDied as died:
-                if method != "fork" and getattr(sys.modules["__main__"], "__file__", None):
-                    died.add_note(
-                        f"A worker started by {method!r} imports your main script again: make the "
-                        'BatchedVecEnv under `if __name__ == "__main__":` (Python\'s multiprocessing '
-                        "docs, 'Safe importing of main module'), or pass n_workers=0 (one process)"
-                    )
-                raise
-            for worker, (start, stop) in enumerate(self._shares[1:]):
-                shape = (stop - start, *self._batch.mailbox_shape)
-                memory = SharedMemory(create=True, size=_mailbox_bytes(*shape))
-                self._memories.append(memory)
-                self._boxes.append(_mailbox(memory.buf, *shape))
-                self._command(worker, "attach", memory.name)
-            self._receive_all()
-        except BaseException:
-            self._stop_workers()
-            raise
-        if self._memories:  # a script that ends (or fails) without close(): release them at exit
-            atexit.register(_close_at_exit, weakref.ref(self))
-        super().__init__(n_envs, self._batch.observation_space, self._batch.action_space)
-        self.render_mode = render_mode
-        self._actions: NDArray | None = None
+    @property
+    def n_threads(self) -> int:
+        """Native threads stepping the physics."""
+        return self.batch.n_threads
 
     # -- VecEnv API -----------------------------------------------------------------------------------
     def reset(self) -> VecEnvObs:
-        seeds, options = self._seeds, [opts or None for opts in self._options]
-        for worker, (start, stop) in enumerate(self._shares[1:]):
-            self._command(worker, "reset", (seeds[start:stop], options[start:stop]))
-        start, stop = self._shares[0]
-        parts = [self._batch.reset(seeds[start:stop], options[start:stop]), *self._receive_all()]
-        self.reset_infos = [info for part in parts for info in part[1]]
+        rows, self.reset_infos = [], []
+        for i, (seed, options) in enumerate(zip(self._seeds, self._options, strict=True)):
+            row, info = self._reset(i, seed, options or None)
+            rows.append(row)
+            self.reset_infos.append(info)
         self._reset_seeds()
         self._reset_options()
-        self._was_reset = True
-        return self._batch.kernel.observations(np.concatenate([part[0] for part in parts]))
+        return self.env.observation(np.stack(rows))
 
     def step_async(self, actions: NDArray) -> None:
-        if not self._was_reset:  # as each env's own step() would, whichever kernel steps them
-            raise gym.error.ResetNeeded("call reset() before step()")
-        self._actions = actions = self._checked(actions)
-        for box, command, (start, stop) in zip(self._boxes, self._commands, self._shares[1:], strict=True):
-            box["actions"][:] = actions[start:stop]  # float32 survives the float64 round trip exactly
-            box["control"][1] = actions.dtype == np.float32
-            command.release()
+        actions = np.asarray(actions)
+        expected = (self.num_envs, *self.action_space.shape)
+        if actions.shape != expected:
+            raise ValueError(f"actions have shape {actions.shape}; expected {expected} (one row per env)")
+        check_finite(actions)
+        self._actions = actions
 
     def step_wait(self) -> VecEnvStepReturn:
-        start, stop = self._shares[0]
-        parts = [self._batch.step(self._actions[start:stop])]  # while the workers step theirs
-        parts += [self._step_results(worker) for worker in range(len(self._boxes))]
-        if len(parts) == 1:
-            vectors, rewards, dones, _ = parts[0]
-        else:
-            vectors, rewards, dones = (np.concatenate([part[k] for part in parts]) for k in range(3))
-        rewards = rewards.astype(np.float32)
+        actions = self._actions
+        excitation = actions if self._to_excitation is None else self._to_excitation(actions)
+        vectors, reward, terms, terminated, truncated, success, extra = self.batch.step(excitation)
+        self._elapsed += 1
+        self._returns += reward
+        for k, term in enumerate(terms):
+            self._term_sums[:, k] += term
+        dones = terminated | truncated | (self._elapsed >= self.max_steps)
         infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
-        for (start, _), part in zip(self._shares, parts, strict=True):
-            for i, info, terminal in part[3]:
-                info["terminal_observation"] = self._batch.kernel.observations(terminal)
-                infos[start + i] = info
-        return self._batch.kernel.observations(vectors), rewards, dones, infos
+        if dones.any():
+            for i in np.flatnonzero(dones).tolist():
+                info = self._end_info(i, bool(success[i]), extra)
+                info["TimeLimit.truncated"] = not terminated[i]
+                info["terminal_observation"] = self.env.observation(vectors[i].copy())
+                infos[i] = info
+                vectors[i], _ = self._reset(i, None, None)
+        return self.env.observation(vectors), reward.astype(np.float32), dones, infos
 
     def close(self) -> None:
         if self.closed:
             return
         self.closed = True
-        self._batch.close()
-        self._stop_workers()
+        self.batch.close()
+        for writer in self._writers or []:
+            writer.close()
 
     def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
-        return self._call("get_attr", attr_name, (), {}, indices)
+        return [self._with_lane(i, getattr, attr_name) for i in self._get_indices(indices)]
 
     def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
-        self._call("set_attr", attr_name, (value,), {}, indices)
+        """Set an attribute of the env object that serves every env of the batch (per-episode variables
+        are each env's own: reset options set those)."""
+        setattr(self.env, attr_name, value)
 
     def env_method(
         self, method_name: str, *method_args: Any, indices: VecEnvIndices = None, **method_kwargs: Any
     ) -> list[Any]:
-        return self._call("env_method", method_name, method_args, method_kwargs, indices)
+        def call(env: Any) -> Any:
+            return getattr(env, method_name)(*method_args, **method_kwargs)
+
+        return [self._with_lane(i, call) for i in self._get_indices(indices)]
 
     def env_is_wrapped(self, wrapper_class: type[gym.Wrapper], indices: VecEnvIndices = None) -> list[bool]:
         # The batch does Monitor's bookkeeping itself (info["episode"]), so it counts as Monitor-wrapped.
@@ -482,93 +178,44 @@ class BatchedVecEnv(VecEnv):
         return self.env_method("render")
 
     # -- helpers -------------------------------------------------------------------------------------
-    def _checked(self, actions: Any) -> NDArray:
-        actions = np.asarray(actions)
-        expected = (self.num_envs, *self.action_space.shape)
-        if actions.shape != expected:
-            raise ValueError(f"actions have shape {actions.shape}; expected {expected} (one row per env)")
-        if actions.dtype.kind not in "fiub":
-            raise ValueError(f"actions must be numeric, got dtype {actions.dtype}")
-        if not np.isfinite(actions).all():
-            bad = ~np.isfinite(actions)
-            env, entry = np.argwhere(bad)[0]
-            raise ValueError(
-                f"the action of env {env} is NaN or inf at entry {entry} ({bad.sum()} such entries in all); "
-                "no env was stepped"
-            )
-        return actions
+    def _with_lane(self, i: int, function: Any, *args: Any) -> Any:
+        with self.batch.lane(i) as env:
+            return function(env, *args)
 
-    def _receive_all(self) -> list[Any]:
-        return [self._receive(worker) for worker in range(len(self._remotes))]
+    def _reset(self, i: int, seed: int | None, options: dict | None) -> tuple[NDArray, dict]:
+        vector, info = self.batch.reset(i, seed, options)
+        self._elapsed[i] = 0
+        self._returns[i] = 0.0
+        self._term_sums[i] = 0.0
+        return vector, info
 
-    def _receive(self, worker: int) -> Any:
-        """Worker ``worker``'s reply; its exception is re-raised here, with its traceback as a note."""
-        try:
-            status, payload = self._remotes[worker].recv()
-        except EOFError:
-            self._processes[worker].join(timeout=5)  # its exit code, once it has exited
-            code = self._processes[worker].exitcode
-            raise WorkerDied(f"BatchedVecEnv worker {worker + 1} died (exit code {code})") from None
-        if status == "error":
-            error, trace = payload
-            error.add_note(f"raised in BatchedVecEnv worker {worker + 1}:\n{trace}")
-            raise error
-        return payload
+    def _end_info(self, i: int, success: bool, extra: dict[str, Any]) -> dict[str, Any]:
+        """Env ``i``'s info at the end of its episode (before its reset)."""
+        sums = zip(self.env.reward_terms, self._term_sums[i].tolist(), strict=True)
+        metrics = {f"reward/{key.removeprefix('reward_')}": value for key, value in sums}
+        with self.batch.lane(i, load=False) as env:
+            metrics.update((f"task/{key}", value) for key, value in env.episode_metrics().items())
+        episode = {
+            "r": round(float(self._returns[i]), 6),
+            "l": int(self._elapsed[i]),
+            "t": round(time.time() - self._t_start, 6),
+            "is_success": success,
+        }
+        if self._writers is not None:
+            self._writers[i].write_row(episode)
+        info = {"is_success": success, "episode": episode, "episode_metrics": metrics}
+        for key in self.env.end_info_keys:
+            info[key] = extra[key][i].item()
+        return info
 
-    def _call(self, kind: str, name: str, args: tuple, kwargs: dict, indices: VecEnvIndices) -> list[Any]:
-        wanted = list(self._get_indices(indices))
-        results = {}
-        for share, (start, stop) in enumerate(self._shares):
-            local = [i - start for i in wanted if start <= i < stop]
-            if not local:
-                continue
-            if share == 0:
-                values = self._batch.call(kind, name, args, kwargs, local)
-            else:
-                self._command(share - 1, "call", (kind, name, args, kwargs, local))
-                values = self._receive(share - 1)
-            results.update(zip((start + i for i in local), values, strict=True))
-        return [results[i] for i in wanted]
 
-    def _command(self, worker: int, name: str, data: Any) -> None:
-        """Send a command other than a step (its answer comes back on the pipe: ``_receive``)."""
-        self._remotes[worker].send((name, data))
-        self._commands[worker].release()
-
-    def _step_results(self, worker: int) -> tuple[NDArray, NDArray, NDArray, list[_EndOfEpisode]]:
-        """Worker ``worker``'s step: copied out of its mailbox, with the infos of episode ends."""
-        try:
-            _acquire(
-                self._replies[worker], self._processes[worker].is_alive, f"BatchedVecEnv worker {worker + 1}"
-            )
-        except EOFError:
-            self._processes[worker].join(timeout=5)  # its exit code, once it has exited
-            code = self._processes[worker].exitcode
-            raise WorkerDied(f"BatchedVecEnv worker {worker + 1} died (exit code {code})") from None
-        box = self._boxes[worker]
-        ends = int(box["control"][0])
-        if ends < 0:
-            self._receive(worker)  # raises the worker's error
-        infos = self._remotes[worker].recv() if ends else []
-        return box["vectors"].copy(), box["rewards"].copy(), box["dones"].astype(bool), infos
-
-    def _stop_workers(self) -> None:
-        for worker, process in enumerate(self._processes):
-            try:
-                if process.is_alive():
-                    self._command(worker, "close", None)
-                    self._remotes[worker].recv()
-            except (BrokenPipeError, EOFError, OSError):
-                pass
-        for process in self._processes:
-            process.join(timeout=10)
-            if process.is_alive():
-                process.terminate()
-        self._boxes.clear()  # (views of the shared memory must go before it closes)
-        for memory in self._memories:
-            memory.close()
-            memory.unlink()
-        self._memories.clear()
+def new_monitor_file(filename: str | Path) -> bool:
+    """Whether SB3's Monitor (or ResultsWriter) at ``filename`` starts a new file (header first) rather
+    than appending to the one a run wrote before it was resumed: episode logs are never truncated."""
+    name = str(filename)
+    if not name.endswith(Monitor.EXT):
+        name = f"{name}.{Monitor.EXT}"
+    return not Path(name).is_file()
 
 
 class FastVecNormalize(VecNormalize):

@@ -129,9 +129,10 @@ def make_vec_env(
 ) -> VecEnv:
     """``n_envs`` copies in a DummyVecEnv, SubprocVecEnv or BatchedVecEnv, seeded seed..seed+n-1.
 
-    Workers build their envs from the module-qualified id, so any start method works (fork,
-    forkserver, spawn; ``start_method=None`` is forkserver on Linux). BatchedVecEnv
-    (``muscle_envs.vector``) gives the same observations, rewards and resets as the other two.
+    SubprocVecEnv's workers build their envs from the module-qualified id, so any start method works
+    (fork, forkserver, spawn; ``start_method=None`` is forkserver on Linux). BatchedVecEnv
+    (``muscle_envs.vector``: one process, the physics on native threads) gives the same observations,
+    rewards and resets as the other two.
     """
     if vec_env not in VEC_ENVS:
         raise RunError(f"vec_env must be one of {VEC_ENVS}, got {vec_env!r}")
@@ -141,9 +142,7 @@ def make_vec_env(
         from muscle_envs.vector import BatchedVecEnv
 
         try:
-            venv: VecEnv = BatchedVecEnv(
-                env_id, n_envs, env_kwargs, action_range, start_method=start_method, monitor_dir=monitor_dir
-            )
+            venv: VecEnv = BatchedVecEnv(env_id, n_envs, env_kwargs, action_range, monitor_dir=monitor_dir)
         except ValueError as err:
             raise RunError(f"vec_env batched: {err}") from None
         venv.seed(seed)

@@ -15,6 +15,7 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 import muscle_envs
 from muscle_envs import observations as keys
 from muscle_envs.arm_reach import ArmReachConfig, MuscleArmReachEnv, ReachTask
+from muscle_envs.lanes import EpisodeState, OneLane
 
 IDS = ["MuscleArmReach-v0", "MuscleArm6Reach-v1"]
 PER_STEP_KEYS = (
@@ -217,6 +218,11 @@ def discounted(rewards, gamma=0.99):
     return sum(r * gamma**t for t, r in enumerate(rewards))
 
 
+def task_lanes() -> OneLane:
+    """One env's lanes with the reach task's variables and no physics."""
+    return OneLane(None, EpisodeState.one(ReachTask.fields), np.random.default_rng)
+
+
 def task_returns(**options):
     """(succeed, linger) returns of two hand-distance sequences through the task logic, 200 steps at
     10 ms: reach after 20 steps and hold 0.5 s to success; or reach, then drift to 4.5 cm one step
@@ -225,11 +231,11 @@ def task_returns(**options):
     approach = list(np.linspace(0.3, 0.05, 20))
     results = []
     for linger in (False, True):
-        task, rewards = ReachTask(cfg, dt=0.01), []
-        task.reset(hold_steps=50)
+        task, lanes, rewards = ReachTask(cfg, dt=0.01), task_lanes(), []
+        task.reset(lanes.episode, hold_steps=50)
         distances = approach + ([0.02] * 49 + [0.045]) * 4 if linger else approach + [0.02] * 50
         for d in distances[:200]:
-            reward, _, success = task.update(d, 0.0)
+            reward, _, success = task.update(lanes, d, 0.0)
             rewards.append(reward)
             if success:
                 break
@@ -251,9 +257,10 @@ def test_seed_001_weighting_rewards_lingering():
 
 
 def test_reach_bonus_is_paid_once_by_default():
-    task = ReachTask(ArmReachConfig(), dt=0.01)
-    task.reset(hold_steps=1000)
-    paid = [task.update(d, 0.0)[1]["reward_reach"] for d in [0.02, 0.05, 0.02, 0.05, 0.02]]
+    task, lanes = ReachTask(ArmReachConfig(), dt=0.01), task_lanes()
+    task.reset(lanes.episode, hold_steps=1000)
+    reach = ReachTask.terms.index("reward_reach")
+    paid = [task.update(lanes, d, 0.0)[1][reach] for d in [0.02, 0.05, 0.02, 0.05, 0.02]]
     assert paid == [5.0, 0.0, 0.0, 0.0, 0.0]
 
 

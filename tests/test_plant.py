@@ -233,7 +233,7 @@ def test_split_stepping_matches_mj_step_and_observes_the_current_state():
                 -fresh.actuator_force / plant.max_isometric_force,
             ]
         )
-        np.testing.assert_allclose(readout.read(), expected, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(readout.read(plant.sensordata), expected, rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(plant.muscle_length(), expected[2:8], rtol=1e-10)
         np.testing.assert_allclose(plant.muscle_force(), expected[14:20], rtol=1e-10, atol=1e-12)
 

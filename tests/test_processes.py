@@ -128,21 +128,3 @@ def test_human_rendering_without_a_display_is_a_python_error(monkeypatch):
     env = gym.make("MuscleArmReach-v0", render_mode="rgb_array")  # still usable
     env.reset(seed=0)
     env.close()
-
-
-def test_a_script_without_a_main_guard_is_told_what_to_do(tmp_path):
-    """Workers started by forkserver or spawn import the main script again; without
-    ``if __name__ == "__main__":`` they fail to start, and the error says what to change."""
-    script = tmp_path / "unguarded.py"
-    script.write_text(
-        "import numpy as np\n"
-        "from muscle_envs.vector import BatchedVecEnv\n"
-        "venv = BatchedVecEnv('MuscleArmReach-v0', 4, n_workers=1)\n"
-        "venv.reset()\n"
-    )
-    result = subprocess.run(
-        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300
-    )
-    assert result.returncode == 1
-    assert "WorkerDied: BatchedVecEnv worker 1 died" in result.stderr
-    assert 'under `if __name__ == "__main__":`' in result.stderr.splitlines()[-1]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import mujoco
 import numpy as np
@@ -32,26 +32,22 @@ class SensorGroup(NamedTuple):
 class SensorReadout:
     """Reads several sensor groups as one new normalized vector, in three numpy calls.
 
-    The hot path of every env: one gather from ``mjData.sensordata`` by precomputed address (which
-    allocates the result), one multiply, one add. ``extra`` trailing entries have scale 0, so each
-    reads as its offset: :meth:`set_constant` puts per-episode constants (a target) there at no cost
-    per step, and the caller may overwrite others (a timer), so one array carries a whole observation.
+    The hot path of every env: one gather from ``sensordata`` by precomputed address (which
+    allocates the result), one multiply, one add. ``sensordata`` is one env's (1-D) or a batch's
+    (one row per env); the result has the same leading shape. ``extra`` trailing entries have scale
+    0, so each reads as its offset: an env passes per-episode constants (a target) there as its own
+    ``offset`` at no cost per step, and may overwrite others (a timer), so one array carries a whole
+    observation.
     """
 
-    def __init__(self, data: mujoco.MjData, groups: Sequence[SensorGroup], extra: int = 0):
-        self._sensordata = data.sensordata  # live view
+    def __init__(self, groups: Sequence[SensorGroup], extra: int = 0):
         pad = np.zeros(extra)
         self._addresses = np.concatenate([*(g.addresses for g in groups), pad.astype(np.intp)])
         self._scale = np.concatenate([*(g.scale for g in groups), pad])
         self._offset = np.concatenate([*(g.offset for g in groups), pad])
+        self._offset.flags.writeable = False
         self.n_sensors = int(self._addresses.size) - extra
         self.size = int(self._addresses.size)
-
-    def set_constant(self, part: slice, values: NDArray | Sequence[float]) -> None:
-        """Make the extra entries in ``part`` read as ``values``."""
-        if part.start < self.n_sensors:
-            raise ValueError(f"entries {part} overlap the sensors (the first {self.n_sensors} entries)")
-        self._offset[part] = values
 
     @property
     def addresses(self) -> NDArray[np.intp]:
@@ -64,13 +60,15 @@ class SensorReadout:
 
     @property
     def offset(self) -> NDArray[np.float64]:
-        """Each entry's offset, the per-episode constants included (live: do not modify)."""
+        """Each entry's offset (0 for the extra entries); read-only: copy it to make an env's own."""
         return self._offset
 
-    def read(self) -> NDArray[np.float64]:
-        values = self._sensordata[self._addresses]  # fancy indexing: a fresh float64 array
+    def read(self, sensordata: NDArray[np.float64], offset: NDArray[np.float64] | None = None) -> NDArray:
+        """The normalized values of ``sensordata`` (1-D, or one row per env), with ``offset`` (the
+        same leading shape, or one for all) in place of :attr:`offset` if given: a fresh array."""
+        values = sensordata.take(self._addresses, axis=-1)
         np.multiply(values, self._scale, out=values)
-        np.add(values, self._offset, out=values)
+        np.add(values, self._offset if offset is None else offset, out=values)
         return values
 
 
@@ -133,10 +131,12 @@ class MusclePlant:
         every = ids.size == model.nu and np.array_equal(ids, np.arange(model.nu))
         self._index = slice(None) if every else ids
         self._ctrl = self.data.ctrl
+        self.sensordata = self.data.sensordata  # live view; one row per env in a BatchPlant
         self._warning_counts = self.data.warning.number  # live view of MuJoCo's warning counters
         implicit = (mujoco.mjtIntegrator.mjINT_IMPLICIT, mujoco.mjtIntegrator.mjINT_IMPLICITFAST)
         self._integrate = mujoco.mj_implicit if model.opt.integrator in implicit else mujoco.mj_Euler
         self._accelerations_current = False  # see step()
+        self.detect_instability = False  # whether step() reports instability (an env that handles it sets it)
         act_adr = model.actuator_actadr[ids]
         self._act_index = slice(None) if every and np.array_equal(act_adr, np.arange(model.na)) else act_adr
         # Acceleration-stage sensors other than actuator forces (touch, force, accelerometer, ...) read
@@ -156,12 +156,16 @@ class MusclePlant:
         mujoco.mj_forward(self.model, self.data)
         self._accelerations_current = True
 
-    def step(self, excitation: NDArray) -> None:
-        """Hold ``excitation`` (one value per muscle) for one control step.
+    def step(self, excitation: NDArray) -> bool:
+        """Hold ``excitation`` (one value per muscle) for one control step; return whether the
+        simulation went unstable meanwhile (MuJoCo then resets its state itself: see
+        :meth:`instability_count`), if :attr:`detect_instability` is set (else False: the check costs
+        ~0.3 us, some 2% of an arm step).
 
         The actuators are ``ctrllimited`` to [0, 1], so MuJoCo clamps out-of-range values itself;
         ``excitation`` must be finite (the env checks).
         """
+        before = self.instability_count() if self.detect_instability else 0
         self._ctrl[self._index] = excitation
         model, data = self.model, self.data
         if self._accelerations_current:
@@ -182,6 +186,26 @@ class MusclePlant:
             mujoco.mj_fwdConstraint(model, data)
         mujoco.mj_sensorAcc(model, data)
         self._accelerations_current = self._solve_constraints
+        return self.detect_instability and self.instability_count() > before
+
+    def restart(self, unstable: bool, *state: Any) -> None:
+        """``set_state(*state)`` if ``unstable`` (:class:`~muscle_envs.plants.batch.BatchPlant`
+        does it for the envs whose entry is true)."""
+        if unstable:
+            self.set_state(*state)
+
+    def set_state(self, *state: Any) -> None:
+        """Reset time, warnings and the state; recompute every derived quantity (per plant)."""
+        raise NotImplementedError
+
+    def apply_force(self, body: int, force: NDArray) -> None:
+        """Apply ``force`` (world frame, N) at ``body``'s centre of mass until changed."""
+        self.data.xfrc_applied[body, :3] = force
+        self.applied_forces_changed()
+
+    def view(self, name: str) -> NDArray:
+        """The live ``MjData`` field ``name`` (a batch's, one row per env, in a BatchPlant)."""
+        return getattr(self.data, name)
 
     def applied_forces_changed(self) -> None:
         """Say that ``xfrc_applied``/``qfrc_applied`` changed since the last step (the next step then
@@ -252,4 +276,4 @@ class MusclePlant:
         raise ValueError(f"quantity must be one of {MUSCLE_QUANTITIES}, got {quantity!r}")
 
     def readout(self, groups: Sequence[SensorGroup], extra: int = 0) -> SensorReadout:
-        return SensorReadout(self.data, groups, extra)
+        return SensorReadout(groups, extra)

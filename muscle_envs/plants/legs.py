@@ -244,8 +244,12 @@ class LegsPlant(MusclePlant):
 
     def push_pelvis(self, force: NDArray) -> None:
         """Apply ``force`` (world frame, N) at the pelvis until changed; zeros to stop."""
-        self.data.xfrc_applied[self._pelvis, :3] = force
-        self.applied_forces_changed()
+        self.apply_force(self._pelvis, force)
+
+    @property
+    def pelvis_id(self) -> int:
+        """The pelvis's body id."""
+        return self._pelvis
 
     # -- sensors ------------------------------------------------------------------------------------
     def coordinate_sensors(self, kind: str) -> SensorGroup:

@@ -194,7 +194,7 @@ class FitnessWorker:
         settings = Settings(**config.hyperparams)
         spec = policy_spec(config.policy, **settings.policy_kwargs)
         venv = BatchedVecEnv(
-            config.env, settings.fitness_episodes, config.env_kwargs, config.action_range, n_workers=0
+            config.env, settings.fitness_episodes, config.env_kwargs, config.action_range, n_threads=1
         )
         model = build_model(config, spec, venv)
         return cls(venv, model, DeterministicActor(model.policy), actor_parameters(model.policy), config.seed)
