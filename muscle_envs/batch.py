@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 
 from muscle_envs.core import MuscleEnv, Outcome
 from muscle_envs.lanes import EpisodeState, Lanes, OneLane
+from muscle_envs.plants.base import MusclePlant
 from muscle_envs.plants.batch import BatchPlant
 
 
@@ -35,7 +36,8 @@ class EnvBatch:
     frame), :meth:`lane` turns the env object into that copy for a moment: its plant's ``MjData``
     holds the copy's simulation, ``env.lanes.episode`` is the copy's row and ``env.np_random`` the
     copy's generator. Per-episode variables are the only per-copy state; an attribute set on the env
-    object (``set_attr``) is set for every copy.
+    object (``set_attr``) is set for every copy. A batch of one is the env itself: its own ``MjData``
+    and its one-lane task code, which beat array arithmetic on arrays of one.
 
     Args:
         env: an unwrapped muscle env (``gym.make(id, **options).unwrapped``), the copies' template.
@@ -49,33 +51,59 @@ class EnvBatch:
             raise ValueError(f"{type(env).__name__} is not a muscle_envs env; EnvBatch steps only those")
         self.env = env
         self.n = n
-        self.plant = BatchPlant(env.plant, n, n_threads)
-        self.episode = EpisodeState.many(env.episode_fields, n)
-        self.rngs: list[Any] = [None] * n  # each copy's generator, made as env.np_random makes one
-        self.lanes = Lanes(self.plant, self.episode, self.rngs)
+        # A batch of one is the env itself, stepped as one lane: Python numbers and its own MjData,
+        # which cost less than any array arithmetic (the outcome is then made into rows of one).
+        self._one = n == 1
+        if self._one:
+            if n_threads is not None and n_threads < 1:
+                raise ValueError(f"n_threads must be >= 1, got {n_threads}")
+            self.plant: BatchPlant | MusclePlant = env.plant
+            self.lanes: Lanes | OneLane = env.lanes
+            self.rngs: list[Any] = []
+        else:
+            self.plant = BatchPlant(env.plant, n, n_threads)
+            self.episode = EpisodeState.many(env.episode_fields, n)
+            self.rngs = [None] * n  # each copy's generator, made as env.np_random makes one
+            self.lanes = Lanes(self.plant, self.episode, self.rngs)
         self._was_reset = np.zeros(n, dtype=bool)
 
     @property
     def n_threads(self) -> int:
-        return self.plant.n_threads
+        """Native threads stepping the physics (1 for a batch of one)."""
+        return 1 if self._one else self.plant.n_threads
 
     def reset(self, i: int, seed: int | None = None, options: dict | None = None) -> tuple[NDArray, dict]:
         """Start a new episode of copy ``i`` (``env.reset(seed=seed, options=options)`` for it); returns
         its first observation vector and the reset info. A bad option raises before anything changes."""
         with self.lane(i, load=False) as env:
             vector, info = env.begin_episode(seed, options)
-            self.plant.save(i)
+            if not self._one:
+                self.plant.save(i)
         self._was_reset[i] = True
         return vector, info
 
     def step(self, excitation: NDArray) -> Outcome:
         """One control step of every copy: row i of ``excitation`` (checked: finite, one row per copy)
-        for copy i. Copies whose episode ended must be reset before the next step."""
+        for copy i. Copies whose episode ended must be reset before the next step. The outcome has
+        one row (or entry) per copy."""
         if not self._was_reset.all():
             raise gym.error.ResetNeeded(
                 f"call reset() before step(): env(s) {np.flatnonzero(~self._was_reset).tolist()} never were"
             )
-        return self.env._step(self.lanes, excitation)
+        if not self._one:
+            return self.env._step(self.lanes, excitation)
+        vector, reward, terms, terminated, truncated, success, info = self.env._step(
+            self.lanes, excitation[0]
+        )
+        return Outcome(
+            vector[None],
+            np.array([reward]),
+            tuple(np.array([term]) for term in terms),
+            np.array([terminated]),
+            np.array([truncated]),
+            np.array([success]),
+            {key: np.array([value]) for key, value in info.items()},
+        )
 
     @contextlib.contextmanager
     def lane(self, i: int, load: bool = True) -> Iterator[MuscleEnv]:
@@ -84,6 +112,9 @@ class EnvBatch:
         if not 0 <= i < self.n:
             raise IndexError(f"env index {i} out of range 0..{self.n - 1}")
         env = self.env
+        if self._one:  # the env is the copy
+            yield env
+            return
         own = env.lanes, env._np_random
         if load:
             self.plant.load(i)

@@ -252,6 +252,8 @@ class MyoLegsStandEnv(MuscleEnv):
         self._right, self._left = (np.array(idx) for idx in zip(*mirror, strict=True))
 
         self.nominal_pose = plant.standing_qpos[plant.coordinate_qpos_indices()]
+        self._pose_scale = -1.0 / (nc * 0.04)  # exp(-mean((q - q*)^2) / (0.2 rad)^2)
+        self._symmetry_scale = -cfg.symmetry_weight / len(self._right)  # -w mean((q_r - q_l)^2)
         self._standing_height = plant.standing_pelvis_height
         self._start_lanes(
             {
@@ -354,21 +356,20 @@ class MyoLegsStandEnv(MuscleEnv):
     ) -> tuple[Any, tuple[Any, ...], Any]:
         """(reward, weighted terms, mean squared activation)."""
         cfg, exp, sum_squares = self.config, lanes.exp, lanes.sum_squares
-        dz = (height - self._standing_height) / 0.1
-        tilt_ratio = tilt / 0.25
+        dz = (height - self._standing_height) * 10.0  # / 0.1 m
+        tilt_ratio = tilt * 4.0  # / 0.25 rad
         upright = cfg.upright_weight * exp(-dz * dz - tilt_ratio * tilt_ratio)
-        stability = cfg.stability_weight * exp(-sum_squares(vector[..., self._com_velocity]) / 0.04)
+        stability = cfg.stability_weight * exp(sum_squares(vector[..., self._com_velocity]) * -25.0)  # / 0.04
         q = vector[..., self._coordinate_pos]
         deviation = q - self.nominal_pose
-        pose = cfg.pose_weight * exp(-sum_squares(deviation) / deviation.shape[-1] / 0.04)
-        loads, threshold = vector[..., self._contact], cfg.contact_threshold
-        feet = (lanes.entry(loads, 0) > threshold) * 1 + (lanes.entry(loads, 1) > threshold) * 1
-        contact = cfg.contact_weight * feet / 2
+        pose = cfg.pose_weight * exp(sum_squares(deviation) * self._pose_scale)
+        feet = (vector[..., self._contact] > cfg.contact_threshold).sum(-1)  # feet in contact
+        contact = feet * (cfg.contact_weight / 2)
         activation = vector[..., self._activation]
         mean_square = sum_squares(activation) / activation.shape[-1]
         effort = -cfg.effort_weight * mean_square
         asymmetry = q[..., self._right] - q[..., self._left]
-        symmetry = -cfg.symmetry_weight * sum_squares(asymmetry) / asymmetry.shape[-1]
+        symmetry = sum_squares(asymmetry) * self._symmetry_scale
         terms = (upright, stability, pose, contact, effort, symmetry)
         return reward_of(terms), terms, mean_square
 

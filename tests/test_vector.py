@@ -21,7 +21,7 @@ from muscle_train import envs
 # target (many successes, resets mid-run), delays + noise + place cells + activation (ring buffer,
 # per-env random streams), the legs' dict and flat layouts, randomized starts and short episodes
 # (falls, successes), pushes (per-env events, applied forces).
-# (env id, options, physics threads, steps, whether some episodes succeed in that many steps)
+# (env id, options, envs, physics threads, steps, whether some episodes succeed in that many steps)
 EASY_REACH = {"hold_duration": [0.05, 0.1], "reach_threshold": 0.2, "hold_threshold": 0.25}
 ARM_EVERYTHING = {
     **EASY_REACH,
@@ -35,13 +35,16 @@ ARM_EVERYTHING = {
     "reach_bonus_every_step": True,
 }
 LEGS_SHORT = {"obs_layout": "seed003", "randomized_start": True, "episode_steps": 30}
+PUSHES = {**LEGS_SHORT, "push_force": 100.0, "push_interval": [0.05, 0.1]}
 CASES = [
-    ("MuscleArmReach-v0", {}, 1, 400, False),
-    ("MuscleArmReach-v0", EASY_REACH, 2, 400, True),
-    ("MuscleArm6Reach-v1", ARM_EVERYTHING, 2, 300, True),
-    ("MyoLegsStand-v0", {}, 2, 120, False),
-    ("MyoLegs26Stand-v0", LEGS_SHORT, 1, 120, True),
-    ("MyoLegs26Stand-v0", {**LEGS_SHORT, "push_force": 100.0, "push_interval": [0.05, 0.1]}, 2, 80, True),
+    ("MuscleArmReach-v0", {}, 3, 1, 400, False),
+    ("MuscleArmReach-v0", EASY_REACH, 3, 2, 400, True),
+    ("MuscleArm6Reach-v1", ARM_EVERYTHING, 1, 1, 800, True),  # a batch of one: the env itself
+    ("MuscleArm6Reach-v1", ARM_EVERYTHING, 3, 2, 300, True),
+    ("MyoLegsStand-v0", {}, 3, 2, 120, False),
+    ("MyoLegs26Stand-v0", LEGS_SHORT, 3, 1, 120, True),
+    ("MyoLegs26Stand-v0", PUSHES, 3, 2, 80, True),
+    ("MyoLegs26Stand-v0", PUSHES, 1, 1, 120, True),
 ]
 
 
@@ -54,11 +57,10 @@ def assert_same_observation(expected, actual, what: str) -> None:
         np.testing.assert_array_equal(actual, expected, err_msg=what)
 
 
-@pytest.mark.parametrize("env_id, options, n_threads, steps, successes_expected", CASES)
-def test_batched_steps_like_dummy_vec_env(env_id, options, n_threads, steps, successes_expected):
+@pytest.mark.parametrize("env_id, options, n, n_threads, steps, successes_expected", CASES)
+def test_batched_steps_like_dummy_vec_env(env_id, options, n, n_threads, steps, successes_expected):
     """Observations, rewards, episode ends, terminal observations, resets and episode statistics
     equal DummyVecEnv's over envs.make_env (RescaleAction, EpisodeMetrics, Monitor), bit for bit."""
-    n = 3
     reference = envs.make_vec_env(env_id, options, n, "dummy", seed=7)
     batched = BatchedVecEnv(env_id, n, options, n_threads=n_threads)
     assert batched.n_threads == n_threads
