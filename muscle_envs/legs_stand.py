@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 from muscle_envs import observations as obs_keys
 from muscle_envs.core import MuscleEnv, ObservationLayout, Outcome, make_config, reward_of
 from muscle_envs.lanes import Lanes, OneLane
-from muscle_envs.plants.legs import LegsPlant
+from muscle_envs.plants.legs import LegsPlant, tilt_from_rotation
 
 _LAYOUTS = ("dict", "seed003")
 _FOOT_TOUCH = "foot_touch"  # hidden: the four raw touch sensors, summed per foot into foot_contact
@@ -347,9 +347,7 @@ class MyoLegsStandEnv(MuscleEnv):
     def _pelvis_tilt(self, lanes: OneLane | Lanes) -> Any:
         """Angle between the pelvis's up axis and the vertical, rad (``LegsPlant.pelvis_tilt``)."""
         z_row = lanes.plant.view("xmat")[..., self.plant.pelvis_id, 6:9]  # the rotation's z row
-        (u0, u1, u2), entry = self.plant.pelvis_up, lanes.entry
-        vertical = entry(z_row, 0) * u0 + entry(z_row, 1) * u1 + entry(z_row, 2) * u2
-        return lanes.arccos(lanes.clip(vertical, -1.0, 1.0))
+        return tilt_from_rotation(z_row, self.plant.pelvis_up, lanes)
 
     def _reward(
         self, lanes: OneLane | Lanes, vector: NDArray[np.float64], height: Any, tilt: Any

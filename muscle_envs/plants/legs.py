@@ -14,12 +14,14 @@ import math
 import warnings
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import mujoco
 import numpy as np
 from numpy.typing import NDArray
 
 from muscle_envs.calibration import cache_dir, muscle_actuators, write_to_cache
+from muscle_envs.lanes import OneLane
 from muscle_envs.plants.base import MusclePlant, SensorGroup
 
 # Per-leg coordinates of seed 003, in observation order; a model uses those it has (the 26-muscle
@@ -112,6 +114,14 @@ def compile_legs(name: str = "myolegs") -> mujoco.MjModel:
         model = build_spec(name).compile()
     write_to_cache(key, lambda tmp: mujoco.mj_saveModel(model, tmp, None))
     return model
+
+
+def tilt_from_rotation(z_row: NDArray, up: tuple[float, float, float], lanes: Any = OneLane) -> Any:
+    """Angle between a body's ``up`` axis (body frame) and the vertical, rad, from the z row of its
+    rotation matrix: one env's (``lanes`` ``OneLane``) or one row per env (``lanes`` a ``Lanes``)."""
+    (u0, u1, u2), entry = up, lanes.entry
+    vertical = entry(z_row, 0) * u0 + entry(z_row, 1) * u1 + entry(z_row, 2) * u2  # its world z
+    return lanes.arccos(lanes.clip(vertical, -1.0, 1.0))
 
 
 def lowest_point(model: mujoco.MjModel, data: mujoco.MjData, geom_ids: NDArray[np.intp]) -> float:
@@ -222,10 +232,7 @@ class LegsPlant(MusclePlant):
 
     def pelvis_tilt(self) -> float:
         """Angle between the pelvis's up axis and the vertical, rad (0 when standing upright)."""
-        # World z of the pelvis's up axis, summed in this order in the batched kernel too.
-        (r0, r1, r2), (u0, u1, u2) = self._pelvis_xmat_z.tolist(), self.pelvis_up
-        vertical = r0 * u0 + r1 * u1 + r2 * u2
-        return math.acos(max(-1.0, min(1.0, vertical)))
+        return tilt_from_rotation(self._pelvis_xmat_z, self.pelvis_up)
 
     def foot_load(self) -> NDArray[np.float64]:
         """(right, left) normal force under each foot, in body weights."""
