@@ -148,7 +148,7 @@ class ReachTask:
             success * cfg.success_bonus,
             -cfg.effort_weight * effort,
         )
-        return terms[0] + terms[1] + terms[2] + terms[3] + terms[4], terms, success
+        return terms[0] + terms[1] + terms[2] + terms[3] + terms[4], terms, success  # (reward_of, unrolled)
 
 
 class MuscleArmReachEnv(MuscleEnv):
