@@ -123,6 +123,11 @@ class OneLane:
         return bool(mask)
 
     @staticmethod
+    def row(matrix: NDArray, index: int) -> NDArray:
+        """Row ``index`` of the env's matrix (a per-env (rows, k) variable)."""
+        return matrix[index]
+
+    @staticmethod
     def sum_squares(vectors: NDArray) -> Any:
         """Sum of squares over the last axis (numpy's pairwise sum, row by row the same in a batch)."""
         return (vectors * vectors).sum(-1)
@@ -165,6 +170,7 @@ class Lanes:
         self.episode = episode
         self.rngs = rngs
         self.n = len(rngs)
+        self._envs = np.arange(self.n)
 
     @staticmethod
     def clip(x: NDArray, low: float, high: float) -> NDArray:
@@ -173,6 +179,10 @@ class Lanes:
     @staticmethod
     def entry(vectors: NDArray, j: int) -> NDArray:
         return vectors[:, j]
+
+    def row(self, matrices: NDArray, index: NDArray) -> NDArray:
+        """Row ``index[i]`` of env i's matrix, for every env: (n, k)."""
+        return matrices[self._envs, index]
 
     @staticmethod
     def mean_square_clipped(values: NDArray) -> NDArray[np.float64]:

@@ -19,6 +19,11 @@ same thing, in the same unit, in every env that has it. Per-muscle entries follo
 | `pelvis_pose`        | m, then unit quaternion (w, x, y, z) | pelvis position and orientation           |
 | `pelvis_velocity`    | m/s, then rad/s (world frame)        | pelvis linear and angular velocity        |
 | `foot_contact`       | body weights                         | normal force under (right, left) foot     |
+| `rule`               | one-hot                              | which task (seed 004's rule input)         |
+| `speed`              | [0, 1]                               | seed 004's speed signal, 0 before the cue  |
+| `go_cue`             | 0 or 1                               | 1 from the start of the movement epoch     |
+| `desired_position`   | m, world (x, z)                      | the path's point now (privileged)          |
+| `desired_velocity`   | m/s, world (x, z)                    | the path's velocity now (privileged)       |
 """
 
 MUSCLE_LENGTH = "muscle_length"
@@ -41,3 +46,10 @@ JOINT_VELOCITY = "joint_velocity"  # rad/s, same order
 PELVIS_POSE = "pelvis_pose"  # m (x, y, z) then orientation quaternion (w, x, y, z)
 PELVIS_VELOCITY = "pelvis_velocity"  # m/s (linear) then rad/s (angular), world frame
 FOOT_CONTACT = "foot_contact"  # (right, left) normal force under each foot, body weights
+
+# Delayed multi-task movements (MuscleArmMultiTask-v0, seed 004).
+RULE = "rule"
+SPEED = "speed"
+GO_CUE = "go_cue"
+DESIRED_POSITION = "desired_position"  # privileged: for teachers
+DESIRED_VELOCITY = "desired_velocity"

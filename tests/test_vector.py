@@ -45,6 +45,7 @@ CASES = [
     ("MyoLegs26Stand-v0", LEGS_SHORT, 3, 1, 120, True),
     ("MyoLegs26Stand-v0", PUSHES, 3, 2, 80, True),
     ("MyoLegs26Stand-v0", PUSHES, 1, 1, 120, True),
+    ("MuscleArmMultiTask-v0", {"privileged": True, "delays": [0, 5], "speeds": [0]}, 3, 2, 300, False),
 ]
 
 
