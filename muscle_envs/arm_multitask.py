@@ -236,7 +236,8 @@ class MuscleArmMultiTaskEnv(MuscleEnv):
     ## Episode Metrics
     ``episode_metrics()``: ``position_error_cm`` (mean over the movement and hold epochs so far; NaN
     before the movement), ``premature_movement_cm`` (the hand's largest distance from its start before
-    the go cue) and ``task`` (the rule index; ``TASK_NAMES`` names it).
+    the go cue), ``task`` (the rule index; ``TASK_NAMES`` names it) and ``speed`` (0, 1, 2: fast,
+    middle, slow). evaluate.py reports its results per task and per speed (``conditions``).
 
     ## Arguments
     ``gym.make("MuscleArmMultiTask-v0", **options)`` overrides fields of ``ArmMultiTaskConfig``.
@@ -267,6 +268,7 @@ class MuscleArmMultiTaskEnv(MuscleEnv):
     """
 
     reward_terms = ("reward_position", "reward_activation")
+    conditions = {"task": TASK_NAMES, "speed": ("fast", "middle", "slow")}
 
     def __init__(
         self, render_mode: str | None = None, config: ArmMultiTaskConfig | None = None, **options: Any
@@ -320,6 +322,7 @@ class MuscleArmMultiTaskEnv(MuscleEnv):
                 "offset": self._readout.offset,  # with the rule's one-hot
                 "task": 0,
                 "direction": 0,
+                "speed_index": 0,
                 "move_start": 0,  # first step of the movement epoch (the go cue)
                 "move_steps": 1,  # T
                 "episode_steps": 1,
@@ -357,7 +360,7 @@ class MuscleArmMultiTaskEnv(MuscleEnv):
         episode.path[steps:] = path[-1]
         episode.offset[...] = self._readout.offset
         episode.offset[self._rule.start + task] = 1.0
-        episode.task, episode.direction = task, direction
+        episode.task, episode.direction, episode.speed_index = task, direction, speed
         episode.move_start = cfg.stable_steps + delay
         episode.move_steps = steps
         episode.episode_steps = cfg.stable_steps + delay + steps + cfg.hold_steps
@@ -438,13 +441,15 @@ class MuscleArmMultiTaskEnv(MuscleEnv):
 
     def episode_metrics(self) -> dict[str, float]:
         """The episode so far: ``position_error_cm`` (mean over the movement and hold; NaN before),
-        ``premature_movement_cm`` and ``task`` (the rule index)."""
+        ``premature_movement_cm``, and its conditions: ``task`` (the rule index) and ``speed`` (0-2:
+        fast, middle, slow)."""
         episode = self.lanes.episode
         error = episode.error_sum / episode.error_steps if episode.error_steps else math.nan
         return {
             "position_error_cm": 100.0 * error,
             "premature_movement_cm": 100.0 * episode.premature,
             "task": float(episode.task),
+            "speed": float(episode.speed_index),
         }
 
     @property

@@ -135,6 +135,9 @@ class MuscleEnv(gym.Env):
     # is_success that matter at an episode's end.
     reward_terms: tuple[str, ...] = ()
     end_info_keys: tuple[str, ...] = ()
+    # Episode metrics that label an episode's condition (an index), with the names of their values:
+    # evaluation reports results per condition (the multi-task env's task and speed).
+    conditions: dict[str, tuple[str, ...]] = {}
 
     def __init__(
         self,

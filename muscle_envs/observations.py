@@ -53,3 +53,5 @@ SPEED = "speed"
 GO_CUE = "go_cue"
 DESIRED_POSITION = "desired_position"  # privileged: for teachers
 DESIRED_VELOCITY = "desired_velocity"
+# What only a teacher may see: a student distilled from it is given the other keys.
+PRIVILEGED = (DESIRED_POSITION, DESIRED_VELOCITY)

@@ -98,6 +98,8 @@ class RunConfig:
         normalize: VecNormalize's keyword arguments, or False (no normalizer).
         n_eval_episodes: episodes per periodic evaluation.
         teacher: a distillation's teacher run directory.
+        observation_keys: the observation keys the policy sees (the env's others are dropped: a
+            distilled student does not see its teacher's privileged keys); None: all of them.
         wandb_id: the W&B run id, so a resumed run logs to the same W&B run.
         command: the command line that started the run; ``resumed``: those that continued it.
         versions: package versions of the machine that last wrote config.yml.
@@ -120,6 +122,7 @@ class RunConfig:
     hyperparams: dict[str, Any] = field(default_factory=dict)
     env_config: dict[str, Any] = field(default_factory=dict)
     teacher: str | None = None
+    observation_keys: tuple[str, ...] | None = None
     wandb_id: str | None = None
     command: str | None = None
     resumed: tuple[str, ...] = ()
@@ -161,6 +164,8 @@ class RunConfig:
         if values.get("action_range") is not None:
             values["action_range"] = tuple(values["action_range"])
         values["resumed"] = tuple(values.get("resumed") or ())
+        if values.get("observation_keys") is not None:
+            values["observation_keys"] = tuple(values["observation_keys"])
         for key in ("env_kwargs", "hyperparams", "env_config", "versions"):
             values[key] = values.get(key) or {}
         return cls(**values)

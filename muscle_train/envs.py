@@ -13,9 +13,10 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from gymnasium.wrappers import RescaleAction
+from gymnasium.wrappers import FilterObservation, RescaleAction
 from stable_baselines3.common.monitor import Monitor
-from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecEnvWrapper
+from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 
 import muscle_envs
 from muscle_envs.vector import new_monitor_file
@@ -83,10 +84,14 @@ def make_env(
     action_range: tuple[float, float] | None,
     render_mode: str | None = None,
     monitor_file: Path | None = None,
+    observation_keys: tuple[str, ...] | None = None,
 ) -> gym.Env:
     """One env as training uses it: the registered env, its action rescaling (continuous actions),
-    episode metrics and a Monitor (writing ``monitor_file`` if given)."""
+    only ``observation_keys`` of its observation (if given), episode metrics and a Monitor (writing
+    ``monitor_file`` if given)."""
     env = gym.make(qualified_id(env_id), render_mode=render_mode, **env_kwargs)
+    if observation_keys is not None:
+        env = FilterObservation(env, list(observation_keys))
     if action_range is not None and isinstance(env.action_space, gym.spaces.Box):
         low, high = np.float32(action_range[0]), np.float32(action_range[1])  # float32 like the env's space
         env = RescaleAction(env, low, high)
@@ -126,8 +131,10 @@ def make_vec_env(
     action_range: tuple[float, float] | None = POLICY_ACTION_RANGE,
     monitor_dir: Path | None = None,
     start_method: str | None = None,
+    observation_keys: tuple[str, ...] | None = None,
 ) -> VecEnv:
-    """``n_envs`` copies in a DummyVecEnv, SubprocVecEnv or BatchedVecEnv, seeded seed..seed+n-1.
+    """``n_envs`` copies in a DummyVecEnv, SubprocVecEnv or BatchedVecEnv, seeded seed..seed+n-1,
+    showing only ``observation_keys`` of a ``Dict`` observation if given.
 
     SubprocVecEnv's workers build their envs from the module-qualified id, so any start method works
     (fork, forkserver, spawn; ``start_method=None`` is forkserver on Linux). BatchedVecEnv
@@ -145,23 +152,24 @@ def make_vec_env(
             venv: VecEnv = BatchedVecEnv(env_id, n_envs, env_kwargs, action_range, monitor_dir=monitor_dir)
         except ValueError as err:
             raise RunError(f"vec_env batched: {err}") from None
-        venv.seed(seed)
-        return venv
-    factories = [
-        _env_factory(
-            env_id,
-            env_kwargs,
-            action_range,
-            None if monitor_dir is None else monitor_dir / str(rank),
-            worker=vec_env == "subproc",
+    else:
+        factories = [
+            _env_factory(
+                env_id,
+                env_kwargs,
+                action_range,
+                None if monitor_dir is None else monitor_dir / str(rank),
+                worker=vec_env == "subproc",
+            )
+            for rank in range(n_envs)
+        ]
+        venv = (
+            SubprocVecEnv(factories, start_method=start_method)
+            if vec_env == "subproc"
+            else DummyVecEnv(factories)
         )
-        for rank in range(n_envs)
-    ]
-    venv = (
-        SubprocVecEnv(factories, start_method=start_method)
-        if vec_env == "subproc"
-        else DummyVecEnv(factories)
-    )
+    if observation_keys is not None:  # (one wrapper for every kind, so normalizers sync across them)
+        venv = VecFilterKeys(venv, observation_keys)
     venv.seed(seed)
     return venv
 
@@ -169,10 +177,17 @@ def make_vec_env(
 def make_run_vec_env(
     config: RunConfig, n_envs: int, vec_env: str = "dummy", monitor_dir: Path | None = None
 ) -> VecEnv:
-    """``n_envs`` envs of a run (its env id, options, action range and seed), as :func:`make_vec_env`
-    builds them."""
+    """``n_envs`` envs of a run (its env id, options, action range, seed and observation keys), as
+    :func:`make_vec_env` builds them."""
     return make_vec_env(
-        config.env, config.env_kwargs, n_envs, vec_env, config.seed, config.action_range, monitor_dir
+        config.env,
+        config.env_kwargs,
+        n_envs,
+        vec_env,
+        config.seed,
+        config.action_range,
+        monitor_dir,
+        observation_keys=config.observation_keys,
     )
 
 
@@ -192,3 +207,30 @@ def check_env_options(env_id: str, env_kwargs: dict[str, Any]) -> dict[str, Any]
     config = getattr(env.unwrapped, "config", None)
     env.close()
     return plain(asdict(config)) if is_dataclass(config) else {}
+
+
+class VecFilterKeys(VecEnvWrapper):
+    """Only ``keys`` of a vectorized env's ``Dict`` observations (terminal observations included), as
+    Gymnasium's ``FilterObservation`` does for one env."""
+
+    def __init__(self, venv: VecEnv, keys: tuple[str, ...]):
+        space = venv.observation_space
+        missing = sorted(set(keys) - set(space.spaces)) if isinstance(space, gym.spaces.Dict) else keys
+        if missing:
+            raise RunError(f"observation keys {list(missing)} are not in the env's observation {space}")
+        filtered = gym.spaces.Dict({key: space.spaces[key] for key in keys})
+        super().__init__(venv, observation_space=filtered)
+        self._keys = tuple(filtered.spaces)
+
+    def _filtered(self, obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {key: obs[key] for key in self._keys}
+
+    def reset(self) -> VecEnvObs:
+        return self._filtered(self.venv.reset())
+
+    def step_wait(self) -> VecEnvStepReturn:
+        obs, rewards, dones, infos = self.venv.step_wait()
+        for info in infos:
+            if "terminal_observation" in info:
+                info["terminal_observation"] = self._filtered(info["terminal_observation"])
+        return self._filtered(obs), rewards, dones, infos

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 from rich.table import Table
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
@@ -41,6 +42,11 @@ class Source:
     normalizer_path: Path | None
     config: RunConfig | None = None  # the run's, which the model is rebuilt from without unpickling
     trust: bool = False  # load what only pickled code can restore (rundir.TRUST_HINT)
+
+    @property
+    def observation_keys(self) -> tuple[str, ...] | None:
+        """The observation keys the model sees (its run's; None: all)."""
+        return None if self.config is None else self.config.observation_keys
 
 
 def run_source(
@@ -99,7 +105,16 @@ def build(
     source: Source, n_envs: int, seed: int, render_mode: str | None = None
 ) -> tuple[VecEnv, BaseAlgorithm]:
     """The evaluation envs (frozen normalizer) and the model, each checked against the other."""
-    factory = lambda: make_env(source.env, source.env_kwargs, source.action_range, render_mode)  # noqa: E731
+
+    def factory() -> gym.Env:
+        return make_env(
+            source.env,
+            source.env_kwargs,
+            source.action_range,
+            render_mode,
+            observation_keys=source.observation_keys,
+        )
+
     venv: VecEnv = DummyVecEnv([factory] * n_envs)
     if source.normalizer_path is not None:
         venv = rundir.load_normalizer(source.normalizer_path, venv, trust=source.trust)
@@ -116,15 +131,37 @@ def evaluate(
         raise RunError(f"the number of evaluation episodes (--episodes) must be >= 1, got {episodes}")
     venv, model = build(source, min(EVAL_ENVS, episodes), seed)
     try:
+        conditions = venv.get_attr("conditions", indices=[0])[0]
         records = run_episodes(model, venv, episodes, deterministic)
     finally:
         venv.close()
-    return {
+    results = {
         "env": source.env,
         "model": str(source.model_path),
         "deterministic": deterministic,
         "seed": seed,
         **summarize(records),
+    }
+    labels = tuple(f"task/{metric}" for metric in conditions)  # (the mean of a label says nothing)
+    for label in labels:
+        results.pop(label, None)
+    for metric, names in conditions.items():  # e.g. results["by_task"]["Figure8"]: its summary
+        results[f"by_{metric}"] = by_condition(records, f"task/{metric}", names, labels)
+    return results
+
+
+def by_condition(
+    records: list[dict[str, Any]], key: str, names: tuple[str, ...], labels: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """:func:`summarize` of the episodes of each value of the episode metric ``key`` (an index into
+    ``names``), in ``names``' order, for the values that occurred; the ``labels`` metrics (condition
+    indices, whose means say nothing) left out."""
+    groups: dict[int, list[dict[str, Any]]] = {}
+    for record in records:
+        groups.setdefault(int(record[key]), []).append(record)
+    return {
+        names[value]: {k: v for k, v in summarize(groups[value]).items() if k not in labels}
+        for value in sorted(groups)
     }
 
 
@@ -165,3 +202,22 @@ def results_table(results: dict[str, Any]) -> Table:
         if "/" in key:
             table.add_row(key, "n/a" if value is None else f"{value:.4g}")
     return table
+
+
+def condition_tables(results: dict[str, Any]) -> list[Table]:
+    """A table per condition of the env (``by_<metric>`` of an :func:`evaluate` result): episodes,
+    success rate and the task metrics, one row per value."""
+    tables = []
+    for key, groups in results.items():
+        if not key.startswith("by_") or not groups:
+            continue
+        first = next(iter(groups.values()))
+        metrics = [name for name in first if name.startswith("task/")]
+        table = Table(title=f"per {key[3:]}")
+        for column in (key[3:], "episodes", "success", *(m.removeprefix("task/") for m in metrics)):
+            table.add_column(column, justify="left" if column == key[3:] else "right")
+        for name, summary in groups.items():
+            cells = [f"{summary[m]:.3g}" if summary[m] is not None else "n/a" for m in metrics]
+            table.add_row(name, str(summary["n_episodes"]), f"{summary['success_rate']:.0%}", *cells)
+        tables.append(table)
+    return tables

@@ -13,7 +13,8 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecNormalize
 from test_training import interrupt_when_evaluated, run, tiny_hyperparams, train_args
 
-from muscle_envs.observations import PROPRIOCEPTION
+from muscle_envs.arm_multitask import TASK_NAMES
+from muscle_envs.observations import PRIVILEGED, PROPRIOCEPTION
 from muscle_train import envs, rollouts, rundir
 from muscle_train.config import RunConfig, Session
 from muscle_train.trainers import distillation, evolution
@@ -226,6 +227,38 @@ def test_distill_runs_on_the_80_muscle_legs(tmp_path):
     assert report["student"]["mean_episode_length"] <= 25 and len(report["rounds"]) == 2
     model = RecurrentPPO.load(student_dir / rundir.MODEL_FILE, device="cpu")
     assert model.action_space.shape == (80,)
+
+
+def test_a_student_does_not_see_its_teachers_privileged_keys(tmp_path):
+    """A teacher trained with the privileged desired position and velocity (MuscleArmMultiTask-v0) is
+    distilled into a student that sees only seed 004's inputs, in training and in evaluation."""
+    teacher_dir, student_dir = tmp_path / "teacher", tmp_path / "student"
+    short = ["--env", "MuscleArmMultiTask-v0", "--env_kwargs", "privileged=True", "delays=[0]", "speeds=[0]"]
+    hyperparams = tiny_hyperparams(
+        tmp_path, n_steps=64, batch_size=64, eval_freq=0, policy_kwargs={"net_arch": [16]}
+    )
+    result = run(*train_args(teacher_dir, hyperparams, *short, "--vec_env", "batched", steps=128))
+    assert result.returncode == 0, result.stderr
+    distill = tiny_distill(tmp_path, policy_kwargs={**TINY_STUDENT, "lstm_hidden_size": 8})
+    args = ["--teacher", str(teacher_dir), "--policy", "gru", "--hyperparams", str(distill)]
+    result = run("train_sb3.py", *args, "--run_dir", str(student_dir), "--no_progress")
+    assert result.returncode == 0, result.stderr
+    config = rundir.load_config(student_dir)
+    assert config.env_kwargs["privileged"] is True  # the teacher's env, seen through a filter
+    assert config.observation_keys is not None
+    assert not set(PRIVILEGED) & set(config.observation_keys) and "rule" in config.observation_keys
+    model = RecurrentPPO.load(student_dir / rundir.MODEL_FILE, device="cpu")
+    assert set(model.observation_space.spaces) == set(config.observation_keys)
+    teacher = PPO.load(teacher_dir / rundir.MODEL_FILE, device="cpu")
+    assert set(PRIVILEGED) <= set(teacher.observation_space.spaces)
+    out = tmp_path / "eval.json"
+    result = run("evaluate.py", str(student_dir), "--episodes", "4", "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    results = json.loads(out.read_text())
+    assert results["n_episodes"] == 4 and "task/task" not in results  # labels are not averaged
+    assert sum(group["n_episodes"] for group in results["by_task"].values()) == 4  # per task (seed 004)
+    assert set(results["by_task"]) <= set(TASK_NAMES) and set(results["by_speed"]) == {"fast"}
+    assert "per task" in result.stdout
 
 
 @pytest.mark.parametrize(

@@ -90,7 +90,10 @@ def source_of(args: argparse.Namespace) -> evaluation.Source:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     source = source_of(args)
     results = evaluation.evaluate(source, args.episodes, args.deterministic, args.seed)
-    Console().print(evaluation.results_table(results))
+    console = Console()
+    console.print(evaluation.results_table(results))
+    for table in evaluation.condition_tables(results):  # per task, per speed, ... where the env has them
+        console.print(table)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(plain(results), indent=2))

@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
 from sb3_contrib import RecurrentPPO
@@ -42,11 +43,12 @@ from stable_baselines3.common.logger import Logger, configure
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 from tqdm import tqdm
 
+from muscle_envs.observations import PRIVILEGED
 from muscle_envs.vector import FastVecNormalize
 from muscle_train import evaluation, rundir
 from muscle_train.callbacks import Evaluation, SignalFlag
 from muscle_train.config import RunConfig, RunError, Session, plain
-from muscle_train.envs import EVAL_SEED_OFFSET, make_eval_env, make_run_vec_env
+from muscle_train.envs import EVAL_SEED_OFFSET, VecFilterKeys, make_eval_env, make_run_vec_env, qualified_id
 from muscle_train.rollouts import episode_record, episode_targets, summarize
 from muscle_train.trainers.base import RunRequest, Trainer
 from policies import POLICIES, actor_means, initial_state, policy_spec
@@ -110,15 +112,21 @@ class Episode:
 
 class Controller:
     """A model acting on raw observations of a vector of envs through its own frozen normalizer
-    (``None``: it reads them raw), carrying its recurrent state across steps."""
+    (``None``: it reads them raw), carrying its recurrent state across steps; it sees only ``keys``
+    of the observations if given (a student, not its teacher's privileged keys)."""
 
-    def __init__(self, model: BaseAlgorithm, normalizer: VecNormalize | None):
+    def __init__(
+        self, model: BaseAlgorithm, normalizer: VecNormalize | None, keys: tuple[str, ...] | None = None
+    ):
         self.model = model
         self.normalizer = normalizer
+        self.keys = keys
         self.state: Any = None
 
     def act(self, observations: dict[str, np.ndarray], starts: np.ndarray) -> np.ndarray:
         """Deterministic actions (n_envs, action_dim); ``starts`` marks envs at an episode's first step."""
+        if self.keys is not None:
+            observations = {key: observations[key] for key in self.keys}
         if self.normalizer is not None:
             observations = self.normalizer.normalize_obs(observations)
         actions, self.state = self.model.predict(
@@ -184,15 +192,19 @@ def collect(
 
 
 class Dataset:
-    """The aggregated episodes, their observations normalized for the student (float32)."""
+    """The aggregated episodes, their observations (``keys`` of them, if given) normalized for the
+    student (float32)."""
 
-    def __init__(self, normalizer: VecNormalize | None):
+    def __init__(self, normalizer: VecNormalize | None, keys: tuple[str, ...] | None = None):
         self.normalizer = normalizer
+        self.keys = keys
         self.episodes: list[Episode] = []
 
     def add(self, episodes: list[Episode]) -> None:
         for episode in episodes:
             obs = episode.observations
+            if self.keys is not None:
+                obs = {key: obs[key] for key in self.keys}
             if self.normalizer is not None:
                 obs = self.normalizer.normalize_obs(obs)
             obs = {key: np.asarray(value, dtype=np.float32) for key, value in obs.items()}
@@ -309,14 +321,17 @@ def student_normalizer(
 
 
 def load_teacher(config: RunConfig, settings: Settings, venv: VecEnv, trust: bool = False) -> Controller:
-    """The teacher run's model and its normalizer (frozen), acting on ``venv``'s raw observations."""
+    """The teacher run's model and its normalizer (frozen), acting on ``venv``'s raw observations
+    (those of its keys the teacher was trained on)."""
     assert config.teacher is not None  # DistillationTrainer.adapt
     teacher_dir = Path(config.teacher)
     teacher_config = rundir.load_config(teacher_dir)
+    keys = teacher_config.observation_keys
+    view = venv if keys is None else VecFilterKeys(venv, keys)
     model_path, normalizer_path = rundir.run_files(teacher_dir, settings.teacher_model, teacher_config)
-    normalizer = rundir.load_normalizer(normalizer_path, venv, trust=trust) if normalizer_path else None
-    model = rundir.load_model(model_path, venv if normalizer is None else normalizer, teacher_config, trust)
-    return Controller(model, normalizer)
+    normalizer = rundir.load_normalizer(normalizer_path, view, trust=trust) if normalizer_path else None
+    model = rundir.load_model(model_path, view if normalizer is None else normalizer, teacher_config, trust)
+    return Controller(model, normalizer, keys)
 
 
 def distil(config: RunConfig, run_dir: Path, session: Session) -> dict[str, Any] | None:
@@ -331,7 +346,9 @@ def distil(config: RunConfig, run_dir: Path, session: Session) -> dict[str, Any]
     progress = session.progress
     logger: Logger = configure(str(run_dir / rundir.TENSORBOARD_DIR / "distill"), ["tensorboard"])
 
-    venv = make_run_vec_env(config, config.n_envs, config.vec_env)
+    keys = config.observation_keys  # the student's (the teacher sees every key of venv)
+    venv = make_run_vec_env(config.replace(observation_keys=None), config.n_envs, config.vec_env)
+    student_view = venv if keys is None else VecFilterKeys(venv, keys)
     eval_env = make_eval_env(config)
     flag = SignalFlag()
     try:
@@ -344,7 +361,7 @@ def distil(config: RunConfig, run_dir: Path, session: Session) -> dict[str, Any]
         if flag.requested:
             print("interrupted while collecting the demonstrations; no student was trained")
             raise flag.interrupted()
-        normalizer = student_normalizer(venv, teacher.normalizer, spec.raw_observation_keys, demos)
+        normalizer = student_normalizer(student_view, teacher.normalizer, spec.raw_observation_keys, demos)
         eval_env = VecNormalize(
             eval_env, training=False, norm_reward=False, norm_obs_keys=normalizer.norm_obs_keys
         )
@@ -354,7 +371,7 @@ def distil(config: RunConfig, run_dir: Path, session: Session) -> dict[str, Any]
         policy = model.policy
         optimizer = torch.optim.Adam(policy.parameters(), lr=settings.learning_rate)
         evaluator = Evaluation(eval_env, run_dir, config.n_eval_episodes, seed + EVAL_SEED_OFFSET)
-        dataset = Dataset(normalizer)
+        dataset = Dataset(normalizer, keys)
         dataset.add(demos)
         collected = sum(len(e) for e in demos)
         teacher_summary = summarize(teacher_records)
@@ -363,7 +380,7 @@ def distil(config: RunConfig, run_dir: Path, session: Session) -> dict[str, Any]
         with flag:
             for round_ in range(settings.dagger_rounds + 1):
                 if round_ > 0:
-                    student = Controller(model, normalizer)
+                    student = Controller(model, normalizer, keys)
                     visited, records = collect(
                         venv,
                         teacher,
@@ -466,6 +483,22 @@ def print_report(report: dict[str, Any]) -> None:
     Console().print(table)
 
 
+def student_keys(teacher: RunConfig) -> tuple[str, ...] | None:
+    """The observation keys a student of ``teacher`` sees: the teacher's, without the privileged ones
+    (``muscle_envs.observations.PRIVILEGED``: what tells a teacher the answer); None: all of them."""
+    if teacher.observation_keys is not None:
+        keys = teacher.observation_keys
+    else:
+        env = gym.make(qualified_id(teacher.env), **teacher.env_kwargs)
+        space = env.observation_space
+        env.close()
+        if not isinstance(space, gym.spaces.Dict):
+            return None
+        keys = tuple(space.spaces)
+    kept = tuple(key for key in keys if key not in PRIVILEGED)
+    return None if kept == keys and teacher.observation_keys is None else kept
+
+
 class DistillationTrainer(Trainer):
     """``--algo distill``: a recurrent student imitates a teacher run (:func:`distil`)."""
 
@@ -493,6 +526,7 @@ class DistillationTrainer(Trainer):
         return request, {
             "teacher": str(request.teacher),
             "normalize": {"norm_obs": True, "norm_reward": False},
+            "observation_keys": student_keys(teacher),
         }
 
     def check_policy(self, algo: str, policy: str) -> None:

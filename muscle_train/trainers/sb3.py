@@ -154,7 +154,15 @@ def video_recorder(config: RunConfig, run_dir: Path, train_env: VecEnv, wandb_ru
         import wandb
 
         env: VecEnv = DummyVecEnv(
-            [lambda: make_env(config.env, config.env_kwargs, config.action_range, "rgb_array")]
+            [
+                lambda: make_env(
+                    config.env,
+                    config.env_kwargs,
+                    config.action_range,
+                    "rgb_array",
+                    observation_keys=config.observation_keys,
+                )
+            ]
         )
         if isinstance(train_env, VecNormalize):
             env = VecNormalize(env, training=False, norm_reward=False, norm_obs_keys=train_env.norm_obs_keys)
