@@ -211,18 +211,25 @@ def test_distill_run_writes_a_run_dir_that_evaluate_loads(teacher_run, tmp_path)
     assert (run_dir / rundir.CONFIG_FILE).read_text() == before
 
 
-def test_distill_runs_on_the_80_muscle_legs(tmp_path):
+def tiny_teacher_and_student(tmp_path, env_args: list[str], vec_env: str, student: str):
+    """A teacher run (PPO, 128 steps) on ``env_args`` and its distilled ``student`` (tiny settings):
+    their run directories."""
     teacher_dir, student_dir = tmp_path / "teacher", tmp_path / "student"
-    short = ["--env", "MyoLegsStand-v0", "--env_kwargs", "max_episode_steps=25"]
     hyperparams = tiny_hyperparams(
         tmp_path, n_steps=64, batch_size=64, eval_freq=0, policy_kwargs={"net_arch": [16]}
     )
-    result = run(*train_args(teacher_dir, hyperparams, *short, "--vec_env", "dummy", steps=128))
+    result = run(*train_args(teacher_dir, hyperparams, *env_args, "--vec_env", vec_env, steps=128))
     assert result.returncode == 0, result.stderr
     distill = tiny_distill(tmp_path, policy_kwargs={**TINY_STUDENT, "lstm_hidden_size": 8})
-    args = ["--teacher", str(teacher_dir), "--policy", "sensory_gru", "--hyperparams", str(distill)]
+    args = ["--teacher", str(teacher_dir), "--policy", student, "--hyperparams", str(distill)]
     result = run("train_sb3.py", *args, "--run_dir", str(student_dir), "--no_progress")
     assert result.returncode == 0, result.stderr
+    return teacher_dir, student_dir
+
+
+def test_distill_runs_on_the_80_muscle_legs(tmp_path):
+    short = ["--env", "MyoLegsStand-v0", "--env_kwargs", "max_episode_steps=25"]
+    _, student_dir = tiny_teacher_and_student(tmp_path, short, "dummy", "sensory_gru")
     report = json.loads((student_dir / distillation.REPORT_FILE).read_text())
     assert report["student"]["mean_episode_length"] <= 25 and len(report["rounds"]) == 2
     model = RecurrentPPO.load(student_dir / rundir.MODEL_FILE, device="cpu")
@@ -232,17 +239,8 @@ def test_distill_runs_on_the_80_muscle_legs(tmp_path):
 def test_a_student_does_not_see_its_teachers_privileged_keys(tmp_path):
     """A teacher trained with the privileged desired position and velocity (MuscleArmMultiTask-v0) is
     distilled into a student that sees only seed 004's inputs, in training and in evaluation."""
-    teacher_dir, student_dir = tmp_path / "teacher", tmp_path / "student"
     short = ["--env", "MuscleArmMultiTask-v0", "--env_kwargs", "privileged=True", "delays=[0]", "speeds=[0]"]
-    hyperparams = tiny_hyperparams(
-        tmp_path, n_steps=64, batch_size=64, eval_freq=0, policy_kwargs={"net_arch": [16]}
-    )
-    result = run(*train_args(teacher_dir, hyperparams, *short, "--vec_env", "batched", steps=128))
-    assert result.returncode == 0, result.stderr
-    distill = tiny_distill(tmp_path, policy_kwargs={**TINY_STUDENT, "lstm_hidden_size": 8})
-    args = ["--teacher", str(teacher_dir), "--policy", "gru", "--hyperparams", str(distill)]
-    result = run("train_sb3.py", *args, "--run_dir", str(student_dir), "--no_progress")
-    assert result.returncode == 0, result.stderr
+    teacher_dir, student_dir = tiny_teacher_and_student(tmp_path, short, "batched", "gru")
     config = rundir.load_config(student_dir)
     assert config.env_kwargs["privileged"] is True  # the teacher's env, seen through a filter
     assert config.observation_keys is not None
