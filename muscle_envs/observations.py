@@ -55,3 +55,6 @@ DESIRED_POSITION = "desired_position"  # privileged: for teachers
 DESIRED_VELOCITY = "desired_velocity"
 # What only a teacher may see: a student distilled from it is given the other keys.
 PRIVILEGED = (DESIRED_POSITION, DESIRED_VELOCITY)
+# Codes rather than measurements: a normalizer leaves them as they are (a one-hot of a task unseen in
+# training would otherwise normalize to the clip value, 10 standard deviations of nothing).
+CATEGORICAL = (RULE, GO_CUE)

@@ -19,6 +19,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv,
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 
 import muscle_envs
+from muscle_envs.observations import CATEGORICAL
 from muscle_envs.vector import new_monitor_file
 from muscle_train.config import POLICY_ACTION_RANGE, VEC_ENVS, RunConfig, RunError, plain
 
@@ -76,6 +77,15 @@ class EpisodeMetrics(gym.Wrapper):
                 metrics.update((f"task/{key}", value) for key, value in self._task().items())
             info["episode_metrics"] = metrics
         return obs, reward, terminated, truncated, info
+
+
+def normalized_keys(space: gym.Space, raw_keys: tuple[str, ...]) -> list[str] | None:
+    """The entries of a ``Dict`` observation a normalizer standardizes: all but those a policy reads in
+    their units (``raw_keys``) and the codes (``muscle_envs.observations.CATEGORICAL``); None for a
+    ``Box`` (all of it)."""
+    if not isinstance(space, gym.spaces.Dict):
+        return None
+    return [key for key in space.spaces if key not in raw_keys and key not in CATEGORICAL]
 
 
 def make_env(

@@ -14,7 +14,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 from test_training import interrupt_when_evaluated, run, tiny_hyperparams, train_args
 
 from muscle_envs.arm_multitask import TASK_NAMES
-from muscle_envs.observations import PRIVILEGED, PROPRIOCEPTION
+from muscle_envs.observations import CATEGORICAL, PRIVILEGED, PROPRIOCEPTION
 from muscle_train import envs, rollouts, rundir
 from muscle_train.config import RunConfig, Session
 from muscle_train.trainers import distillation, evolution
@@ -249,6 +249,10 @@ def test_a_student_does_not_see_its_teachers_privileged_keys(tmp_path):
     assert set(model.observation_space.spaces) == set(config.observation_keys)
     teacher = PPO.load(teacher_dir / rundir.MODEL_FILE, device="cpu")
     assert set(PRIVILEGED) <= set(teacher.observation_space.spaces)
+    for run_dir in (teacher_dir, student_dir):  # the task's one-hot and the go cue stay codes
+        statistics = json.loads((run_dir / rundir.NORMALIZER_FILE).with_suffix(".json").read_text())
+        assert "vision" in statistics["norm_obs_keys"]
+        assert not set(CATEGORICAL) & set(statistics["norm_obs_keys"])
     out = tmp_path / "eval.json"
     result = run("evaluate.py", str(student_dir), "--episodes", "4", "--json", str(out))
     assert result.returncode == 0, result.stderr

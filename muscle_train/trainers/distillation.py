@@ -48,7 +48,14 @@ from muscle_envs.vector import FastVecNormalize
 from muscle_train import evaluation, rundir
 from muscle_train.callbacks import Evaluation, SignalFlag
 from muscle_train.config import RunConfig, RunError, Session, plain
-from muscle_train.envs import EVAL_SEED_OFFSET, VecFilterKeys, make_eval_env, make_run_vec_env, qualified_id
+from muscle_train.envs import (
+    EVAL_SEED_OFFSET,
+    VecFilterKeys,
+    make_eval_env,
+    make_run_vec_env,
+    normalized_keys,
+    qualified_id,
+)
 from muscle_train.rollouts import episode_record, episode_targets, summarize
 from muscle_train.trainers.base import RunRequest, Trainer
 from policies import POLICIES, actor_means, initial_state, policy_spec
@@ -303,8 +310,9 @@ def student_normalizer(
     venv: VecEnv, teacher_normalizer: VecNormalize | None, raw_keys: tuple[str, ...], demos: list[Episode]
 ) -> FastVecNormalize:
     """A frozen normalizer for the student around ``venv``: it normalizes every entry the student
-    does not need raw. Statistics: the teacher's where it has them, else the demonstrations'."""
-    keys = [key for key in venv.observation_space.spaces if key not in raw_keys]
+    does not need raw (``envs.normalized_keys``). Statistics: the teacher's where it has them, else
+    the demonstrations'."""
+    keys = normalized_keys(venv.observation_space, raw_keys) or []
     gamma = teacher_normalizer.gamma if teacher_normalizer is not None else 0.99
     normalizer = FastVecNormalize(venv, norm_obs_keys=keys, training=False, norm_reward=False, gamma=gamma)
     taught = (

@@ -31,7 +31,7 @@ from muscle_train.callbacks import (
     StopOnSignal,
 )
 from muscle_train.config import RUN_SETTINGS, RunConfig, RunError, Session
-from muscle_train.envs import EVAL_SEED_OFFSET, make_env, make_eval_env, make_run_vec_env
+from muscle_train.envs import EVAL_SEED_OFFSET, make_env, make_eval_env, make_run_vec_env, normalized_keys
 from muscle_train.rollouts import record_video
 from muscle_train.trainers.base import Trainer
 from policies import POLICIES, PolicySpec, policy_spec
@@ -120,11 +120,12 @@ def build_envs(config: RunConfig, run_dir: Path, spec: PolicySpec) -> tuple[VecE
     eval_env = make_eval_env(config)
     normalize = config.normalize
     if normalize:
-        # Entries the policy models physiologically (muscle length/velocity/force) stay in their units.
-        keys = getattr(venv.observation_space, "spaces", None)
+        # Entries the policy models physiologically (muscle length/velocity/force) stay in their units,
+        # and codes (a task's one-hot) stay codes.
+        keys = normalized_keys(venv.observation_space, spec.raw_observation_keys)
         settings = {"gamma": config.hyperparams.get("gamma", 0.99), **normalize}
         if keys is not None:
-            settings["norm_obs_keys"] = [key for key in keys if key not in spec.raw_observation_keys]
+            settings["norm_obs_keys"] = keys
         venv = FastVecNormalize(venv, **settings)
         eval_env = FastVecNormalize(eval_env, **{**settings, "training": False, "norm_reward": False})
     return venv, eval_env
