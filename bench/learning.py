@@ -9,6 +9,9 @@
     python bench/learning.py legs_distill        # the legs run distilled into a sensory_gru (DAgger)
     python bench/learning.py arm_cmaes           # CMA-ES, sensory_rnn with 32 units (2.5k weights)
     python bench/learning.py arm_rppo_small      # RecurrentPPO on that same controller
+    python bench/learning.py multitask_teacher   # PPO-MLP on MuscleArmMultiTask-v0 with the privileged keys
+    python bench/learning.py multitask_distill   # that teacher distilled into a GRU on seed 004's inputs
+    python bench/learning.py multitask_rppo      # RecurrentPPO (GRU) on seed 004's inputs directly
     python bench/learning.py --plot              # only redraw the figure from the recorded runs
     python bench/learning.py arm --quick         # a few thousand steps: checks the pipeline (CI)
 
@@ -70,6 +73,21 @@ SETTINGS: dict[str, dict] = {
         "teacher": "legs",
         "hyperparams": {"teacher_model": "best"},
         "goal": "reported",
+    },
+    "multitask_teacher": {
+        "args": ["--env", "MuscleArmMultiTask-v0", "--env_kwargs", "privileged=true"]
+        + ["--total_timesteps", "4000000"],
+        "goal": "privileged teacher: mean error <= 2 cm, < 1 cm before the go cue",
+    },
+    "multitask_distill": {
+        "args": ["--algo", "distill", "--policy", "gru"],
+        "teacher": "multitask_teacher",
+        "goal": "one recurrent policy, seed 004's inputs: <= 2 cm (slow, middle speeds), < 1 cm premature",
+    },
+    "multitask_rppo": {
+        "args": ["--env", "MuscleArmMultiTask-v0", "--algo", "recurrent_ppo", "--policy", "gru"]
+        + ["--total_timesteps", "4000000"],
+        "goal": "as multitask_distill, by RecurrentPPO directly",
     },
     "arm_cmaes": {"args": ["--algo", "cmaes"], "goal": "success and wall-clock beside arm_rppo_small"},
     "arm_rppo_small": {  # RecurrentPPO's arm settings, on CMA-ES's controller
