@@ -350,7 +350,7 @@ class MuscleArmMultiTaskEnv(MuscleEnv):
             delay = cfg.delays[int(rng.integers(len(cfg.delays)))]
         spec = TASKS[task]
         times = FULL_TIMES if spec.full else HALF_TIMES
-        steps = times[speed]
+        steps = self.movement_steps(task, speed)
         path = self.path(task, direction, steps)
         target = path[steps // 2] if spec.full else path[-1]
 
@@ -377,6 +377,12 @@ class MuscleArmMultiTaskEnv(MuscleEnv):
             "is_success": False,
         }
         return self._observation(self.lanes), info
+
+    @staticmethod
+    def movement_steps(task: int | str, speed: int) -> int:
+        """The movement epoch's length, steps, of a task (name or rule index) at a speed (0-2)."""
+        spec = TASKS[TASK_NAMES.index(task) if isinstance(task, str) else task]
+        return (FULL_TIMES if spec.full else HALF_TIMES)[speed]
 
     def path(self, task: int | str, direction: int, steps: int) -> NDArray[np.float64]:
         """The ``steps`` points, world (x, z) in m, of a task's path in a direction (an index of

@@ -7,7 +7,9 @@ sensory system sees.
 - ``afferents.png`` (sensory policies): Ia, II, Ib rates and gamma static/dynamic drive over the
   first episode, from the policy's own ``probe()``;
 - ``hidden_pca.png`` (recurrent policies): the hidden state's trajectories on its first two principal
-  components, and the variance each component explains.
+  components, and the variance each component explains;
+- ``task_paths.png`` (the multi-task env, seed 004's figure): for every task, the hand's path in
+  every direction over the path it should follow, at the middle speed and delay.
 """
 
 from __future__ import annotations
@@ -63,8 +65,8 @@ def record(model: BaseAlgorithm, venv: VecEnv, n_episodes: int, deterministic: b
         if dones[0]:
             episode.success = bool(infos[0].get("is_success", False))
             episodes.append(Episode())
-        elif hasattr(env, "target"):
-            episode.target = env.target
+        elif hasattr(env.plant, "hand_xz"):
+            episode.target = getattr(env, "target", None)
             episode.hand.append(env.plant.hand_xz())
         if "pelvis_height" in infos[0]:
             episode.pelvis_height.append(infos[0]["pelvis_height"])
@@ -91,7 +93,41 @@ def write_all(
         written.append(traces(afferents, names, dt, out_dir / "afferents.png"))
     if episodes[0].hidden:
         written.append(hidden_pca(episodes, out_dir / "hidden_pca.png"))
+    if hasattr(env, "path") and "task" in env.conditions:
+        written.append(task_paths(model, venv, deterministic, out_dir / "task_paths.png"))
     return written
+
+
+def task_paths(model: BaseAlgorithm, venv: VecEnv, deterministic: bool, path: Path) -> Path:
+    """Seed 004's figure: a panel per task, the hand's path in every direction (one episode each, the
+    middle speed and delay) over the path it should follow (dashed)."""
+    env = venv.unwrapped.envs[0].unwrapped
+    cfg, names = env.config, env.conditions["task"]
+    tasks = [names.index(name) for name in cfg.tasks]
+    speed, delay = 1, sorted(cfg.delays)[len(cfg.delays) // 2]
+    columns = min(5, len(tasks))
+    rows = -(-len(tasks) // columns)
+    fig = Figure(figsize=(3.0 * columns, 3.0 * rows))
+    axes = np.atleast_1d(fig.subplots(rows, columns, squeeze=False)).ravel()
+    for ax, task in zip(axes, tasks, strict=False):
+        for direction in range(cfg.n_directions):
+            venv.set_options({"task": task, "direction": direction, "speed": speed, "delay": delay})
+            (episode,) = record(model, venv, 1, deterministic)
+            color = f"C{direction % 10}"
+            hand = np.array(episode.hand)
+            desired = env.path(task, direction, env.movement_steps(task, speed))
+            ax.plot(desired[:, 0], desired[:, 1], "--", color=color, lw=0.8, alpha=0.6)
+            ax.plot(hand[:, 0], hand[:, 1], color=color, lw=1.2)
+        ax.plot(*env.start_hand, "ko", ms=3)
+        ax.set_title(names[task], fontsize=9)
+        ax.set_aspect("equal")
+        ax.tick_params(labelsize=7)
+    for ax in axes[len(tasks) :]:
+        ax.set_visible(False)
+    fig.suptitle("hand paths (solid) over the paths to follow (dashed), middle speed, every direction")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    return path
 
 
 def probe(model: BaseAlgorithm, episode: Episode) -> dict[str, np.ndarray] | None:
@@ -160,7 +196,9 @@ def trajectories(episodes: list[Episode], dt: float, path: Path) -> Path:
             hand = np.array(episode.hand)
             ax.plot(hand[:, 0], hand[:, 1], color=color, lw=1.2)
             ax.plot(*hand[0], "o", color=color, ms=4)
-            ax.plot(*episode.target, "x" if episode.success else "s", color=color, ms=9, mew=2, mfc="none")
+            if episode.target is not None:
+                marker = "x" if episode.success else "s"
+                ax.plot(*episode.target, marker, color=color, ms=9, mew=2, mfc="none")
         elif episode.pelvis_height:
             t = np.arange(1, len(episode.pelvis_height) + 1) * dt
             ax.plot(t, episode.pelvis_height, color=color, lw=1.2)

@@ -261,6 +261,10 @@ def test_a_student_does_not_see_its_teachers_privileged_keys(tmp_path):
     assert sum(group["n_episodes"] for group in results["by_task"].values()) == 4  # per task (seed 004)
     assert set(results["by_task"]) <= set(TASK_NAMES) and set(results["by_speed"]) == {"fast"}
     assert "per task" in result.stdout
+    few = ["--env_kwargs", "tasks=[HalfReach,Figure8]", "directions=2"]
+    result = run("evaluate.py", str(student_dir), "--episodes", "1", "--plots", str(tmp_path / "fig"), *few)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "fig" / "task_paths.png").stat().st_size > 10_000  # seed 004's figure
 
 
 @pytest.mark.parametrize(
