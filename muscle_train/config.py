@@ -98,6 +98,8 @@ class RunConfig:
         normalize: VecNormalize's keyword arguments, or False (no normalizer).
         n_eval_episodes: episodes per periodic evaluation.
         teacher: a distillation's teacher run directory.
+        transfer: the run this one learns a new task from, training only the actor's weights from
+            the rule input (``policies.transfer``), its normalizer frozen.
         observation_keys: the observation keys the policy sees (the env's others are dropped: a
             distilled student does not see its teacher's privileged keys); None: all of them.
         wandb_id: the W&B run id, so a resumed run logs to the same W&B run.
@@ -122,6 +124,7 @@ class RunConfig:
     hyperparams: dict[str, Any] = field(default_factory=dict)
     env_config: dict[str, Any] = field(default_factory=dict)
     teacher: str | None = None
+    transfer: str | None = None
     observation_keys: tuple[str, ...] | None = None
     wandb_id: str | None = None
     command: str | None = None

@@ -126,6 +126,8 @@ def new_run_config(request: RunRequest) -> RunConfig:
     Raises:
         RunError: anything the run could not start with, in one line.
     """
+    if request.transfer is not None:
+        return transfer_run_config(request)
     if request.policy is not None:
         check_policy_name(request.policy)
     algo = default_algo(request)
@@ -158,6 +160,43 @@ def new_run_config(request: RunRequest) -> RunConfig:
         action_range=POLICY_ACTION_RANGE,
         hyperparams=algo_kwargs,
         env_config=check_env_options(env_id, request.env_kwargs),
+    )
+    check_config(config)
+    return config
+
+
+def transfer_run_config(request: RunRequest) -> RunConfig:
+    """A run that learns a new task from ``request.transfer`` (seed 004's transfer): the source run's
+    settings, algorithm, policy and hyperparameters, its env with ``request.env_kwargs`` over its
+    options (e.g. ``tasks=[Figure8]``, a task it never saw), and ``total_timesteps`` and ``seed`` if
+    given. Only the actor's weights from the rule input train (``policies.transfer``); the critic
+    learns; the normalizer is the source's, frozen.
+
+    Raises:
+        RunError: no run there, one not trained by an SB3 algorithm, or an option the env refuses.
+    """
+    assert request.transfer is not None
+    given = [
+        name for name in ("env", "algo", "policy", "teacher", "hyperparams_file") if getattr(request, name)
+    ]
+    if given:
+        dropped = ", ".join("--" + ("hyperparams" if g == "hyperparams_file" else g) for g in given)
+        raise RunError(f"a transfer run takes these from its source run; drop {dropped}")
+    source = rundir.load_config(request.transfer)
+    if source.algo not in ("ppo", "recurrent_ppo"):
+        raise RunError(f"transfer starts from a PPO or RecurrentPPO run; {request.transfer} is {source.algo}")
+    env_kwargs = {**source.env_kwargs, **request.env_kwargs}
+    config = source.replace(
+        env_kwargs=env_kwargs,
+        env_config=check_env_options(source.env, env_kwargs),
+        transfer=str(request.transfer),
+        seed=source.seed if request.seed is None else request.seed,
+        total_timesteps=request.total_timesteps or source.total_timesteps,
+        n_envs=request.n_envs or source.n_envs,
+        vec_env=request.vec_env or source.vec_env,
+        wandb_id=None,
+        command=None,
+        resumed=(),
     )
     check_config(config)
     return config

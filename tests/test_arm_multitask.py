@@ -3,6 +3,7 @@ posture, reward and metrics, checkers, determinism."""
 
 import ast
 import dataclasses
+import json
 import math
 import re
 import warnings
@@ -10,6 +11,7 @@ import warnings
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
@@ -239,3 +241,54 @@ def test_documented_defaults_match_the_config():
     actual = {f.name: f.default for f in dataclasses.fields(ArmMultiTaskConfig)}
     assert actual.pop("tasks") == TASK_NAMES
     assert {name: ast.literal_eval(value) for name, value in documented.items()} == actual
+
+
+@pytest.mark.parametrize("policy", ["gru", "mlp"])
+def test_transfer_trains_only_the_rule_input_weights(tmp_path, policy):
+    """Seed 004's transfer: learning a held-out task from a trained run changes, of the actor, only
+    the weights from the rule input; the critic learns; the normalizer stays the source's."""
+    from test_training import run, tiny_hyperparams, train_args
+
+    from muscle_train import rundir
+    from policies.transfer import CRITIC_PREFIXES, input_columns
+
+    source_dir, transfer_dir = tmp_path / "source", tmp_path / "transfer"
+    hyperparams = tiny_hyperparams(tmp_path, n_steps=64, batch_size=64, eval_freq=0, policy_kwargs={})
+    env = ["--env", ENV_ID, "--env_kwargs", "tasks=[HalfReach,HalfCircleClk]", "delays=[0]", "speeds=[0]"]
+    result = run(*train_args(source_dir, hyperparams, *env, "--policy", policy, steps=256))
+    assert result.returncode == 0, result.stderr
+    args = ["train_sb3.py", "--transfer", str(source_dir), "--env_kwargs", "tasks=[Figure8]"]
+    result = run(*args, "--total_timesteps", "256", "--run_dir", str(transfer_dir), "--no_progress")
+    assert result.returncode == 0, result.stderr
+    config = rundir.load_config(transfer_dir)
+    assert config.transfer == str(source_dir) and config.env_kwargs["tasks"] == ["Figure8"]
+    algorithm = rundir.ALGORITHMS[config.algo]
+    before, after = (
+        algorithm.load(d / rundir.MODEL_FILE, device="cpu").policy for d in (source_dir, transfer_dir)
+    )
+    weight, columns = input_columns(after, keys.RULE)
+    name = next(n for n, p in after.named_parameters() if p is weight)
+    learned = dict(after.named_parameters())
+    critic_changed = False
+    for key, value in before.named_parameters():
+        if key.startswith(CRITIC_PREFIXES):
+            critic_changed |= not torch.equal(value, learned[key])
+        elif key == name:
+            others = np.ones(value.shape[1], dtype=bool)
+            others[columns] = False
+            assert torch.equal(value[:, others], learned[key][:, others]), "only the rule's columns change"
+            assert not torch.equal(value[:, columns], learned[key][:, columns]), "the rule's columns learn"
+        else:
+            assert torch.equal(value, learned[key]), f"{key} is frozen"
+    assert critic_changed
+    statistics = [json.loads((d / "vec_normalize.json").read_text()) for d in (source_dir, transfer_dir)]
+    assert statistics[0]["obs_rms"] == statistics[1]["obs_rms"], "the normalizer is frozen"
+
+
+def test_bad_transfer_requests_are_refused_in_one_line(tmp_path):
+    from test_training import run
+
+    result = run("train_sb3.py", "--transfer", str(tmp_path), "--policy", "gru")
+    assert result.returncode == 2 and "drop --policy" in result.stderr, result.stderr
+    result = run("train_sb3.py", "--transfer", str(tmp_path / "nothing"))
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr

@@ -34,7 +34,18 @@ from muscle_train.training import RunRequest, default_run_dir, new_run_config, r
 from policies import POLICIES
 
 # Options a resumed run takes from its config.yml; giving them again is an error, not silently ignored.
-RESUME_FIXED = ("env", "algo", "policy", "n_envs", "vec_env", "seed", "env_kwargs", "hyperparams", "teacher")
+RESUME_FIXED = (
+    "env",
+    "algo",
+    "policy",
+    "n_envs",
+    "vec_env",
+    "seed",
+    "env_kwargs",
+    "hyperparams",
+    "teacher",
+    "transfer",
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -54,6 +65,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         metavar="RUN_DIR",
         help="--algo distill: the trained run to imitate (its env and env options are the student's)",
+    )
+    parser.add_argument(
+        "--transfer",
+        type=Path,
+        default=None,
+        metavar="RUN_DIR",
+        help="learn a new task from a PPO/RecurrentPPO run (seed 004): only the actor's weights from the "
+        "rule input train, the normalizer frozen; --env_kwargs change its env (e.g. tasks=[Figure8])",
     )
     parser.add_argument(
         "--policy", choices=sorted(POLICIES), default=None, help="policy (default per env and algo)"
@@ -118,6 +137,7 @@ def request_of(args: argparse.Namespace) -> RunRequest:
         seed=args.seed,
         hyperparams_file=args.hyperparams,
         teacher=args.teacher,
+        transfer=args.transfer,
     )
 
 

@@ -28,6 +28,7 @@ class RunRequest:
         seed: seed of the policy and the envs (default 0).
         hyperparams_file: a YAML (or Python) file overriding keys of hyperparams.yml's entry.
         teacher: a distillation's teacher run directory.
+        transfer: a run to learn a new task from through the rule input (see ``training``).
     """
 
     env: str | None = None
@@ -40,6 +41,7 @@ class RunRequest:
     seed: int | None = None
     hyperparams_file: Path | None = None
     teacher: Path | None = None
+    transfer: Path | None = None
 
     def replace(self, **changes: Any) -> RunRequest:
         return dataclasses.replace(self, **changes)

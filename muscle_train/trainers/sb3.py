@@ -21,6 +21,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize, sync_envs_normalization
 
+from muscle_envs.observations import RULE
 from muscle_envs.vector import FastVecNormalize
 from muscle_train import rundir
 from muscle_train.callbacks import (
@@ -35,6 +36,7 @@ from muscle_train.envs import EVAL_SEED_OFFSET, make_env, make_eval_env, make_ru
 from muscle_train.rollouts import record_video
 from muscle_train.trainers.base import Trainer
 from policies import POLICIES, PolicySpec, policy_spec
+from policies.transfer import train_only_input
 
 
 class SB3Trainer(Trainer):
@@ -84,6 +86,8 @@ class SB3Trainer(Trainer):
             )
             model.tensorboard_log = str(run_dir / rundir.TENSORBOARD_DIR)  # the run dir may have moved since
             print(f"resuming {run_dir} from {checkpoint.name} ({model.num_timesteps:,} steps)")
+        elif config.transfer is not None:
+            model, venv = transfer_model(config, venv, run_dir, session)
         else:
             model = new_model(config, spec, venv, run_dir, session.device)
         return learn(
@@ -145,6 +149,31 @@ def new_model(config: RunConfig, spec: PolicySpec, venv: VecEnv, run_dir: Path, 
         tensorboard_log=str(run_dir / rundir.TENSORBOARD_DIR),
         **kwargs,
     )
+
+
+def transfer_model(
+    config: RunConfig, venv: VecEnv, run_dir: Path, session: Session
+) -> tuple[BaseAlgorithm, VecEnv]:
+    """The final model of the run ``config.transfer``, its actor frozen but for the weights from the
+    rule input (``policies.transfer``), on ``venv`` normalized with that run's statistics, frozen."""
+    assert config.transfer is not None
+    source_dir = Path(config.transfer)
+    source = rundir.load_config(source_dir)
+    model_path, normalizer_path = rundir.run_files(source_dir, "final", source)
+    if isinstance(venv, VecNormalize) and normalizer_path is not None:
+        venv = rundir.load_normalizer(normalizer_path, venv.venv, training=False, trust=session.trust)
+    model = rundir.load_model(model_path, venv, source, session.trust, session.device, for_training=True)
+    model.tensorboard_log = str(run_dir / rundir.TENSORBOARD_DIR)
+    model.num_timesteps = 0  # a new run: its steps count from 0
+    try:
+        weight, columns = train_only_input(model.policy, RULE)
+    except ValueError as err:
+        raise RunError(f"transfer: {err}") from None
+    print(
+        f"transfer from {source_dir}: training {weight.shape[0] * (columns.stop - columns.start)} weights "
+        f"from the rule input and the critic; the rest of the actor and the normalizer are frozen"
+    )
+    return model, venv
 
 
 def video_recorder(config: RunConfig, run_dir: Path, train_env: VecEnv, wandb_run: Any):
