@@ -258,7 +258,10 @@ def test_transfer_trains_only_the_rule_input_weights(tmp_path, policy):
     result = run(*train_args(source_dir, hyperparams, *env, "--policy", policy, steps=256))
     assert result.returncode == 0, result.stderr
     args = ["train_sb3.py", "--transfer", str(source_dir), "--env_kwargs", "tasks=[Figure8]"]
-    result = run(*args, "--total_timesteps", "256", "--run_dir", str(transfer_dir), "--no_progress")
+    result = run(*args, "--total_timesteps", "512", "--run_dir", str(transfer_dir), "--no_progress")
+    assert result.returncode == 0, result.stderr
+    # resumed from its checkpoint, a transfer run stays one (the frozen weights stay frozen)
+    result = run("train_sb3.py", "--resume", str(transfer_dir), "--total_timesteps", "768", "--no_progress")
     assert result.returncode == 0, result.stderr
     config = rundir.load_config(transfer_dir)
     assert config.transfer == str(source_dir) and config.env_kwargs["tasks"] == ["Figure8"]

@@ -72,9 +72,12 @@ class SB3Trainer(Trainer):
         checkpoint = resumable_checkpoint(run_dir, config, session.trust)[0] if session.resume else None
         venv, eval_env = build_envs(config, run_dir, spec)
         if checkpoint is not None:
-            if isinstance(venv, VecNormalize):
+            if isinstance(venv, VecNormalize):  # (a transfer run's stays frozen)
                 venv = rundir.load_normalizer(
-                    checkpoint / rundir.CHECKPOINT_NORMALIZER, venv.venv, training=True, trust=session.trust
+                    checkpoint / rundir.CHECKPOINT_NORMALIZER,
+                    venv.venv,
+                    training=config.transfer is None,
+                    trust=session.trust,
                 )
             model = rundir.load_model(
                 checkpoint / rundir.CHECKPOINT_MODEL,
@@ -85,6 +88,8 @@ class SB3Trainer(Trainer):
                 for_training=True,
             )
             model.tensorboard_log = str(run_dir / rundir.TENSORBOARD_DIR)  # the run dir may have moved since
+            if config.transfer is not None:
+                freeze_for_transfer(model)
             print(f"resuming {run_dir} from {checkpoint.name} ({model.num_timesteps:,} steps)")
         elif config.transfer is not None:
             model, venv = transfer_model(config, venv, run_dir, session)
@@ -165,15 +170,22 @@ def transfer_model(
     model = rundir.load_model(model_path, venv, source, session.trust, session.device, for_training=True)
     model.tensorboard_log = str(run_dir / rundir.TENSORBOARD_DIR)
     model.num_timesteps = 0  # a new run: its steps count from 0
+    weights = freeze_for_transfer(model)
+    print(
+        f"transfer from {source_dir}: training {weights} weights from the rule input and the critic; "
+        "the rest of the actor and the normalizer are frozen"
+    )
+    return model, venv
+
+
+def freeze_for_transfer(model: BaseAlgorithm) -> int:
+    """Train only the actor's weights from the rule input, and the critic (``policies.transfer``);
+    returns how many actor weights train."""
     try:
         weight, columns = train_only_input(model.policy, RULE)
     except ValueError as err:
         raise RunError(f"transfer: {err}") from None
-    print(
-        f"transfer from {source_dir}: training {weight.shape[0] * (columns.stop - columns.start)} weights "
-        f"from the rule input and the critic; the rest of the actor and the normalizer are frozen"
-    )
-    return model, venv
+    return weight.shape[0] * (columns.stop - columns.start)
 
 
 def video_recorder(config: RunConfig, run_dir: Path, train_env: VecEnv, wandb_run: Any):
