@@ -100,7 +100,13 @@ FIGURES = ROOT / "bench" / "figures"
 ARM, LEGS = "MuscleArmReach-v0", "MyoLegsStand-v0"
 KINDS = ("dummy", "subproc", "batched", "batched_1thread")
 # Env steps per timed chunk in full mode: ~0.1-0.3 s of stepping on one core.
-CHUNK_STEPS = {ARM: 2000, "MuscleArm6Reach-v1": 2000, LEGS: 300, "MyoLegs26Stand-v0": 300}
+CHUNK_STEPS = {
+    ARM: 2000,
+    "MuscleArm6Reach-v1": 2000,
+    "MuscleArmMultiTask-v0": 2000,
+    LEGS: 300,
+    "MyoLegs26Stand-v0": 300,
+}
 SCALING_IDS = ("MuscleArmReach-v0", "MuscleArm6Reach-v1", "MyoLegs26Stand-v0", "MyoLegsStand-v0")
 # Targets of the vectorization and training work, printed beside the figures (a ratio of medians).
 TARGETS = {
