@@ -95,6 +95,13 @@ TASKS = (
     Task("Figure8Inv", _figure8(-1.0), True),
 )
 TASK_NAMES = tuple(task.name for task in TASKS)
+
+
+def task_spec(task: int | str) -> Task:
+    """The task of a name or a rule index."""
+    return TASKS[TASK_NAMES.index(task) if isinstance(task, str) else task]
+
+
 _MAX_STEPS = max(FULL_TIMES)
 
 
@@ -349,7 +356,6 @@ class MuscleArmMultiTaskEnv(MuscleEnv):
         if delay is None:
             delay = cfg.delays[int(rng.integers(len(cfg.delays)))]
         spec = TASKS[task]
-        times = FULL_TIMES if spec.full else HALF_TIMES
         steps = self.movement_steps(task, speed)
         path = self.path(task, direction, steps)
         target = path[steps // 2] if spec.full else path[-1]
@@ -364,7 +370,7 @@ class MuscleArmMultiTaskEnv(MuscleEnv):
         episode.move_start = cfg.stable_steps + delay
         episode.move_steps = steps
         episode.episode_steps = cfg.stable_steps + delay + steps + cfg.hold_steps
-        episode.speed = 1.0 - steps / max(times)
+        episode.speed = 1.0 - steps / self.movement_steps(task, len(HALF_TIMES) - 1)  # 1 - T / T_slowest
         episode.target_x, episode.target_z = float(target[0]), float(target[1])
         episode.steps = episode.error_steps = 0
         episode.error_sum = episode.premature = 0.0
@@ -381,13 +387,12 @@ class MuscleArmMultiTaskEnv(MuscleEnv):
     @staticmethod
     def movement_steps(task: int | str, speed: int) -> int:
         """The movement epoch's length, steps, of a task (name or rule index) at a speed (0-2)."""
-        spec = TASKS[TASK_NAMES.index(task) if isinstance(task, str) else task]
-        return (FULL_TIMES if spec.full else HALF_TIMES)[speed]
+        return (FULL_TIMES if task_spec(task).full else HALF_TIMES)[speed]
 
     def path(self, task: int | str, direction: int, steps: int) -> NDArray[np.float64]:
         """The ``steps`` points, world (x, z) in m, of a task's path in a direction (an index of
         :attr:`direction_angles`) from this env's start."""
-        spec = TASKS[TASK_NAMES.index(task) if isinstance(task, str) else task]
+        spec = task_spec(task)
         angle = self.direction_angles[direction]
         c, s = math.cos(angle), math.sin(angle)
         rotation = np.array([[c, -s], [s, c]])
