@@ -429,8 +429,8 @@ class MuscleArmMultiTaskEnv(MuscleEnv):
         cfg, episode = self.config, lanes.episode
         lanes.plant.step(excitation)
         episode.steps = steps = episode.steps + 1
-        vector = self._observation(lanes)
         desired = lanes.row(episode.path, self._path_index(lanes, 0))
+        vector = self._observation(lanes, desired)
         hand_x, hand_z = lanes.entry(vector, 0), lanes.entry(vector, 1)
         ex, ez = hand_x - lanes.entry(desired, 0), hand_z - lanes.entry(desired, 1)
         error = lanes.sqrt(ex * ex + ez * ez)
@@ -475,8 +475,8 @@ class MuscleArmMultiTaskEnv(MuscleEnv):
         index = episode.steps + ahead - episode.move_start
         return lanes.clip(index, 0, episode.move_steps - 1)
 
-    def _observation(self, lanes: OneLane | Lanes) -> NDArray[np.float64]:
-        """The observation vector(s) now."""
+    def _observation(self, lanes: OneLane | Lanes, desired: NDArray | None = None) -> NDArray[np.float64]:
+        """The observation vector(s) now; ``desired``: the path's point now, if known."""
         episode, steps = lanes.episode, lanes.episode.steps
         vector = self._readout.read(lanes.plant.sensordata, episode.offset)
         shown = steps >= self.config.stable_steps  # speed and target appear after the stable epoch
@@ -485,7 +485,7 @@ class MuscleArmMultiTaskEnv(MuscleEnv):
         vector[..., self._target] = shown * episode.target_x
         vector[..., self._target + 1] = shown * episode.target_z
         if self._desired is not None:
-            now = lanes.row(episode.path, self._path_index(lanes, 0))
+            now = desired if desired is not None else lanes.row(episode.path, self._path_index(lanes, 0))
             following = lanes.row(episode.path, self._path_index(lanes, 1))
             d = self._desired
             vector[..., d : d + 2] = now

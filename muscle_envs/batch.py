@@ -191,11 +191,7 @@ class MuscleVectorEnv(VectorEnv):
         return self.batch.env.observation(np.stack(rows)), self._stacked_infos(list(infos))
 
     def step(self, actions: NDArray):
-        actions = np.asarray(actions)
-        expected = (self.num_envs, *self.single_action_space.shape)
-        if actions.shape != expected:
-            raise ValueError(f"actions have shape {actions.shape}; expected {expected} (one row per env)")
-        check_finite(actions)
+        actions = checked_actions(actions, (self.num_envs, *self.single_action_space.shape))
         outcome = self.batch.step(actions)
         self._elapsed += 1
         terminated = np.broadcast_to(outcome.terminated, self.num_envs).copy()
@@ -240,8 +236,12 @@ class MuscleVectorEnv(VectorEnv):
         return stacked
 
 
-def check_finite(actions: NDArray) -> None:
-    """Raise ``ValueError`` naming the first env and entry whose action is not a finite number."""
+def checked_actions(actions: Any, shape: tuple[int, ...]) -> NDArray:
+    """``actions`` as an array of ``shape`` (one row per env), or a ``ValueError`` for another shape,
+    a non-numeric dtype, or the first env and entry whose action is not a finite number."""
+    actions = np.asarray(actions)
+    if actions.shape != shape:
+        raise ValueError(f"actions have shape {actions.shape}; expected {shape} (one row per env)")
     if actions.dtype.kind not in "fiub":
         raise ValueError(f"actions must be numeric, got dtype {actions.dtype}")
     if not np.isfinite(actions).all():
@@ -251,3 +251,4 @@ def check_finite(actions: NDArray) -> None:
             f"the action of env {env} is NaN or inf at entry {entry} ({bad.sum()} such entries in all); "
             "no env was stepped"
         )
+    return actions

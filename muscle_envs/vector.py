@@ -36,7 +36,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvObs, VecEnvStepReturn
 
 import muscle_envs  # noqa: F401  (registers the ids)
-from muscle_envs.batch import EnvBatch, check_finite
+from muscle_envs.batch import EnvBatch, checked_actions
 
 
 class BatchedVecEnv(VecEnv):
@@ -120,12 +120,7 @@ class BatchedVecEnv(VecEnv):
         return self.env.observation(np.stack(rows))
 
     def step_async(self, actions: NDArray) -> None:
-        actions = np.asarray(actions)
-        expected = (self.num_envs, *self.action_space.shape)
-        if actions.shape != expected:
-            raise ValueError(f"actions have shape {actions.shape}; expected {expected} (one row per env)")
-        check_finite(actions)
-        self._actions = actions
+        self._actions = checked_actions(actions, (self.num_envs, *self.action_space.shape))
 
     def step_wait(self) -> VecEnvStepReturn:
         actions = self._actions
