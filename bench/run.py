@@ -240,21 +240,26 @@ def build_vec_env(env_id: str, n_envs: int, kind: str) -> VecEnv:
     return make_vec_env(env_id, {}, n_envs, kind, seed=0)
 
 
-def stepper(venv: VecEnv, env_steps: int) -> Timer:
-    """Times ``env_steps / n_envs`` calls of ``venv.step`` with random actions in [-1, 1]: env steps/s."""
-    n = venv.num_envs
-    calls = max(2, round(env_steps / n))
-    rng = np.random.default_rng(0)
-    actions = rng.uniform(-1, 1, size=(64, n, *venv.action_space.shape)).astype(np.float32)
-    venv.reset()
+def rate_of(step: Callable[[np.ndarray], Any], inputs: np.ndarray, env_steps: int, per_call: int) -> Timer:
+    """Times ``env_steps / per_call`` calls (at least 2) of ``step`` on ``inputs`` in turn; each call
+    advances ``per_call`` envs by one step: env steps/s."""
+    calls = max(2, round(env_steps / per_call))
 
     def chunk() -> float:
         start = time.perf_counter()
         for k in range(calls):
-            venv.step(actions[k % 64])
-        return calls * n / (time.perf_counter() - start)
+            step(inputs[k % len(inputs)])
+        return calls * per_call / (time.perf_counter() - start)
 
     return chunk
+
+
+def stepper(venv: VecEnv, env_steps: int) -> Timer:
+    """Times ``venv.step`` with random actions in [-1, 1]: env steps/s."""
+    n = venv.num_envs
+    actions = np.random.default_rng(0).uniform(-1, 1, size=(64, n, *venv.action_space.shape))
+    venv.reset()
+    return rate_of(venv.step, actions.astype(np.float32), env_steps, n)
 
 
 def physics_limit(env_id: str, steps: int) -> Timer:
@@ -275,15 +280,7 @@ def batch_physics(env_id: str, n_envs: int, steps: int, n_threads: int | None = 
     for i in range(n_envs):
         physics.save(i)
     controls = np.random.default_rng(0).uniform(0, 1, (64, n_envs, plant.n_muscles))
-    calls = max(2, steps // n_envs)
-
-    def chunk() -> float:
-        start = time.perf_counter()
-        for k in range(calls):
-            physics.step(controls[k % 64])
-        return calls * n_envs / (time.perf_counter() - start)
-
-    return chunk
+    return rate_of(physics.step, controls, steps, n_envs)
 
 
 def physics_in_run(venv: BatchedVecEnv, env_steps: int) -> Timer:
@@ -297,16 +294,16 @@ def physics_in_run(venv: BatchedVecEnv, env_steps: int) -> Timer:
         call(*args, **kwargs)
         spent[0] += time.perf_counter() - start
 
-    steps, n = stepper(venv, env_steps), venv.num_envs
-    calls = max(2, round(env_steps / n))  # as stepper makes them
+    steps = stepper(venv, env_steps)
 
     def chunk() -> float:
         batch.step, spent[0] = timed, 0.0
+        start = time.perf_counter()
         try:
-            rate = steps()  # = calls * n / elapsed
+            steps()
         finally:
             batch.step = call
-        return spent[0] * rate / (calls * n)
+        return spent[0] / (time.perf_counter() - start)
 
     return chunk
 
