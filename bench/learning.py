@@ -78,16 +78,18 @@ SETTINGS: dict[str, dict] = {
         "args": ["--env", "MuscleArmMultiTask-v0", "--env_kwargs", "privileged=true"]
         + ["--total_timesteps", "4000000"],
         "goal": "privileged teacher: mean error <= 2 cm, < 1 cm before the go cue",
+        "evaluate_args": ["--env_kwargs", "test=true"],
     },
     "multitask_distill": {
         "args": ["--algo", "distill", "--policy", "gru"],
         "teacher": "multitask_teacher",
         "goal": "one recurrent policy, seed 004's inputs: <= 2 cm (slow, middle speeds), < 1 cm premature",
+        "evaluate_args": ["--env_kwargs", "test=true"],
     },
     "multitask_rppo": {
-        "args": ["--env", "MuscleArmMultiTask-v0", "--algo", "recurrent_ppo", "--policy", "gru"]
-        + ["--total_timesteps", "4000000"],
+        "args": ["--env", "MuscleArmMultiTask-v0", "--algo", "recurrent_ppo", "--policy", "gru"],
         "goal": "as multitask_distill, by RecurrentPPO directly",
+        "evaluate_args": ["--env_kwargs", "test=true"],
     },
     "arm_cmaes": {"args": ["--algo", "cmaes"], "goal": "success and wall-clock beside arm_rppo_small"},
     "arm_rppo_small": {  # RecurrentPPO's arm settings, on CMA-ES's controller
@@ -157,7 +159,9 @@ def run(name: str, quick: bool, results_path: Path) -> dict:
     # python -m muscle_train train: the installed package's muscle-train (= train_sb3.py)
     subprocess.run([sys.executable, "-m", "muscle_train", "train", *args], cwd=ROOT, check=True)
     train_seconds = time.monotonic() - start
-    evaluation, best = (evaluate(run_dir, which, quick) for which in ("final", "best"))
+    evaluation, best = (
+        evaluate(run_dir, which, quick, setting.get("evaluate_args", [])) for which in ("final", "best")
+    )
     entry = {
         "setting": name,
         "goal": setting["goal"],
@@ -180,8 +184,9 @@ def run(name: str, quick: bool, results_path: Path) -> dict:
     return entry
 
 
-def evaluate(run_dir: Path, which: str, quick: bool) -> dict:
-    """evaluate.py on the run's final or best model (the best periodic evaluation's checkpoint)."""
+def evaluate(run_dir: Path, which: str, quick: bool, extra: list[str]) -> dict:
+    """evaluate.py on the run's final or best model (the best periodic evaluation's checkpoint), with
+    the setting's ``extra`` options (e.g. the multi-task test set: ``--env_kwargs test=true``)."""
     out = run_dir / f"evaluation_{which}.json"
     episodes = "4" if quick else "100"
     command = [
@@ -196,6 +201,7 @@ def evaluate(run_dir: Path, which: str, quick: bool) -> dict:
         episodes,
         "--json",
         str(out),
+        *extra,
     ]
     subprocess.run(command, cwd=ROOT, check=True)
     return json.loads(out.read_text())

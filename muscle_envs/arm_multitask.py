@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -22,18 +23,20 @@ DELAYS = (25, 50, 75)  # delay-epoch steps
 _PLANES = ("horizontal", "vertical")
 
 
+Shape = Callable[[int], NDArray[np.float64]]  # n points of a path, relative to its start, along +x
+
+
 def _line(n: int) -> NDArray[np.float64]:
     """A straight reach of ``SEED_RADIUS`` along +x, ``n`` points (seed 004: ``linspace``)."""
     s = np.linspace(0.0, 1.0, n)
     return np.stack([s * SEED_RADIUS, np.zeros(n)], axis=1)
 
 
-def _out_and_back(n: int) -> NDArray[np.float64]:
-    half = n // 2
-    return np.concatenate([_line(half), _line(half)[::-1]])
+def _line_back(n: int) -> NDArray[np.float64]:
+    return _line(n)[::-1]
 
 
-def _arc(start: float, end: float) -> Callable[[int], NDArray[np.float64]]:
+def _arc(start: float, end: float) -> Shape:
     """Points on the circle of radius R/2 through the start and (R, 0), from angle ``start`` to ``end``
     (seed 004's ``_arc_points``: the angle advances evenly)."""
 
@@ -44,7 +47,7 @@ def _arc(start: float, end: float) -> Callable[[int], NDArray[np.float64]]:
     return points
 
 
-def _sinusoid(sign: float) -> Callable[[int], NDArray[np.float64]]:
+def _sinusoid(sign: float) -> Shape:
     """x advances evenly to R, y = sign R/2 sin(2 pi x/R) (seed 004's ``_sinusoid_points``)."""
 
     def points(n: int) -> NDArray[np.float64]:
@@ -55,20 +58,23 @@ def _sinusoid(sign: float) -> Callable[[int], NDArray[np.float64]]:
     return points
 
 
-def _figure8(sign: float) -> Callable[[int], NDArray[np.float64]]:
-    """A sinusoid out to R and its mirror image back (seed 004's ``_figure_eight_points``)."""
+def _sinusoid_back(sign: float) -> Shape:
+    """From (R, 0) back to the start, the mirror image of ``_sinusoid(sign)`` (a figure-8's return)."""
 
     def points(n: int) -> NDArray[np.float64]:
-        half = n // 2
-        forward = _sinusoid(sign)(half)
-        back = np.stack(
-            [
-                np.linspace(1.0, 0.0, half) * SEED_RADIUS,
-                -sign * np.sin(np.linspace(2 * np.pi, 0.0, half)) * SEED_RADIUS * 0.5,
-            ],
-            axis=1,
-        )
-        return np.concatenate([forward, back])
+        x = np.linspace(1.0, 0.0, n)
+        y = -sign * np.sin(np.linspace(2 * np.pi, 0.0, n))
+        return np.stack([x * SEED_RADIUS, y * SEED_RADIUS * 0.5], axis=1)
+
+    return points
+
+
+def _then(out: Shape, back: Shape) -> Shape:
+    """``out`` over the first half of the points, then ``back`` over the second (seed 004 times its
+    out-and-back paths so: T/2 points each, the far point twice)."""
+
+    def points(n: int) -> NDArray[np.float64]:
+        return np.concatenate([out(n // 2), back(n // 2)])
 
     return points
 
@@ -78,37 +84,56 @@ class Task(NamedTuple):
     rotation, as seed 004 times them), whether it is a full task, and where its target is."""
 
     name: str
-    shape: Callable[[int], NDArray[np.float64]]
+    shape: Shape
     full: bool  # full tasks take twice as long; their target is the path's midpoint
 
 
+# The motifs of seed 004's ComposableEnv: the half tasks' paths out to (R, 0) ("forward"), and the
+# full tasks' returns from there ("backward"), each named after its task.
+FORWARD_MOTIFS: dict[str, Shape] = {
+    "HalfReach": _line,
+    "HalfCircleClk": _arc(np.pi, 0.0),
+    "HalfCircleCClk": _arc(np.pi, 2 * np.pi),
+    "Sinusoid": _sinusoid(1.0),
+    "SinusoidInv": _sinusoid(-1.0),
+}
+BACKWARD_MOTIFS: dict[str, Shape] = {
+    "FullReach": _line_back,
+    "FullCircleClk": _arc(0.0, -np.pi),
+    "FullCircleCClk": _arc(2 * np.pi, 3 * np.pi),
+    "Figure8": _sinusoid_back(1.0),
+    "Figure8Inv": _sinusoid_back(-1.0),
+}
+
 TASKS = (
-    Task("HalfReach", _line, False),
-    Task("HalfCircleClk", _arc(np.pi, 0.0), False),
-    Task("HalfCircleCClk", _arc(np.pi, 2 * np.pi), False),
-    Task("Sinusoid", _sinusoid(1.0), False),
-    Task("SinusoidInv", _sinusoid(-1.0), False),
-    Task("FullReach", _out_and_back, True),
-    Task("FullCircleClk", _arc(np.pi, -np.pi), True),
+    *(Task(name, shape, False) for name, shape in FORWARD_MOTIFS.items()),
+    Task("FullReach", _then(_line, _line_back), True),
+    Task("FullCircleClk", _arc(np.pi, -np.pi), True),  # evenly in angle over all T points
     Task("FullCircleCClk", _arc(np.pi, 3 * np.pi), True),
-    Task("Figure8", _figure8(1.0), True),
-    Task("Figure8Inv", _figure8(-1.0), True),
+    Task("Figure8", _then(_sinusoid(1.0), _sinusoid_back(1.0)), True),
+    Task("Figure8Inv", _then(_sinusoid(-1.0), _sinusoid_back(-1.0)), True),
 )
 TASK_NAMES = tuple(task.name for task in TASKS)
 
-
-def task_spec(task: int | str) -> Task:
-    """The task of a name or a rule index."""
-    return TASKS[TASK_NAMES.index(task) if isinstance(task, str) else task]
+# Seed 004's ComposableEnv: every forward motif followed by every backward motif but its own task's
+# (those five pairs are the full tasks), in the order of its rule input (itertools.product).
+COMPOSITES = tuple(
+    Task(f"{out}+{back}", _then(FORWARD_MOTIFS[out], BACKWARD_MOTIFS[back]), True)
+    for (i, out), (j, back) in itertools.product(enumerate(FORWARD_MOTIFS), enumerate(BACKWARD_MOTIFS))
+    if i != j
+)
+COMPOSITE_NAMES = tuple(task.name for task in COMPOSITES)
 
 
 _MAX_STEPS = max(FULL_TIMES)
+SPEED_NAMES = ("fast", "middle", "slow")  # of the speed indices 0, 1, 2
 
 
 @dataclass(frozen=True)
 class ArmMultiTaskConfig:
     """Options of the multi-task env (documented in :class:`MuscleArmMultiTaskEnv`)."""
 
+    catalog: ClassVar[tuple[Task, ...]] = TASKS  # the env's tasks, in the order of the rule input
     plane: str = "horizontal"
     frame_skip: int = 5
     tasks: tuple[str, ...] = TASK_NAMES
@@ -132,8 +157,9 @@ class ArmMultiTaskConfig:
         for name in ("tasks", "speeds", "delays", "start_posture", "render_size"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         _require(self.plane in _PLANES, f"plane must be one of {_PLANES}, got {self.plane!r}")
-        unknown = sorted(set(self.tasks) - set(TASK_NAMES))
-        _require(not unknown, f"unknown task(s) {unknown}; tasks are {list(TASK_NAMES)}")
+        names = [task.name for task in self.catalog]
+        unknown = sorted(set(self.tasks) - set(names))
+        _require(not unknown, f"unknown task(s) {unknown}; tasks are {names}")
         _require(len(self.tasks) > 0, "tasks must name at least one task")
         _require(self.frame_skip >= 1 and self.directions >= 1, "frame_skip and directions must be >= 1")
         _require(
@@ -275,12 +301,13 @@ class MuscleArmMultiTaskEnv(MuscleEnv):
     """
 
     reward_terms = ("reward_position", "reward_activation")
-    conditions = {"task": TASK_NAMES, "speed": ("fast", "middle", "slow")}
+    config_class: ClassVar[type[ArmMultiTaskConfig]] = ArmMultiTaskConfig
+    conditions = {"task": TASK_NAMES, "speed": SPEED_NAMES}
 
     def __init__(
         self, render_mode: str | None = None, config: ArmMultiTaskConfig | None = None, **options: Any
     ):
-        cfg = make_config(ArmMultiTaskConfig, config, options)
+        cfg = make_config(self.config_class, config, options)
         plant = ArmPlant("arm6", cfg.frame_skip)
         if cfg.plane == "horizontal":
             plant.model.opt.gravity[:] = 0.0
@@ -291,7 +318,8 @@ class MuscleArmMultiTaskEnv(MuscleEnv):
             raise ValueError(f"start_posture {cfg.start_posture} is outside the joint range")
         self.start_hand = plant.forward_kinematics(*cfg.start_posture)
         n = plant.n_muscles
-        self._task_ids = tuple(TASK_NAMES.index(name) for name in cfg.tasks)
+        self.catalog = cfg.catalog
+        self._task_ids = tuple(self.conditions["task"].index(name) for name in cfg.tasks)
         angles = np.linspace(0.0, 2 * np.pi, cfg.n_directions + 1)[:-1]
         self.direction_angles = angles  # rad, in the plane's (x, z) coordinates
 
@@ -306,7 +334,7 @@ class MuscleArmMultiTaskEnv(MuscleEnv):
         quantities = ("length", "velocity", "force") if cfg.muscle_force else ("length", "velocity")
         for quantity in quantities:
             layout.add(f"muscle_{quantity}", n)
-        layout.add(obs_keys.RULE, len(TASKS), 0.0, 1.0)
+        layout.add(obs_keys.RULE, len(self.catalog), 0.0, 1.0)
         layout.add(obs_keys.SPEED, 1, 0.0, 1.0)
         layout.add(obs_keys.GO_CUE, 1, 0.0, 1.0)
         layout.add(obs_keys.TARGET, 2, np.minimum(near, 0.0), far)
@@ -355,7 +383,7 @@ class MuscleArmMultiTaskEnv(MuscleEnv):
             speed = cfg.speeds[int(rng.integers(len(cfg.speeds)))]
         if delay is None:
             delay = cfg.delays[int(rng.integers(len(cfg.delays)))]
-        spec = TASKS[task]
+        spec = self.catalog[task]
         steps = self.movement_steps(task, speed)
         path = self.path(task, direction, steps)
         target = path[steps // 2] if spec.full else path[-1]
@@ -384,15 +412,18 @@ class MuscleArmMultiTaskEnv(MuscleEnv):
         }
         return self._observation(self.lanes), info
 
-    @staticmethod
-    def movement_steps(task: int | str, speed: int) -> int:
+    def task_spec(self, task: int | str) -> Task:
+        """The task of a name or a rule index."""
+        return self.catalog[self.conditions["task"].index(task) if isinstance(task, str) else task]
+
+    def movement_steps(self, task: int | str, speed: int) -> int:
         """The movement epoch's length, steps, of a task (name or rule index) at a speed (0-2)."""
-        return (FULL_TIMES if task_spec(task).full else HALF_TIMES)[speed]
+        return (FULL_TIMES if self.task_spec(task).full else HALF_TIMES)[speed]
 
     def path(self, task: int | str, direction: int, steps: int) -> NDArray[np.float64]:
         """The ``steps`` points, world (x, z) in m, of a task's path in a direction (an index of
         :attr:`direction_angles`) from this env's start."""
-        spec = task_spec(task)
+        spec = self.task_spec(task)
         angle = self.direction_angles[direction]
         c, s = math.cos(angle), math.sin(angle)
         rotation = np.array([[c, -s], [s, c]])
@@ -400,18 +431,20 @@ class MuscleArmMultiTaskEnv(MuscleEnv):
 
     def _checked_reset_options(self, options: dict[str, Any]) -> tuple[int | None, ...]:
         """(task, direction, speed, delay) of the reset options, None where not given."""
-        cfg = self.config
+        cfg, names = self.config, self.conditions["task"]
         unknown = sorted(set(options) - {"task", "direction", "speed", "delay"})
         if unknown:
             raise ValueError(f"unknown reset option(s) {unknown}; use task, direction, speed, delay")
         task = options.get("task")
         if task is not None:
             if isinstance(task, str):
-                if task not in TASK_NAMES:
-                    raise ValueError(f"reset option task {task!r} is not one of {list(TASK_NAMES)}")
-                task = TASK_NAMES.index(task)
-            elif not (isinstance(task, int | np.integer) and 0 <= task < len(TASKS)):
-                raise ValueError(f"reset option task must be a task name or a rule index 0-9, got {task!r}")
+                if task not in names:
+                    raise ValueError(f"reset option task {task!r} is not one of {list(names)}")
+                task = names.index(task)
+            elif not (isinstance(task, int | np.integer) and 0 <= task < len(names)):
+                raise ValueError(
+                    f"reset option task must be a task name or a rule index 0-{len(names) - 1}, got {task!r}"
+                )
             task = int(task)
         values = [task]
         for name, size in (("direction", cfg.n_directions), ("speed", len(HALF_TIMES))):
@@ -466,7 +499,7 @@ class MuscleArmMultiTaskEnv(MuscleEnv):
     @property
     def task(self) -> str:
         """The episode's task."""
-        return TASK_NAMES[self.lanes.episode.task]
+        return self.conditions["task"][self.lanes.episode.task]
 
     # -- helpers ------------------------------------------------------------------------------------
     def _path_index(self, lanes: OneLane | Lanes, ahead: int) -> Any:
@@ -491,3 +524,44 @@ class MuscleArmMultiTaskEnv(MuscleEnv):
             vector[..., d : d + 2] = now
             vector[..., d + 2 : d + 4] = (following - now) / self.plant.dt
         return vector
+
+
+@dataclass(frozen=True)
+class ArmComposableConfig(ArmMultiTaskConfig):
+    """Options of the composable env (documented in :class:`MuscleArmComposableEnv`)."""
+
+    catalog: ClassVar[tuple[Task, ...]] = COMPOSITES
+    tasks: tuple[str, ...] = COMPOSITE_NAMES
+
+
+class MuscleArmComposableEnv(MuscleArmMultiTaskEnv):
+    """Seed 004's ComposableEnv on the 6-muscle arm: new out-and-back paths composed of the ten tasks'
+    halves, to probe compositional generalization.
+
+    Everything is as in :class:`MuscleArmMultiTaskEnv` (arm, plane, epochs, cues, observation, reward,
+    metrics, options, reset options) but the tasks. Each path goes out to the far point (R, 0) along
+    one of the five *forward motifs* (the half tasks' paths: HalfReach, HalfCircleClk, HalfCircleCClk,
+    Sinusoid, SinusoidInv) and returns to the start along one of the five *backward motifs* (the
+    second halves of the full tasks: FullReach's straight return, FullCircleClk's and FullCircleCClk's
+    lower and upper half circles, Figure8's and Figure8Inv's mirrored sinusoids). The five pairs of a
+    forward motif with its own task's return are the full tasks themselves and are left out, as in
+    seed 004, which leaves 20 tasks named ``"forward+backward"`` (e.g. ``"HalfReach+Figure8"``: a
+    straight reach out, a sinusoid back). T/2 points each way, with the full tasks' movement times
+    (100 / 200 / 300 steps), speed signal 1 - T/300, and the far point as ``target``.
+
+    ## Observation Space
+    As ``MuscleArmMultiTask-v0``'s, but ``rule`` has 20 entries: the one-hot index of the task in
+    ``COMPOSITE_NAMES`` (seed 004's order: ``itertools.product`` of the forward and the backward
+    motifs, its own task's pair skipped).
+
+    ## Arguments
+    ``gym.make("MuscleArmComposable-v0", **options)`` takes ``MuscleArmMultiTask-v0``'s options;
+    ``tasks`` (default: all 20) names composite tasks. Every composite path is made of points of
+    the ten tasks' paths, so the multi-task env's start posture and path scale fit it too.
+
+    ## Version History
+    - v0: initial release.
+    """
+
+    config_class = ArmComposableConfig
+    conditions = {"task": COMPOSITE_NAMES, "speed": SPEED_NAMES}

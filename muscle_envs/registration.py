@@ -10,6 +10,7 @@ _ENVS: dict[str, tuple[str, int, dict]] = {
     "MuscleArmReach-v0": ("muscle_envs.arm_reach:MuscleArmReachEnv", 200, {"model": "arm4"}),
     "MuscleArm6Reach-v1": ("muscle_envs.arm_reach:MuscleArmReachEnv", 200, {"model": "arm6"}),
     "MuscleArmMultiTask-v0": ("muscle_envs.arm_multitask:MuscleArmMultiTaskEnv", 1000, {}),
+    "MuscleArmComposable-v0": ("muscle_envs.arm_multitask:MuscleArmComposableEnv", 1000, {}),
     "MyoLegsStand-v0": ("muscle_envs.legs_stand:MyoLegsStandEnv", 1000, {"model": "myolegs"}),
     "MyoLegs26Stand-v0": ("muscle_envs.legs_stand:MyoLegsStandEnv", 1000, {"model": "myolegs26"}),
 }

@@ -18,6 +18,9 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 import muscle_envs  # noqa: F401  (registers the ids)
 from muscle_envs import observations as keys
 from muscle_envs.arm_multitask import (
+    BACKWARD_MOTIFS,
+    COMPOSITE_NAMES,
+    FORWARD_MOTIFS,
     FULL_TIMES,
     HALF_TIMES,
     TASK_NAMES,
@@ -27,6 +30,7 @@ from muscle_envs.arm_multitask import (
 )
 
 ENV_ID = "MuscleArmMultiTask-v0"
+COMPOSABLE_ID = "MuscleArmComposable-v0"
 GAINS = (300.0, 4.0)  # N m / rad, N m s / rad: a joint PD stiff enough to track, stable at 2 ms steps
 
 
@@ -82,15 +86,66 @@ def test_reaches_and_circles_advance_at_constant_speed(test_env):
         np.testing.assert_allclose(segments, segments[0], rtol=1e-9, err_msg=name)
 
 
-def test_every_path_stays_inside_the_joint_range_from_the_start_posture(test_env):
+@pytest.mark.parametrize("env_id", [ENV_ID, COMPOSABLE_ID])
+def test_every_path_stays_inside_the_joint_range_from_the_start_posture(env_id):
     """The default start posture and path scale keep every point of every task, in all 32
     directions, at the slowest (densest) speed, 0.1 rad inside both joints' limits."""
-    plant = test_env.plant
-    for task in TASKS:
+    env = gym.make(env_id, test=True).unwrapped
+    for task in env.catalog:
         steps = FULL_TIMES[-1] if task.full else HALF_TIMES[-1]
         for direction in range(32):
-            for x, z in test_env.path(task.name, direction, steps):
-                assert plant.inverse_kinematics(x, z, margin=0.1) is not None, (task.name, direction)
+            for x, z in env.path(task.name, direction, steps):
+                assert env.plant.inverse_kinematics(x, z, margin=0.1) is not None, (task.name, direction)
+
+
+def test_composable_tasks_are_seed_004s_motifs_out_and_back():
+    """Seed 004's ComposableEnv: 20 tasks, a half task's path out then another full task's return,
+    in the order of its rule input; each half T/2 points."""
+    pairs = [
+        (out, back)
+        for i, out in enumerate(FORWARD_MOTIFS)
+        for j, back in enumerate(BACKWARD_MOTIFS)
+        if i != j
+    ]
+    assert COMPOSITE_NAMES == tuple(f"{out}+{back}" for out, back in pairs)
+    assert COMPOSITE_NAMES.index("Sinusoid+FullReach") == 12  # seed 004: product index 15, 3 pairs skipped
+    single = gym.make(ENV_ID, test=True).unwrapped
+    env = gym.make(COMPOSABLE_ID, test=True).unwrapped
+    radius, start = 0.25 * env.config.path_scale, np.array(env.start_hand)
+    steps, half = 200, 100
+    for direction in (0, 5, 17):
+        far = start + radius * (rotation(env.direction_angles[direction]) @ [1.0, 0.0])
+        for out, back in pairs:
+            path = env.path(f"{out}+{back}", direction, steps)
+            np.testing.assert_array_equal(path[:half], single.path(out, direction, half))
+            np.testing.assert_allclose(path[half], far, atol=1e-12)
+            np.testing.assert_allclose(path[-1], start, atol=1e-12)
+            if "Circle" not in back:  # the full task's own return, point for point
+                np.testing.assert_allclose(
+                    path[half:], single.path(back, direction, steps)[half:], atol=1e-12
+                )
+            else:  # half of the circle of radius R/2 through start and far point, on the task's side
+                local = (path[half:] - start) @ rotation(env.direction_angles[direction])
+                np.testing.assert_allclose(np.linalg.norm(local - [radius / 2, 0.0], axis=1), radius / 2)
+                assert np.all(local[1:-1, 1] * (-1 if "CClk" not in back else 1) > 0), back
+
+
+def test_composable_rule_speed_and_target():
+    env = gym.make(COMPOSABLE_ID)
+    assert env.observation_space[keys.RULE].shape == (20,)
+    name = "HalfCircleCClk+Figure8"
+    obs, info = env.reset(seed=0, options={"task": name, "speed": 0, "delay": 25, "direction": 3})
+    assert info["task"] == name and info["movement_steps"] == 100
+    assert obs[keys.RULE].argmax() == COMPOSITE_NAMES.index(name) and obs[keys.RULE].sum() == 1
+    for _ in range(25):
+        obs, *_ = env.step(np.zeros(6))
+    assert obs[keys.SPEED][0] == pytest.approx(1 - 100 / 300)
+    np.testing.assert_allclose(obs[keys.TARGET], env.unwrapped.path(name, 3, 100)[50])
+    assert env.unwrapped.task == name and env.unwrapped.episode_metrics()["task"] == COMPOSITE_NAMES.index(
+        name
+    )
+    with pytest.raises(ValueError, match="unknown task"):
+        gym.make(COMPOSABLE_ID, tasks=["FullReach"])  # a full task is not a composite
 
 
 def test_seed_004_scale_does_not_fit_the_arm(test_env):
@@ -224,13 +279,14 @@ def test_bad_options_are_refused():
         gym.make(ENV_ID, speeds=[3])
 
 
-def test_gymnasium_and_sb3_env_checkers_pass():
+@pytest.mark.parametrize("env_id", [ENV_ID, COMPOSABLE_ID])
+def test_gymnasium_and_sb3_env_checkers_pass(env_id):
     for options in ({}, {"privileged": True, "muscle_force": True, "plane": "vertical"}):
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             warnings.filterwarnings("ignore", message=r".*Box observation space m\w+ value is -?infinity")
-            gym_check_env(gym.make(ENV_ID, **options).unwrapped, skip_render_check=True)
-        sb3_check_env(gym.make(ENV_ID, **options), warn=True)
+            gym_check_env(gym.make(env_id, **options).unwrapped, skip_render_check=True)
+        sb3_check_env(gym.make(env_id, **options), warn=True)
 
 
 def test_documented_defaults_match_the_config():
