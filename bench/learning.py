@@ -12,6 +12,7 @@
     python bench/learning.py multitask_teacher   # PPO-MLP on MuscleArmMultiTask-v0 with the privileged keys
     python bench/learning.py multitask_distill   # that teacher distilled into a GRU on seed 004's inputs
     python bench/learning.py multitask_rppo      # RecurrentPPO (GRU) on seed 004's inputs directly
+    python bench/learning.py multitask_teacher9 multitask_transfer  # nine tasks, then Figure8Inv by transfer
     python bench/learning.py --plot              # only redraw the figure from the recorded runs
     python bench/learning.py arm --quick         # a few thousand steps: checks the pipeline (CI)
 
@@ -40,6 +41,7 @@ import yaml
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from muscle_envs.arm_multitask import TASK_NAMES  # noqa: E402
 from muscle_train import rundir  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,6 +93,20 @@ SETTINGS: dict[str, dict] = {
         "goal": "as multitask_distill, by RecurrentPPO directly",
         "evaluate_args": ["--env_kwargs", "test=true"],
     },
+    # Seed 004's transfer: a teacher on nine tasks (Figure8Inv held out), then the held-out task
+    # learnt through the rule input's weights alone.
+    "multitask_teacher9": {
+        "args": ["--env", "MuscleArmMultiTask-v0", "--total_timesteps", "4000000", "--env_kwargs"]
+        + ["privileged=true", f"tasks=[{','.join(TASK_NAMES[:-1])}]"],
+        "goal": "source of multitask_transfer",
+        "evaluate_args": ["--env_kwargs", "test=true"],
+    },
+    "multitask_transfer": {
+        "args": ["--env_kwargs", "tasks=[Figure8Inv]", "--total_timesteps", "500000"],
+        "transfer": "multitask_teacher9",
+        "goal": "the held-out task <= 3 cm, only the rule input's weights trained",
+        "evaluate_args": ["--env_kwargs", "test=true"],
+    },
     "arm_cmaes": {"args": ["--algo", "cmaes"], "goal": "success and wall-clock beside arm_rppo_small"},
     "arm_rppo_small": {  # RecurrentPPO's arm settings, on CMA-ES's controller
         "args": ["--algo", "recurrent_ppo", "--policy", "sensory_rnn"],
@@ -136,11 +152,12 @@ def run(name: str, quick: bool, results_path: Path) -> dict:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     run_dir = ROOT / "logs" / "bench" / f"{name}{'_quick' if quick else ''}_{stamp}"
     args = [*setting["args"], "--run_dir", str(run_dir), "--no_progress"]
-    if "teacher" in setting:
-        recorded = load(results_path).get(setting["teacher"])
-        if recorded is None:
-            sys.exit(f"{name} distils the {setting['teacher']!r} run: run that setting first")
-        args += ["--teacher", str(ROOT / recorded["run_dir"])]
+    for source in ("teacher", "transfer"):  # a run that starts from another setting's recorded run
+        if source in setting:
+            recorded = load(results_path).get(setting[source])
+            if recorded is None:
+                sys.exit(f"{name} starts from the {setting[source]!r} run: run that setting first")
+            args += [f"--{source}", str(ROOT / recorded["run_dir"])]
     kind = next((algo for algo in ("distill", "cmaes") if algo in setting["args"]), "sb3")
     hyperparams = dict(setting.get("hyperparams", {}))
     if quick:

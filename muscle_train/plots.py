@@ -8,8 +8,9 @@ sensory system sees.
   first episode, from the policy's own ``probe()``;
 - ``hidden_pca.png`` (recurrent policies): the hidden state's trajectories on its first two principal
   components, and the variance each component explains;
-- ``task_paths.png`` (the multi-task env, seed 004's figure): for every task, the hand's path in
-  every direction over the path it should follow, at the middle speed and delay.
+- ``task_paths.png`` (the multi-task envs, seed 004's figure): for every task, the hand's path in
+  every direction over the path it should follow, at the middle speed and delay; ``task_muscles.png``:
+  for every task, the muscle excitations of one of those episodes.
 """
 
 from __future__ import annotations
@@ -94,40 +95,62 @@ def write_all(
     if episodes[0].hidden:
         written.append(hidden_pca(episodes, out_dir / "hidden_pca.png"))
     if hasattr(env, "path") and "task" in env.conditions:
-        written.append(task_paths(model, venv, deterministic, out_dir / "task_paths.png"))
+        written += task_figures(model, venv, deterministic, out_dir)
     return written
 
 
-def task_paths(model: BaseAlgorithm, venv: VecEnv, deterministic: bool, path: Path) -> Path:
-    """Seed 004's figure: a panel per task, the hand's path in every direction (one episode each, the
-    middle speed and delay) over the path it should follow (dashed)."""
+def task_figures(model: BaseAlgorithm, venv: VecEnv, deterministic: bool, out_dir: Path) -> list[Path]:
+    """Seed 004's figures, from one episode per task and direction at the middle speed and delay:
+    ``task_paths.png``, a panel per task with the hand's path in every direction over the path it
+    should follow (dashed); ``task_muscles.png``, a panel per task with the muscle excitations of
+    its first direction, the go cue and the movement's end marked."""
     env = venv.unwrapped.envs[0].unwrapped
     cfg, names = env.config, env.conditions["task"]
     tasks = [names.index(name) for name in cfg.tasks]
     speed, delay = 1, sorted(cfg.delays)[len(cfg.delays) // 2]
     columns = min(5, len(tasks))
     rows = -(-len(tasks) // columns)
-    fig = Figure(figsize=(3.0 * columns, 3.0 * rows))
-    axes = np.atleast_1d(fig.subplots(rows, columns, squeeze=False)).ravel()
-    for ax, task in zip(axes, tasks, strict=False):
+    paths_fig = Figure(figsize=(3.0 * columns, 3.0 * rows))
+    muscles_fig = Figure(figsize=(3.2 * columns, 2.4 * rows))
+    path_axes = np.atleast_1d(paths_fig.subplots(rows, columns, squeeze=False)).ravel()
+    muscle_axes = np.atleast_1d(muscles_fig.subplots(rows, columns, squeeze=False, sharey=True)).ravel()
+    for ax, muscle_ax, task in zip(path_axes, muscle_axes, tasks, strict=False):
+        steps = env.movement_steps(task, speed)
         for direction in range(cfg.n_directions):
             venv.set_options({"task": task, "direction": direction, "speed": speed, "delay": delay})
             (episode,) = record(model, venv, 1, deterministic)
             color = f"C{direction % 10}"
             hand = np.array(episode.hand)
-            desired = env.path(task, direction, env.movement_steps(task, speed))
+            desired = env.path(task, direction, steps)
             ax.plot(desired[:, 0], desired[:, 1], "--", color=color, lw=0.8, alpha=0.6)
             ax.plot(hand[:, 0], hand[:, 1], color=color, lw=1.2)
+            if direction == 0:
+                excitation = np.stack(episode.excitation)
+                seconds = np.arange(len(excitation)) * env.dt
+                for m, muscle in enumerate(env.plant.muscle_names):
+                    muscle_ax.plot(seconds, excitation[:, m], lw=1.0, label=muscle)
+        go = (cfg.stable_steps + delay) * env.dt
+        for t in (go, go + steps * env.dt):
+            muscle_ax.axvline(t, color="k", lw=0.6, ls=":")
+        muscle_ax.set_title(names[task], fontsize=9)
+        muscle_ax.tick_params(labelsize=7)
         ax.plot(*env.start_hand, "ko", ms=3)
         ax.set_title(names[task], fontsize=9)
         ax.set_aspect("equal")
         ax.tick_params(labelsize=7)
-    for ax in axes[len(tasks) :]:
-        ax.set_visible(False)
-    fig.suptitle("hand paths (solid) over the paths to follow (dashed), middle speed, every direction")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    return path
+    for unused in (*path_axes[len(tasks) :], *muscle_axes[len(tasks) :]):
+        unused.set_visible(False)
+    muscle_axes[0].legend(fontsize=6, loc="upper left")
+    for ax in muscle_axes[(rows - 1) * columns :]:
+        ax.set_xlabel("time (s)", fontsize=8)
+    paths_fig.suptitle("hand paths (solid) over the paths to follow (dashed),\nmiddle speed, every direction")
+    muscles_fig.suptitle("muscle excitation, first direction, middle speed\n(dotted: go cue, end of movement)")
+    written = []
+    for fig, name in ((paths_fig, "task_paths.png"), (muscles_fig, "task_muscles.png")):
+        fig.tight_layout()
+        fig.savefig(out_dir / name, dpi=120)
+        written.append(out_dir / name)
+    return written
 
 
 def probe(model: BaseAlgorithm, episode: Episode) -> dict[str, np.ndarray] | None:
