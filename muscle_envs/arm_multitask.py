@@ -303,6 +303,7 @@ class MuscleArmMultiTaskEnv(MuscleEnv):
     reward_terms = ("reward_position", "reward_activation")
     config_class: ClassVar[type[ArmMultiTaskConfig]] = ArmMultiTaskConfig
     conditions = {"task": TASK_NAMES, "speed": SPEED_NAMES}
+    epochs = ("stable", "delay", "movement", "hold")
 
     def __init__(
         self, render_mode: str | None = None, config: ArmMultiTaskConfig | None = None, **options: Any
@@ -495,6 +496,12 @@ class MuscleArmMultiTaskEnv(MuscleEnv):
             "task": float(episode.task),
             "speed": float(episode.speed_index),
         }
+
+    def step_labels(self) -> dict[str, int]:
+        """The task, speed and ``epoch`` (0-3: stable, delay, movement, hold) of the last observation."""
+        episode = self.lanes.episode
+        bounds = (self.config.stable_steps, episode.move_start, episode.move_start + episode.move_steps)
+        return {**super().step_labels(), "epoch": int(np.searchsorted(bounds, episode.steps, side="right"))}
 
     @property
     def task(self) -> str:

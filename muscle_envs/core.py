@@ -138,6 +138,8 @@ class MuscleEnv(gym.Env):
     # Episode metrics that label an episode's condition (an index), with the names of their values:
     # evaluation reports results per condition (the multi-task env's task and speed).
     conditions: dict[str, tuple[str, ...]] = {}
+    # The epochs of a trial, in order, where the task has them (``step_labels()["epoch"]``).
+    epochs: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -221,6 +223,13 @@ class MuscleEnv(gym.Env):
     def episode_metrics(self) -> dict[str, float]:
         """The episode so far, summarized (train_sb3.py logs it as ``task/<name>``)."""
         raise NotImplementedError
+
+    def step_labels(self) -> dict[str, int]:
+        """Labels of the current step, for recordings (``muscle_analysis``): the episode's conditions
+        (indices into ``conditions``) and, where the task has epochs, ``epoch`` (an index into
+        ``epochs``) of the observation the env returned last."""
+        metrics = self.episode_metrics()
+        return {name: int(metrics[name]) for name in self.conditions}
 
     @property
     def dt(self) -> float:

@@ -189,6 +189,21 @@ def write_plots(
         venv.close()
 
 
+def write_analysis(
+    source: Source, folder: Path, episodes: int, deterministic: bool = True, seed: int = DEFAULT_SEED
+) -> dict[str, Any]:
+    """Record ``episodes`` episodes into ``folder/recording.npz`` and run the analyses of
+    :mod:`muscle_analysis` on them (``folder/analysis.json`` and a figure per analysis)."""
+    from muscle_train.analysis import analyse_run  # matplotlib, scikit-learn only when asked for
+
+    venv, model = build(source, 1, seed)
+    meta = {"env": source.env, "env_kwargs": source.env_kwargs, "model": str(source.model_path)}
+    try:
+        return analyse_run(model, venv, folder, episodes, deterministic, meta)
+    finally:
+        venv.close()
+
+
 def results_table(results: dict[str, Any]) -> Table:
     """An :func:`evaluate` result as a table for the terminal (rich)."""
     mode = "deterministic" if results["deterministic"] else "stochastic"

@@ -15,65 +15,19 @@ sensory system sees.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecEnv
 
-from muscle_train.rollouts import run_episodes
+from muscle_analysis.recording import Recording
+from muscle_analysis.report import pca_figure
+from muscle_train.analysis import AFFERENTS, record
 
 MANY_MUSCLES = 12  # more than this: heat maps instead of one line per muscle
-
-
-@dataclass
-class Episode:
-    """One episode as recorded step by step (the last step's env state is not kept: the env has
-    already reset when the step returns)."""
-
-    obs: dict[str, list[np.ndarray]] = field(default_factory=dict)  # as the policy saw it
-    excitation: list[np.ndarray] = field(default_factory=list)
-    hidden: list[np.ndarray] = field(default_factory=list)
-    hand: list[tuple[float, float]] = field(default_factory=list)
-    pelvis_height: list[float] = field(default_factory=list)
-    target: tuple[float, float] | None = None
-    success: bool = False
-
-    def stacked_obs(self) -> dict[str, np.ndarray]:
-        return {key: np.stack(values) for key, values in self.obs.items()}
-
-
-def record(model: BaseAlgorithm, venv: VecEnv, n_episodes: int, deterministic: bool) -> list[Episode]:
-    """Run ``n_episodes`` on a one-env ``venv`` and keep what the figures need."""
-    env = venv.unwrapped.envs[0].unwrapped
-    space = env.action_space  # the excitations, [0, 1]
-    low, high = model.action_space.low, model.action_space.high  # what the policy outputs
-    episodes = [Episode()]
-
-    def on_step(obs: Any, action: np.ndarray, state: Any, dones: np.ndarray, infos: list[dict]) -> None:
-        episode = episodes[-1]
-        for key, value in obs.items() if isinstance(obs, dict) else [("obs", obs)]:
-            episode.obs.setdefault(key, []).append(np.array(value[0]))
-        scaled = space.low + (action[0] - low) / (high - low) * (space.high - space.low)
-        episode.excitation.append(np.clip(scaled, space.low, space.high))
-        if state is not None:  # RecurrentPPO: (hidden, cell) of the actor, (layers, envs, size)
-            episode.hidden.append(np.array(state[0][-1, 0]))
-        if dones[0]:
-            episode.success = bool(infos[0].get("is_success", False))
-            episodes.append(Episode())
-        elif hasattr(env.plant, "hand_xz"):
-            episode.target = getattr(env, "target", None)
-            episode.hand.append(env.plant.hand_xz())
-        if "pelvis_height" in infos[0]:
-            episode.pelvis_height.append(infos[0]["pelvis_height"])
-
-    run_episodes(model, venv, n_episodes, deterministic, on_step=on_step)
-    return episodes[:n_episodes]
 
 
 def write_all(
@@ -81,19 +35,21 @@ def write_all(
 ) -> list[Path]:
     """Record ``n_episodes`` and write every figure that applies to this env and policy."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    episodes = record(model, venv, n_episodes, deterministic)
+    recording = record(model, venv, n_episodes, deterministic)
     env = venv.unwrapped.envs[0].unwrapped
-    dt = env.dt
+    first = recording.episode == 0
     names = list(env.plant.muscle_names)
-    written = [trajectories(episodes, dt, out_dir / "trajectories.png")]
+    written = [trajectories(recording, out_dir / "trajectories.png")]
     written.append(
-        traces({"excitation": np.stack(episodes[0].excitation)}, names, dt, out_dir / "excitations.png")
+        traces(
+            {"excitation": recording.signals["excitation"][first]}, names, env.dt, out_dir / "excitations.png"
+        )
     )
-    afferents = probe(model, episodes[0])
-    if afferents is not None:
-        written.append(traces(afferents, names, dt, out_dir / "afferents.png"))
-    if episodes[0].hidden:
-        written.append(hidden_pca(episodes, out_dir / "hidden_pca.png"))
+    if "ia" in recording.signals:
+        afferents = {key: recording.signals[key][first] for key in AFFERENTS}
+        written.append(traces(afferents, names, env.dt, out_dir / "afferents.png"))
+    if "hidden" in recording.signals:
+        written.append(pca_figure(recording, "hidden", out_dir / "hidden_pca.png"))
     if hasattr(env, "path") and "task" in env.conditions:
         written += task_figures(model, venv, deterministic, out_dir)
     return written
@@ -118,14 +74,14 @@ def task_figures(model: BaseAlgorithm, venv: VecEnv, deterministic: bool, out_di
         steps = env.movement_steps(task, speed)
         for direction in range(cfg.n_directions):
             venv.set_options({"task": task, "direction": direction, "speed": speed, "delay": delay})
-            (episode,) = record(model, venv, 1, deterministic)
+            episode = record(model, venv, 1, deterministic).signals
             color = f"C{direction % 10}"
-            hand = np.array(episode.hand)
+            hand = episode["hand"]
             desired = env.path(task, direction, steps)
             ax.plot(desired[:, 0], desired[:, 1], "--", color=color, lw=0.8, alpha=0.6)
             ax.plot(hand[:, 0], hand[:, 1], color=color, lw=1.2)
             if direction == 0:
-                excitation = np.stack(episode.excitation)
+                excitation = episode["excitation"]
                 seconds = np.arange(len(excitation)) * env.dt
                 for m, muscle in enumerate(env.plant.muscle_names):
                     muscle_ax.plot(seconds, excitation[:, m], lw=1.0, label=muscle)
@@ -144,29 +100,15 @@ def task_figures(model: BaseAlgorithm, venv: VecEnv, deterministic: bool, out_di
     for ax in muscle_axes[(rows - 1) * columns :]:
         ax.set_xlabel("time (s)", fontsize=8)
     paths_fig.suptitle("hand paths (solid) over the paths to follow (dashed),\nmiddle speed, every direction")
-    muscles_fig.suptitle("muscle excitation, first direction, middle speed\n(dotted: go cue, end of movement)")
+    muscles_fig.suptitle(
+        "muscle excitation, first direction, middle speed\n(dotted: go cue, end of movement)"
+    )
     written = []
     for fig, name in ((paths_fig, "task_paths.png"), (muscles_fig, "task_muscles.png")):
         fig.tight_layout()
         fig.savefig(out_dir / name, dpi=120)
         written.append(out_dir / name)
     return written
-
-
-def probe(model: BaseAlgorithm, episode: Episode) -> dict[str, np.ndarray] | None:
-    """Afferent rates and gamma drive along ``episode``, if the policy models them."""
-    policy = model.policy
-    obs = episode.stacked_obs()
-    with torch.no_grad():
-        if hasattr(policy, "probe"):  # SensoryRecurrentPolicy
-            trace = policy.probe(obs)
-        elif hasattr(getattr(policy, "features_extractor", None), "probe"):  # SensoryExtractor
-            tensors, _ = policy.obs_to_tensor(obs)
-            trace = policy.features_extractor.probe(tensors)
-        else:
-            return None
-    keys = ("ia", "ii", "ib", "gamma_static", "gamma_dynamic")
-    return {key: trace[key].cpu().numpy() for key in keys}
 
 
 def _panel(ax: Axes, values: np.ndarray, names: list[str], dt: float, title: str) -> None:
@@ -210,50 +152,28 @@ def traces(panels: dict[str, np.ndarray], names: list[str], dt: float, path: Pat
     return path
 
 
-def trajectories(episodes: list[Episode], dt: float, path: Path) -> Path:
+def trajectories(recording: Recording, path: Path) -> Path:
+    """The hand's path in each episode, its target marked as reached-and-held (x) or not (square);
+    for the legs, the pelvis height against time."""
     fig = Figure(figsize=(6, 5))
     ax = fig.subplots()
-    for i, episode in enumerate(episodes):
+    success = recording.label_of_episodes("success", last=True)
+    hand = "hand" in recording.signals
+    for i, steps in enumerate(recording.episodes("hand" if hand else "pelvis_height")):
         color = f"C{i % 10}"
-        if episode.hand:
-            hand = np.array(episode.hand)
-            ax.plot(hand[:, 0], hand[:, 1], color=color, lw=1.2)
-            ax.plot(*hand[0], "o", color=color, ms=4)
-            if episode.target is not None:
-                marker = "x" if episode.success else "s"
-                ax.plot(*episode.target, marker, color=color, ms=9, mew=2, mfc="none")
-        elif episode.pelvis_height:
-            t = np.arange(1, len(episode.pelvis_height) + 1) * dt
-            ax.plot(t, episode.pelvis_height, color=color, lw=1.2)
-    if episodes[0].hand:
+        if hand:
+            ax.plot(steps[:, 0], steps[:, 1], color=color, lw=1.2)
+            ax.plot(*steps[0], "o", color=color, ms=4)
+            if "target" in recording.signals:
+                target = recording.episodes("target")[i][-1]
+                ax.plot(*target, "x" if success[i] else "s", color=color, ms=9, mew=2, mfc="none")
+        else:
+            ax.plot(np.arange(len(steps)) * recording.dt, steps[:, 0], color=color, lw=1.2)
+    if hand:
         ax.set(xlabel="x (m)", ylabel="z (m)", title="hand paths (o start; x target reached-and-held, □ not)")
         ax.set_aspect("equal")
     else:
         ax.set(xlabel="time (s)", ylabel="pelvis height (m)", title="pelvis height per episode")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    return path
-
-
-def hidden_pca(episodes: list[Episode], path: Path) -> Path:
-    """Hidden states of all episodes projected on their first two principal components."""
-    runs = [np.stack(e.hidden) for e in episodes if e.hidden]
-    everything = np.concatenate(runs)
-    mean = everything.mean(axis=0)
-    _, singular, components = np.linalg.svd(everything - mean, full_matrices=False)
-    explained = singular**2 / np.sum(singular**2)
-    fig = Figure(figsize=(10, 4.2))
-    ax, bar = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
-    for i, run in enumerate(runs):
-        projected = (run - mean) @ components[:2].T
-        ax.plot(projected[:, 0], projected[:, 1], color=f"C{i % 10}", lw=1.0)
-        ax.plot(*projected[0], "o", color=f"C{i % 10}", ms=4)
-    ax.set(
-        xlabel=f"PC1 ({explained[0]:.0%})", ylabel=f"PC2 ({explained[1]:.0%})", title="hidden state (o start)"
-    )
-    shown = min(10, explained.size)
-    bar.bar(np.arange(1, shown + 1), explained[:shown])
-    bar.set(xlabel="principal component", ylabel="variance explained", title=f"{everything.shape[1]} units")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     return path

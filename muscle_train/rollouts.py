@@ -37,13 +37,15 @@ def run_episodes(
     n_episodes: int,
     deterministic: bool = True,
     on_step: StepHook | None = None,
+    before_step: Callable[[Any], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Run ``n_episodes`` with the model (anything with SB3's ``predict``) on ``venv`` (spread over its
     envs as evenly as possible, so short episodes are not over-represented), carrying a recurrent
     policy's state.
 
-    ``on_step(obs, action, state, dones, infos)`` sees each step (``obs`` as the policy saw it).
-    Returns one :func:`episode_record` per episode.
+    ``on_step(obs, action, state, dones, infos)`` sees each step (``obs`` as the policy saw it);
+    ``before_step(obs)`` sees each observation before the policy does (the envs still in the state
+    it shows). Returns one :func:`episode_record` per episode.
     """
     n_envs = venv.num_envs
     targets = episode_targets(n_episodes, n_envs)
@@ -53,6 +55,8 @@ def run_episodes(
     obs = venv.reset()
     state, starts = None, np.ones(n_envs, dtype=bool)
     while (counts < targets).any():
+        if before_step is not None:
+            before_step(obs)
         action, state = model.predict(obs, state=state, episode_start=starts, deterministic=deterministic)
         new_obs, rewards, dones, infos = venv.step(action)
         if on_step is not None:

@@ -9,7 +9,8 @@ episode starts; it only needs the recurrent core to look like ``nn.LSTM`` (call 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import copy
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
@@ -304,3 +305,53 @@ def initial_state(policy: RecurrentActorCriticPolicy, batch: int) -> tuple[torch
     shape = (policy.lstm_actor.num_layers, batch, policy.lstm_actor.hidden_size)
     zeros = torch.zeros(shape, device=policy.device)
     return zeros, zeros.clone()
+
+
+def recurrent_map(
+    policy: RecurrentActorCriticPolicy,
+) -> tuple[Callable[[torch.Tensor, torch.Tensor], torch.Tensor], Callable[[dict[str, Any]], torch.Tensor]]:
+    """The actor's recurrent core as a map for fixed-point analysis (``muscle_analysis.fixed_points``):
+    ``(step, inputs)``, with ``step(states, u)`` the core's update of a batch of states (B, S) under
+    one input u, and ``inputs(observations)`` the inputs u the core received along one episode's
+    observations (time, ...; as the policy receives them), (time, I).
+
+    A state is the core's ``h``, or ``[h | c]`` for an LSTM. For a sensory core (``FusimotorRNN``) the
+    map is the network alone: u is ``[Ia | II | Ib | context]``, the afferents held fixed (the
+    fusimotor loop through the spindles is cut). One-layer cores only.
+    """
+    core = policy.lstm_actor
+    if core.num_layers != 1:
+        raise ValueError(f"fixed-point analysis takes one-layer cores; this one has {core.num_layers}")
+    hidden = core.hidden_size
+    # A float64 copy: the search needs the precision, and the policy stays as it is.
+    if isinstance(core, FusimotorRNN):
+        cell, lstm = copy.deepcopy(core.core).double(), core.core_kind == "lstm"
+
+        def step(states: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+            u = u.to(states.dtype).expand(len(states), -1)
+            if lstm:
+                h, c = cell(u, (states[:, :hidden], states[:, hidden:]))
+                return torch.cat([h, c], dim=1)
+            return cell(u, states)
+
+        def inputs(observations: dict[str, Any]) -> torch.Tensor:
+            trace = policy.probe(observations)
+            tensors, _ = policy.obs_to_tensor(observations)
+            context = policy.extract_features(tensors, policy.pi_features_extractor)[:, 3 * core.n_muscles :]
+            return torch.cat([trace["ia"], trace["ii"], trace["ib"], context], dim=1)
+
+        return step, inputs
+
+    lstm, module = isinstance(core, nn.LSTM), copy.deepcopy(core).double()
+
+    def step(states: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        h = states[:, :hidden][None]
+        c = states[:, hidden:][None] if lstm else torch.zeros_like(h)
+        _, (h, c) = module(u.to(states.dtype).expand(1, len(states), -1), (h, c))
+        return torch.cat([h[0], c[0]], dim=1) if lstm else h[0]
+
+    def inputs(observations: dict[str, Any]) -> torch.Tensor:
+        tensors, _ = policy.obs_to_tensor(observations)
+        return policy.extract_features(tensors, policy.pi_features_extractor)
+
+    return step, inputs

@@ -5,6 +5,7 @@
 #   bash scripts/run_tests.sh -q          the test suite without the slow tests, on every core
 #   bash scripts/run_tests.sh -q -m slow  the slow tests
 #   bash scripts/run_main.sh ...          the main job, on a tiny budget
+#   examples/*.py                         each example, MUSCLE_EXAMPLES_QUICK=1
 # then the benchmarks in their quick mode (that they run; no speed is asserted).
 #   bash scripts/ci_locked.sh          # PYTHON picks the interpreter that makes the venv (default python3)
 set -euo pipefail
@@ -29,6 +30,11 @@ fi
 ci_tiny_hyperparams "$tmp/tiny.yml"
 RUN_DIR="$tmp/quickstart" bash scripts/run_main.sh --total_timesteps 1024 --n_envs 2 --no_progress \
   --hyperparams "$tmp/tiny.yml"
+
+for example in examples/*.py; do  # the examples top to bottom, on tiny budgets (they never rot)
+  echo "ci: $example"
+  MUSCLE_EXAMPLES_QUICK=1 MUSCLE_EXAMPLES_OUT="$tmp/examples" "$py" "$example"
+done
 
 "$py" bench/env_speed.py --quick
 "$py" bench/timestep.py --quick

@@ -23,6 +23,7 @@ LAYERS = [
     "rundir",
     "envs",
     "rollouts",
+    "analysis",
     "plots",
     "evaluation",
     "callbacks",
@@ -74,6 +75,15 @@ def test_the_envs_and_the_policies_never_import_the_training_stack():
     for package in ("muscle_envs", "policies"):
         for path in (ROOT / package).rglob("*.py"):
             assert not any(m.startswith("muscle_train") for m in imported_modules(path)), path
+
+
+def test_the_analyses_read_recordings_without_the_run_or_the_envs():
+    """muscle_analysis works on recordings alone: no envs, policies, training stack or SB3."""
+    forbidden = ("muscle_train", "muscle_envs", "policies", "stable_baselines3", "sb3_contrib", "mujoco")
+    paths = list((ROOT / "muscle_analysis").rglob("*.py"))
+    assert len(paths) >= 8
+    for path in paths:
+        assert not any(m.split(".")[0] in forbidden for m in imported_modules(path)), path
 
 
 def test_every_training_method_has_a_trainer_and_valid_shipped_hyperparameters():

@@ -15,6 +15,8 @@ import imageio.v2 as imageio
 import numpy as np
 import pytest
 import yaml
+
+from muscle_analysis.recording import Recording
 from stable_baselines3 import PPO
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -268,6 +270,10 @@ def test_recurrent_subproc_run_evaluates_with_video_and_figures(tmp_path):
         str(figures),
         "--plot_episodes",
         "2",
+        "--analysis",
+        str(tmp_path / "analysis"),
+        "--analysis_episodes",
+        "3",
         "--json",
         str(tmp_path / "r.json"),
     )
@@ -275,7 +281,14 @@ def test_recurrent_subproc_run_evaluates_with_video_and_figures(tmp_path):
     assert results["deterministic"] is False and results["n_episodes"] == 2
     expected = {"trajectories.png", "excitations.png", "afferents.png", "hidden_pca.png"}
     assert {p.name for p in figures.iterdir()} == expected
-    for figure in figures.iterdir():
+    # the analyses of a sensory LSTM: its recording (state, cell, afferents), fixed points of its core
+    analysis = json.loads((tmp_path / "analysis" / "analysis.json").read_text())
+    recording = Recording.load(tmp_path / "analysis" / "recording.npz")
+    assert recording.n_episodes == 3 and analysis["activity"] == "hidden"
+    assert {"hidden", "cell", "ia", "ii", "ib", "excitation", "activation", "hand", "target"} <= set(recording.signals)
+    assert {"pca", "jpca", "decoding", "synergies", "kinematics", "fixed_points"} <= set(analysis)
+    assert analysis["fixed_points"]["all"]["starts"] > 0
+    for figure in [*figures.iterdir(), *(tmp_path / "analysis" / name for name in analysis["figures"])]:
         assert imageio.imread(figure).shape[0] > 200  # a real image
     frames = imageio.mimread(video, memtest=False)
     assert 10 <= len(frames) <= 101 and frames[0].shape == (360, 480, 3)  # <= 200 steps at 50 fps

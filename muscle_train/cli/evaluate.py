@@ -3,6 +3,7 @@
     muscle-evaluate RUN_DIR                         # the run's final model and normalizer
     muscle-evaluate RUN_DIR --load best --episodes 200 --json results.json
     muscle-evaluate RUN_DIR --video reach.mp4 --plots figures/
+    muscle-evaluate RUN_DIR --analysis analysis/    # PCA, jPCA, subspaces, fixed points, decoding...
     muscle-evaluate --model_path m.zip --env_normalize_path vec_normalize.pkl --env MuscleArmReach-v0
 
 (``python evaluate.py`` in the repository and ``python -m muscle_train evaluate`` take the same options.)
@@ -65,6 +66,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--plots", type=Path, default=None, metavar="DIR", help="write analysis figures here")
     parser.add_argument("--plot_episodes", type=int, default=8, help="episodes in the figures")
     parser.add_argument(
+        "--analysis",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="record episodes and analyse network and muscle activity (muscle_analysis) into DIR",
+    )
+    parser.add_argument("--analysis_episodes", type=int, default=32, help="episodes recorded for --analysis")
+    parser.add_argument(
         "--trust",
         action="store_true",
         help="load files that only running their pickled code can restore (runs written before 0.2.0, a "
@@ -105,6 +114,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             source, args.plots, args.plot_episodes, args.deterministic, args.seed
         )
         print("figures: " + ", ".join(str(path) for path in written))
+    if args.analysis:
+        analysis = evaluation.write_analysis(
+            source, args.analysis, args.analysis_episodes, args.deterministic, args.seed
+        )
+        print(f"analysis: {args.analysis / 'analysis.json'}; figures: {', '.join(analysis['figures'])}")
     return results
 
 
