@@ -8,6 +8,7 @@ Layers, in order; each imports only those listed before it (tests/test_package.p
 ``rundir``         run-directory layout; config, model, normalizer and checkpoint files
 ``envs``           env construction for training and evaluation (wrappers, vectorization)
 ``rollouts``       the episode loop, episode records and summaries, videos
+``analysis``       recordings of a run for ``muscle_analysis``; its fixed points
 ``plots``          evaluation figures (matplotlib)
 ``evaluation``     evaluating a run or a model file
 ``callbacks``      periodic evaluation, checkpoints, progress, Ctrl-C handling
