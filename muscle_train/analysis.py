@@ -141,7 +141,7 @@ def fixed_points(
 ) -> dict[str, FixedPoints]:
     """Fixed points of the policy's recurrent core (``policies.recurrent.recurrent_map``), per task
     (or for all episodes, where the env has no tasks): the input held fixed is the mean of the core's
-    inputs over that condition's ``epoch`` steps (all steps where the env has no epochs), and the
+    inputs over that condition's ``epoch`` steps (all its steps where there are none), and the
     searches start from ``starts`` states the core visited in that condition."""
     from policies.recurrent import recurrent_map
 
@@ -170,8 +170,8 @@ def fixed_points(
     found = {}
     for name, members in groups.items():
         where = members & in_epoch
-        if not where.any():
-            continue
+        if not where.any():  # (e.g. no delay epoch: trials with delay 0)
+            where = members
         visited = states[members]
         chosen = visited[rng.choice(len(visited), size=min(starts, len(visited)), replace=False)]
         found[name] = find_fixed_points(step, inputs[where].mean(axis=0), chosen, noise=0.01, seed=seed)

@@ -13,6 +13,7 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecNormalize
 from test_training import interrupt_when_evaluated, run, tiny_hyperparams, train_args
 
+from muscle_analysis.recording import Recording
 from muscle_envs.arm_multitask import TASK_NAMES
 from muscle_envs.observations import CATEGORICAL, PRIVILEGED, PROPRIOCEPTION
 from muscle_train import envs, rollouts, rundir
@@ -266,6 +267,22 @@ def test_a_student_does_not_see_its_teachers_privileged_keys(tmp_path):
     assert result.returncode == 0, result.stderr
     for figure in ("task_paths.png", "task_muscles.png"):  # seed 004's figures
         assert (tmp_path / "fig" / figure).stat().st_size > 10_000
+    # the analyses per task and epoch: a recording labelled with both, the GRU's fixed points per task
+    analysis_dir = tmp_path / "analysis"
+    result = run(
+        "evaluate.py", str(student_dir), "--episodes", "1", "--analysis", str(analysis_dir), *few[:2]
+    )
+    assert result.returncode == 0, result.stderr
+    recording = Recording.load(analysis_dir / "recording.npz")
+    assert recording.label_names["epoch"] == ["stable", "delay", "movement", "hold"]
+    assert recording.label_names["task"] == list(TASK_NAMES)
+    assert "obs.desired_position" not in recording.signals  # what the student sees
+    assert set(np.unique(recording.labels["task"])) == {0.0, 8.0}  # HalfReach, Figure8
+    assert set(np.unique(recording.labels["epoch"])) == {0.0, 2.0, 3.0}  # (delays=[0]: no delay epoch)
+    analysis = json.loads((analysis_dir / "analysis.json").read_text())
+    assert set(analysis["fixed_points"]) == {"HalfReach", "Figure8"}
+    assert analysis["subspaces"]["epoch"]["names"] == ["stable", "movement", "hold"]
+    assert "task (accuracy)" in analysis["decoding"]["scores"] and "by_task" in analysis["kinematics"]
 
 
 @pytest.mark.parametrize(

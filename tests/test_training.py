@@ -15,11 +15,10 @@ import imageio.v2 as imageio
 import numpy as np
 import pytest
 import yaml
-
-from muscle_analysis.recording import Recording
 from stable_baselines3 import PPO
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from muscle_analysis.recording import Recording
 from muscle_envs.observations import PROPRIOCEPTION
 from muscle_train import config as mt_config
 from muscle_train import envs, rollouts, rundir, training
@@ -285,7 +284,9 @@ def test_recurrent_subproc_run_evaluates_with_video_and_figures(tmp_path):
     analysis = json.loads((tmp_path / "analysis" / "analysis.json").read_text())
     recording = Recording.load(tmp_path / "analysis" / "recording.npz")
     assert recording.n_episodes == 3 and analysis["activity"] == "hidden"
-    assert {"hidden", "cell", "ia", "ii", "ib", "excitation", "activation", "hand", "target"} <= set(recording.signals)
+    assert {"hidden", "cell", "ia", "ii", "ib", "excitation", "activation", "hand", "target"} <= set(
+        recording.signals
+    )
     assert {"pca", "jpca", "decoding", "synergies", "kinematics", "fixed_points"} <= set(analysis)
     assert analysis["fixed_points"]["all"]["starts"] > 0
     for figure in [*figures.iterdir(), *(tmp_path / "analysis" / name for name in analysis["figures"])]:
