@@ -255,11 +255,12 @@ def _synergies(recording: Recording, activity: str, path: Path) -> dict[str, Any
     counts = np.arange(1, len(found.vaf_by_count) + 1)
     curve.plot(counts, found.vaf_by_count, "o-")
     curve.axhline(0.9, color="k", ls=":", lw=0.8)
-    curve.set(xlabel="synergies", ylabel="VAF", title=f"{found.count} synergies for 90% VAF")
+    curve.set(xlabel="synergies", ylabel="VAF", title=f"{found.count} synergies for 90% VAF", xticks=counts)
     image = weights.imshow(found.weights, aspect="auto", cmap="magma", vmin=0)
     if len(muscles) <= 30:
         weights.set_xticks(range(len(muscles)), muscles, rotation=90, fontsize=6)
-    weights.set(ylabel="synergy", title=f"weights ({name})")
+    weights.set(ylabel="synergy", title=f"weights ({name})", yticks=range(found.count))
+    weights.set_yticklabels([str(k + 1) for k in range(found.count)])
     fig.colorbar(image, ax=weights, fraction=0.046)
     first = recording.episode == recording.episode[0]
     t = np.arange(first.sum()) * recording.dt

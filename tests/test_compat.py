@@ -20,13 +20,18 @@ LEGACY = ROOT / "tests" / "fixtures" / "legacy_runs"
 @pytest.mark.parametrize("run", ["ppo_mlp", "rppo_sensory_lstm"])
 def test_runs_of_release_0_1_evaluate_as_they_did(run):
     """config.yml's keys, the pickled class paths of the model (policies.*) and of the normalizer
-    (muscle_envs.vector.FastVecNormalize) still resolve, and the evaluation is the same to the bit."""
+    (muscle_envs.vector.FastVecNormalize) still resolve, and the evaluation is the same (episodes,
+    successes; returns to float32 precision)."""
     expected = json.loads((LEGACY / run / "expected_evaluation.json").read_text())
     with pytest.raises(RunError, match="is a pickle .* pass --trust"):  # they hold pickles only
         evaluation.evaluate(evaluation.run_source(LEGACY / run), 1)
     results = evaluation.evaluate(evaluation.run_source(LEGACY / run, trust=True), 3, seed=7)
-    for key in ("success_rate", "mean_reward", "std_reward", "mean_episode_length", "task/final_distance"):
+    for key in ("success_rate", "mean_episode_length"):
         assert results[key] == expected[key], key
+    # The same to float32 precision, not to the bit: torch's CPU matmuls go through MKL, whose kernels
+    # (and so their last bits) depend on the processor (MKL_CBWR moves them by ~5e-8 here).
+    for key in ("mean_reward", "std_reward", "task/final_distance"):
+        assert results[key] == pytest.approx(expected[key], rel=1e-6, abs=1e-9), key
 
 
 def test_config_round_trips_through_config_yml(tmp_path):

@@ -60,7 +60,7 @@ def test_plain_install_ships_the_assets(tmp_path):
     source.mkdir()
     for name in ("setup.cfg", "pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
-    for name in ("muscle_envs", "policies", "muscle_train", "assets"):
+    for name in ("muscle_envs", "policies", "muscle_train", "muscle_analysis", "assets"):
         shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
     target = tmp_path / "site"
     build = subprocess.run(
