@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # muscle_train's layers in order: a module may import only the layers before it (and its own).
 LAYERS = [
     "config",
+    "pretrained",
     "rundir",
     "envs",
     "rollouts",

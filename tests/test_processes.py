@@ -83,6 +83,7 @@ def test_plain_install_ships_the_assets(tmp_path):
     assert (target / "muscle_envs" / "data" / "myolegs_holding_activation.json").is_file()
     assert (target / "policies" / "extractors.py").is_file()
     assert (target / "muscle_train" / "hyperparams.yml").is_file()
+    assert (target / "muscle_train" / "baselines" / "MuscleArmReach-v0" / "final_model.zip").is_file()
     assert (target / "muscle_train" / "trainers" / "sb3.py").is_file()
     assert {p.name for p in (target / "muscle_envs" / "assets").glob("*.xml")} >= {
         "arm_skeleton.xml",

@@ -3,6 +3,7 @@
     muscle-evaluate RUN_DIR                         # the run's final model and normalizer
     muscle-evaluate RUN_DIR --load best --episodes 200 --json results.json
     muscle-evaluate RUN_DIR --video reach.mp4 --plots figures/
+    muscle-evaluate --pretrained MuscleArmReach-v0  # a baseline shipped with the package (--list_pretrained)
     muscle-evaluate RUN_DIR --analysis analysis/    # PCA, jPCA, subspaces, fixed points, decoding...
     muscle-evaluate --model_path m.zip --env_normalize_path vec_normalize.pkl --env MuscleArmReach-v0
 
@@ -27,8 +28,9 @@ from typing import Any
 
 import torch
 from rich.console import Console
+from rich.table import Table
 
-from muscle_train import evaluation
+from muscle_train import evaluation, pretrained
 from muscle_train.cli import guarded, parse_env_kwargs
 from muscle_train.config import RunError, plain
 
@@ -41,6 +43,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--load", choices=["final", "best"], default="final", help="which model of RUN_DIR (default final)"
     )
+    parser.add_argument(
+        "--pretrained",
+        default=None,
+        metavar="NAME",
+        help="a baseline shipped with the package (--list_pretrained)",
+    )
+    parser.add_argument("--list_pretrained", action="store_true", help="list the shipped baselines and exit")
     parser.add_argument("--model_path", type=Path, default=None, help="explicit form: an SB3 model .zip")
     parser.add_argument("--env_normalize_path", type=Path, default=None, help="its VecNormalize .pkl")
     parser.add_argument("--env", default=None, help="env id, if no config.yml sits beside the model")
@@ -85,18 +94,33 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def source_of(args: argparse.Namespace) -> evaluation.Source:
     """The env and files to evaluate, from RUN_DIR or the explicit options."""
     env_kwargs = parse_env_kwargs(args.env_kwargs)
-    if args.run_dir is not None and args.model_path is not None:
-        raise RunError("give either RUN_DIR or --model_path, not both")
+    if sum(x is not None for x in (args.run_dir, args.model_path, args.pretrained)) > 1:
+        raise RunError("give one of RUN_DIR, --pretrained and --model_path")
+    if args.pretrained is not None:
+        return evaluation.run_source(pretrained.baseline_dir(args.pretrained), "final", args.env, env_kwargs)
     if args.run_dir is not None:
         return evaluation.run_source(args.run_dir, args.load, args.env, env_kwargs, args.trust)
     if args.model_path is not None:
         return evaluation.file_source(
             args.model_path, args.env_normalize_path, args.env, env_kwargs, args.trust
         )
-    raise RunError("give a RUN_DIR, or --model_path (with --env_normalize_path and --env)")
+    raise RunError("give a RUN_DIR, --pretrained NAME, or --model_path (with --env_normalize_path and --env)")
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def list_pretrained() -> None:
+    table = Table(title="baselines shipped with the package (--pretrained NAME)")
+    for column in ("name", "env", "algo", "policy", "success", "reproduce"):
+        table.add_column(column)
+    for name, record in pretrained.baselines().items():
+        success = f"{record['success_rate']:.0%} of {record['n_episodes']}"
+        table.add_row(name, record["env"], record["algo"], record["policy"], success, record["reproduce"])
+    Console().print(table)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any] | None:
+    if args.list_pretrained:
+        list_pretrained()
+        return None
     source = source_of(args)
     results = evaluation.evaluate(source, args.episodes, args.deterministic, args.seed)
     console = Console()

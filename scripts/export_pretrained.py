@@ -1,0 +1,69 @@
+"""Make a shipped baseline (muscle_train/baselines/NAME/) from a trained run directory.
+
+    python scripts/export_pretrained.py logs/bench/arm_... MuscleArmReach-v0 \
+        --reproduce "python bench/learning.py arm"
+    python scripts/export_pretrained.py RUN MuscleArmReach-v0-sensory_lstm --load best --reproduce "..."
+
+Copies the run's config.yml, the chosen model (as final_model.zip) and its normalizer's JSON statistics
+(no pickles), evaluates it on --episodes deterministic episodes (evaluate.py's default seed), and
+writes baseline.json with the success rate, the command that reproduces the run, and where it came
+from. tests/test_pretrained.py holds every shipped baseline to its recorded success.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+from muscle_train import evaluation, rundir
+from muscle_train.config import plain
+from muscle_train.pretrained import BASELINE_FILE, PRETRAINED
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("name", help="the baseline's name (an env id, optionally with -VARIANT)")
+    parser.add_argument("--load", choices=["final", "best"], default="final")
+    parser.add_argument("--reproduce", required=True, help="the command that trains this run")
+    parser.add_argument("--episodes", type=int, default=100)
+    args = parser.parse_args()
+    config = rundir.load_config(args.run_dir)
+    model, normalizer = rundir.run_files(args.run_dir, args.load, config)
+    out = PRETRAINED / args.name
+    tmp = PRETRAINED / f".tmp-{args.name}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    shutil.copy(args.run_dir / rundir.CONFIG_FILE, tmp / rundir.CONFIG_FILE)
+    shutil.copy(model, tmp / rundir.MODEL_FILE)
+    if normalizer is not None:
+        shutil.copy(rundir.statistics_path(normalizer), rundir.statistics_path(tmp / rundir.NORMALIZER_FILE))
+    results = evaluation.evaluate(evaluation.run_source(tmp), args.episodes)
+    record = {
+        "name": args.name,
+        "env": config.env,
+        "algo": config.algo,
+        "policy": config.policy,
+        "success_rate": results["success_rate"],
+        "n_episodes": results["n_episodes"],
+        "seed": results["seed"],
+        "reproduce": args.reproduce,
+        "model": args.load,
+        "total_timesteps": config.total_timesteps,
+        "evaluation": {k: v for k, v in results.items() if "/" in k or k.startswith("mean")},
+    }
+    (tmp / BASELINE_FILE).write_text(json.dumps(plain(record), indent=2))
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    size = sum(p.stat().st_size for p in out.iterdir()) / 1e3
+    print(
+        f"{out}: success {results['success_rate']:.0%} over {results['n_episodes']} episodes, {size:.0f} kB"
+    )
+
+
+if __name__ == "__main__":
+    main()
