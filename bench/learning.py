@@ -15,6 +15,7 @@
     python bench/learning.py multitask_teacher9 multitask_transfer  # nine tasks, then Figure8Inv by transfer
     python bench/learning.py --plot              # only redraw the figure from the recorded runs
     python bench/learning.py arm --quick         # a few thousand steps: checks the pipeline (CI)
+    python bench/learning.py legs --seeds 3      # seeds 0, 1, 2: each seed's result and the spread
 
 Each setting runs ``train_sb3.py`` as a user would (its run directory goes under logs/bench/), times
 it, then runs ``evaluate.py RUN --episodes 100`` (deterministic). Results: bench/results/learning.json
@@ -148,11 +149,13 @@ QUICK = {
 }
 
 
-def run(name: str, quick: bool, results_path: Path) -> dict:
+def run(name: str, quick: bool, results_path: Path, seed: int | None = None) -> dict:
     setting = SETTINGS[name]
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    run_dir = ROOT / "logs" / "bench" / f"{name}{'_quick' if quick else ''}_{stamp}"
-    args = [*setting["args"], "--run_dir", str(run_dir), "--no_progress"]
+    label = f"{name}{'_quick' if quick else ''}{'' if seed is None else f'_seed{seed}'}"
+    run_dir = ROOT / "logs" / "bench" / f"{label}_{stamp}"
+    args = [*setting["args"], *([] if seed is None else ["--seed", str(seed)]), "--run_dir", str(run_dir)]
+    args.append("--no_progress")
     for source in ("teacher", "transfer"):  # a run that starts from another setting's recorded run
         if source in setting:
             recorded = load(results_path).get(setting[source])
@@ -190,6 +193,7 @@ def run(name: str, quick: bool, results_path: Path) -> dict:
         "evaluation": evaluation,
         "best_evaluation": best,
         "curve": read_curve(run_dir),
+        "seed": 0 if seed is None else seed,
     }
     report = run_dir / "distillation.json"
     if report.is_file():
@@ -200,6 +204,30 @@ def run(name: str, quick: bool, results_path: Path) -> dict:
             k: distillation["teacher"][k] for k in ("success_rate", "mean_reward")
         }
     return entry
+
+
+def seed_record(entry: dict) -> dict:
+    keep = ("seed", "run_dir", "train_minutes", "curve")
+    best = entry.get("best_evaluation") or {}
+    return {
+        **{key: entry[key] for key in keep},
+        "success_rate": entry["evaluation"]["success_rate"],
+        "best_success_rate": best.get("success_rate"),
+    }
+
+
+def seed_summary(runs: list[dict]) -> dict:
+    """Mean, min and max over seeds of the final and the best model's success, and of the minutes."""
+    columns = {
+        "final": [r["evaluation"]["success_rate"] for r in runs],
+        "best": [r["best_evaluation"]["success_rate"] for r in runs if r.get("best_evaluation")],
+        "train_minutes": [r["train_minutes"] for r in runs],
+    }
+    return {
+        key: {"mean": sum(v) / len(v), "min": min(v), "max": max(v), "n": len(v)}
+        for key, v in columns.items()
+        if v
+    }
 
 
 def evaluate(run_dir: Path, which: str, quick: bool, extra: list[str]) -> dict:
@@ -286,6 +314,13 @@ def plot(
         label += f" of 100 episodes ({entry['train_minutes']:.0f} min)"
         axes[0].plot(steps, success, "o-", color=f"C{i}", ms=3, label=label)
         axes[1].plot(minutes, success, "o-", color=f"C{i}", ms=3)
+        for other in entry.get("seeds", [])[1:]:  # the other seeds, thin
+            rows = other["curve"]
+            values = [100 * row["success_rate"] for row in rows]
+            axes[0].plot([row["step"] / 1e6 for row in rows], values, "-", color=f"C{i}", lw=0.7, alpha=0.5)
+            axes[1].plot(
+                [row["wall_time_s"] / 60 for row in rows], values, "-", color=f"C{i}", lw=0.7, alpha=0.5
+            )
     axes[0].set(xlabel="env steps (millions)", ylabel="evaluation success (%)", ylim=(-2, 102))
     axes[1].set(xlabel="wall-clock minutes of training (2 cores)", ylim=(-2, 102))
     for ax in axes:
@@ -310,6 +345,13 @@ def main() -> None:
     parser.add_argument("settings", nargs="*", help=f"what to train: {', '.join(SETTINGS)} (default arm)")
     parser.add_argument("--quick", action="store_true", help="a tiny budget, to check the pipeline")
     parser.add_argument("--plot", action="store_true", help="only redraw the figure")
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        default=None,
+        metavar="N",
+        help="run each setting with seeds 0..N-1 (default: seed 0)",
+    )
     args = parser.parse_args()
     unknown = sorted(set(args.settings) - set(SETTINGS))
     if unknown:
@@ -317,7 +359,12 @@ def main() -> None:
     suffix = "_quick" if args.quick else ""
     results_path = RESULTS / f"learning{suffix}.json"
     for name in [] if args.plot else args.settings or ["arm"]:
-        entry = run(name, args.quick, results_path)
+        if args.seeds is None:
+            entry = run(name, args.quick, results_path)
+        else:  # seed 0's run is the entry; every seed's outcome and curve, and their spread, beside it
+            runs = [run(name, args.quick, results_path, seed) for seed in range(args.seeds)]
+            entry = {**runs[0], "seeds": [seed_record(r) for r in runs], "seed_summary": seed_summary(runs)}
+            print(f"{name} over {args.seeds} seeds: {json.dumps(entry['seed_summary'])}")
         entries = load(results_path)  # again: another setting may have finished in the meantime
         entries[name] = entry
         results_path.parent.mkdir(exist_ok=True)
