@@ -4,22 +4,42 @@
         --reproduce "python bench/learning.py arm"
     python scripts/export_pretrained.py RUN MuscleArmReach-v0-sensory_lstm --load best --reproduce "..."
 
-Copies the run's config.yml, the chosen model (as final_model.zip) and its normalizer's JSON statistics
-(no pickles), evaluates it on --episodes deterministic episodes (evaluate.py's default seed), and
-writes baseline.json with the success rate, the command that reproduces the run, and where it came
-from. tests/test_pretrained.py holds every shipped baseline to its recorded success.
+Copies the run's config.yml, the chosen model (as final_model.zip, without its optimizer's moments)
+and its normalizer's JSON statistics (no pickles), evaluates it on --episodes deterministic episodes
+(evaluate.py's default seed), and writes baseline.json with the success rate, the command that
+reproduces the run, and where it came from. tests/test_pretrained.py holds every shipped baseline to its recorded success.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import shutil
+import zipfile
 from pathlib import Path
+
+import torch
 
 from muscle_train import evaluation, rundir
 from muscle_train.config import plain
 from muscle_train.pretrained import BASELINE_FILE, PRETRAINED
+
+
+def without_optimizer_state(source: Path, target: Path) -> None:
+    """Copy an SB3 model file, its optimizer's moments dropped (two thirds of an Adam-trained model's
+    size; they matter only to continue training, which starts a transfer or a fine-tune afresh). Read
+    with ``weights_only``: no pickled code runs."""
+    with zipfile.ZipFile(source) as inside, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as out:
+        for item in inside.infolist():
+            data = inside.read(item.filename)
+            if item.filename == "policy.optimizer.pth":
+                state = torch.load(io.BytesIO(data), weights_only=True)
+                state["state"] = {}
+                buffer = io.BytesIO()
+                torch.save(state, buffer)
+                data = buffer.getvalue()
+            out.writestr(item.filename, data)
 
 
 def main() -> None:
@@ -39,7 +59,7 @@ def main() -> None:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     shutil.copy(args.run_dir / rundir.CONFIG_FILE, tmp / rundir.CONFIG_FILE)
-    shutil.copy(model, tmp / rundir.MODEL_FILE)
+    without_optimizer_state(model, tmp / rundir.MODEL_FILE)
     if normalizer is not None:
         shutil.copy(rundir.statistics_path(normalizer), rundir.statistics_path(tmp / rundir.NORMALIZER_FILE))
     results = evaluation.evaluate(evaluation.run_source(tmp), args.episodes)
