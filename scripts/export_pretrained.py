@@ -7,7 +7,8 @@
 Copies the run's config.yml, the chosen model (as final_model.zip, without its optimizer's moments)
 and its normalizer's JSON statistics (no pickles), evaluates it on --episodes deterministic episodes
 (evaluate.py's default seed), and writes baseline.json with the success rate, the command that
-reproduces the run, and where it came from. tests/test_pretrained.py holds every shipped baseline to its recorded success.
+reproduces the run, and where it came from. tests/test_pretrained.py holds every shipped baseline to
+its recorded success.
 """
 
 from __future__ import annotations
