@@ -6,7 +6,7 @@ bench/RESULTS.md.
 
 Each NAME=RUN_DIR is analysed into logs/bench/analysis/NAME/ (its recording, analysis.json, figures);
 the analysis.json goes into bench/results/analysis.json under NAME (replaced when rerun, with the
-command and run), and the figures into bench/figures/analysis/NAME/.
+command and run), and the figures (all, or those named with --figures) into bench/figures/analysis/NAME/.
 """
 
 from __future__ import annotations
@@ -31,6 +31,13 @@ def main() -> None:
     parser.add_argument("runs", nargs="+", metavar="NAME=RUN_DIR", help="runs to analyse, each under a name")
     parser.add_argument("--episodes", type=int, default=32, help="episodes recorded per run")
     parser.add_argument("--env_kwargs", nargs="*", default=[], metavar="KEY=VALUE", help="env options")
+    parser.add_argument(
+        "--figures",
+        nargs="*",
+        default=None,
+        metavar="NAME",
+        help="the figures to keep (default: all), e.g. kinematics",
+    )
     args = parser.parse_args()
     runs = {}
     for item in args.runs:
@@ -53,7 +60,8 @@ def main() -> None:
         shutil.rmtree(figures, ignore_errors=True)
         figures.mkdir(parents=True)
         for figure in analysis["figures"]:
-            shutil.copy(out / figure, figures / figure)
+            if args.figures is None or figure.removesuffix(".png") in args.figures:
+                shutil.copy(out / figure, figures / figure)
         RESULTS.write_text(json.dumps(results, indent=1))
         print(f"{name}: {', '.join(analysis['figures'])} -> {figures.relative_to(ROOT)}")
 

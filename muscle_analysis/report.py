@@ -54,6 +54,10 @@ def analyse(
     out.mkdir(parents=True, exist_ok=True)
     activity = activity_signal(recording)
     results: dict[str, Any] = {"activity": activity, "n_episodes": recording.n_episodes, "figures": []}
+    if "success" in recording.labels:  # (its last step's: the episode's)
+        results["success_rate"] = float(recording.label_of_episodes("success", last=True).mean())
+    if "excitation" in recording.signals:
+        results["mean_squared_excitation"] = float(np.mean(recording.signals["excitation"] ** 2))
     steps = [
         ("pca", pca_figure),
         ("jpca", _jpca),
