@@ -38,8 +38,8 @@ def record(
     policy saw them (``obs.<key>``), the excitations it commanded, the muscles' activations, the
     body's signals (hand, pelvis height, foot loads, as the plant has them), a recurrent policy's
     state after it read the step (``hidden``, and ``cell`` for an LSTM) or a feed-forward actor's
-    last hidden layer (``latent``), a sensory policy's
-    afferents and gamma drives, the env's ``target`` where it has one, and the labels ``time``,
+    last hidden layer (``latent``), a sensory policy's afferents and gamma drives, the env's
+    ``target`` where it has one, and the labels ``time``,
     ``success`` (the step's ``info["is_success"]``: at an episode's last step, the episode's) and the
     env's ``step_labels()``."""
     if venv.num_envs != 1:

@@ -18,6 +18,7 @@ from policies import (
     TargetEncoder,
     policy_spec,
 )
+from policies.recurrent import recurrent_map
 from policies.sensory import Afferents
 
 DT = 0.01
@@ -273,3 +274,30 @@ def test_sensory_extractor_without_context_uses_a_learned_constant_gamma():
     assert extractor(batch).shape == (2, 9) and extractor.gamma is None
     probe = extractor.probe(batch)
     assert torch.allclose(probe["gamma_static"], torch.full((2, 3), 0.5))  # sigmoid(0) before training
+
+
+@pytest.mark.parametrize("name", sorted(n for n, spec in POLICIES.items() if spec.recurrent))
+def test_the_fixed_point_map_of_a_recurrent_core_reproduces_its_states(name):
+    """recurrent_map's (step, inputs): iterating step over the inputs the core received along an
+    episode gives the states the policy went through (a sensory core with its afferents as inputs)."""
+    env = gym.make("MuscleArmReach-v0")
+    spec = policy_spec(name, net_arch=[16], lstm_hidden_size=16)
+    model = spec.algorithm(
+        spec.policy, env, policy_kwargs=spec.policy_kwargs, n_steps=64, batch_size=32, seed=0
+    )
+    obs, _ = env.reset(seed=2)
+    seen, states, state, start = [], [], None, np.ones(1, dtype=bool)
+    for _ in range(8):
+        seen.append(obs)
+        action, state = model.predict(obs, state=state, episode_start=start, deterministic=True)
+        states.append(np.concatenate([state[0][0, 0], state[1][0, 0]]))
+        obs, *_ = env.step(action)
+        start = np.zeros(1, dtype=bool)
+    step, inputs_of = recurrent_map(model.policy)
+    with torch.no_grad():
+        inputs = inputs_of({key: np.stack([o[key] for o in seen]) for key in seen[0]}).double()
+        size = 32 if name in ("lstm", "sensory_lstm") else 16  # [h | c] for an LSTM
+        h = torch.zeros(1, size, dtype=torch.float64)
+        for t, u in enumerate(inputs):
+            h = step(h, u)
+            np.testing.assert_allclose(h[0].numpy(), states[t][:size], atol=1e-5, err_msg=f"step {t}")
