@@ -86,7 +86,6 @@ SETTINGS: dict[str, dict] = {
     "multitask_distill": {
         "args": ["--algo", "distill", "--policy", "gru"],
         "teacher": "multitask_teacher",
-        "hyperparams": {"dagger_rounds": 12, "epochs": 10},  # 8 x 20 reached 3.7 cm, still improving
         "goal": "one recurrent policy, seed 004's inputs: <= 2 cm (slow, middle speeds), < 1 cm premature",
         "evaluate_args": ["--env_kwargs", "test=true"],
     },
@@ -268,6 +267,8 @@ def plot_errors(entries: dict[str, dict], path: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
     for i, (name, entry) in enumerate(entries.items()):
         curve = [row for row in entry["curve"] if "task/position_error_cm" in row]
+        if "distillation" in entry:  # after each DAgger round's fit, against the steps labelled so far
+            curve = [{**r, "step": r["dataset_steps"]} for r in entry["distillation"]["rounds"]]
         if not curve:
             continue
         steps = [row["step"] / 1e6 for row in curve]
@@ -282,7 +283,9 @@ def plot_errors(entries: dict[str, dict], path: Path) -> None:
         (axes[1], 1.0, "movement before the go cue"),
     ):
         ax.axhline(goal, color="k", ls=":", lw=0.8)
-        ax.set(xlabel="env steps (millions)", ylabel=f"{what} (cm)", yscale="log")
+        ax.set(
+            xlabel="env steps (millions; distillation: steps labelled)", ylabel=f"{what} (cm)", yscale="log"
+        )
         ax.grid(alpha=0.3)
     fig.legend(fontsize=8, loc="lower center", ncol=2, frameon=False)
     fig.suptitle(
