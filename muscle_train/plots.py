@@ -49,7 +49,8 @@ def write_all(
         afferents = {key: recording.signals[key][first] for key in AFFERENTS}
         written.append(traces(afferents, names, env.dt, out_dir / "afferents.png"))
     if "hidden" in recording.signals:
-        written.append(pca_figure(recording, "hidden", out_dir / "hidden_pca.png"))
+        pca_figure(recording, "hidden", out_dir / "hidden_pca.png")
+        written.append(out_dir / "hidden_pca.png")
     if hasattr(env, "path") and "task" in env.conditions:
         written += task_figures(model, venv, deterministic, out_dir)
     return written

@@ -280,6 +280,8 @@ def test_recurrent_subproc_run_evaluates_with_video_and_figures(tmp_path):
     assert results["deterministic"] is False and results["n_episodes"] == 2
     expected = {"trajectories.png", "excitations.png", "afferents.png", "hidden_pca.png"}
     assert {p.name for p in figures.iterdir()} == expected
+    listed = result.stdout.split("figures: ")[1].splitlines()[0].split(", ")
+    assert {Path(path).name for path in listed} == expected  # the paths written, nothing else
     # the analyses of a sensory LSTM: its recording (state, cell, afferents), fixed points of its core
     analysis = json.loads((tmp_path / "analysis" / "analysis.json").read_text())
     recording = Recording.load(tmp_path / "analysis" / "recording.npz")
