@@ -282,11 +282,28 @@ def _synergies(recording: Recording, activity: str, path: Path) -> dict[str, Any
     }
 
 
+def movement_paths(recording: Recording) -> tuple[list[NDArray], str]:
+    """Each episode's hand path over its movement, and which span that is: up to the first step
+    within the reach distance of the target where the env reaches for one (``meta["env_config"]``'s
+    ``reach_threshold``), else the movement and hold epochs where it has epochs, else the episode."""
+    where = movement_steps(recording)
+    paths = recording.episodes("hand", where)
+    threshold = recording.meta.get("env_config", {}).get("reach_threshold")
+    if threshold is None or "target" not in recording.signals:
+        return paths, "movement and hold epochs" if "epoch" in recording.labels else "whole episode"
+    cut = []
+    for hand, target in zip(paths, recording.episodes("target", where), strict=True):
+        inside = np.flatnonzero(np.linalg.norm(hand - target, axis=1) <= threshold)
+        cut.append(hand[: inside[0] + 1] if inside.size else hand)
+    return cut, "start to the first reach"
+
+
 def _kinematics(recording: Recording, activity: str, path: Path) -> dict[str, Any] | None:
     if "hand" not in recording.signals:
         return None
-    paths = recording.episodes("hand", movement_steps(recording))
-    reaches = [reach_kinematics(p, recording.dt) for p in paths if len(p) >= 3]
+    paths, span = movement_paths(recording)
+    nan = reach_kinematics(np.zeros((3, 2)), recording.dt)  # (a path too short to measure: NaNs)
+    reaches = [reach_kinematics(p, recording.dt) if len(p) >= 3 else nan for p in paths]
     moved = [r for r in reaches if not math.isnan(r.symmetry)]
     if not moved:
         return None
@@ -300,7 +317,9 @@ def _kinematics(recording: Recording, activity: str, path: Path) -> dict[str, An
                 np.arange(len(speed)) * recording.dt, speed, color=f"C{colours[e] % 10}", lw=0.7, alpha=0.6
             )
     speed_ax.set(
-        xlabel="time from movement start (s)", ylabel="hand speed (m/s)", title=f"speed profiles ({by})"
+        xlabel="time from movement start (s)",
+        ylabel="hand speed (m/s)",
+        title=f"speed profiles ({by}; {span})",
     )
     _legend(speed_ax, recording, colours, by)
     linearity = np.array([r.linearity for r in moved])
@@ -317,7 +336,7 @@ def _kinematics(recording: Recording, activity: str, path: Path) -> dict[str, An
         out["movements"] = len(chosen)
         return out
 
-    result: dict[str, Any] = {"median": summary(moved)}
+    result: dict[str, Any] = {"span": span, "median": summary(moved)}
     if by == "task":
         tasks = recording.label_of_episodes("task")
         result["by_task"] = {

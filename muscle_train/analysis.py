@@ -8,6 +8,7 @@ recording to :func:`muscle_analysis.report.analyse` (``evaluate.py RUN --analysi
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +90,13 @@ def record(
     label_names = {name: list(names) for name, names in env.conditions.items()}
     if env.epochs:
         label_names["epoch"] = list(env.epochs)
-    meta = {"dt": env.dt, "muscles": list(env.plant.muscle_names), "n_episodes": n_episodes, **(meta or {})}
+    meta = {
+        "dt": env.dt,
+        "muscles": list(env.plant.muscle_names),
+        "n_episodes": n_episodes,
+        "env_config": dataclasses.asdict(env.config) if dataclasses.is_dataclass(env.config) else {},
+        **(meta or {}),
+    }
     return Recording(
         signals, np.array(episode), {k: np.array(v) for k, v in labels.items()}, label_names, meta
     )
