@@ -173,3 +173,24 @@ def test_a_recording_round_trips(tmp_path):
     np.savez(tmp_path / "other.npz", x=np.zeros(3))
     with pytest.raises(ValueError, match="not a muscle_analysis recording"):
         Recording.load(tmp_path / "other.npz")
+
+
+def test_a_reach_is_measured_from_the_start_to_the_first_arrival_at_the_target():
+    """With a target and the env's reach distance, kinematics stop at the first step within it (what
+    the hand does afterwards, holding or correcting, is not the reach)."""
+    from muscle_analysis.report import movement_paths
+
+    straight = np.linspace([0.0, 0.0], [0.2, 0.0], 21)
+    wander = np.array([[0.2, 0.05 * np.sin(k)] for k in range(10)])  # after arriving
+    hand = np.concatenate([straight, wander])
+    recording = Recording(
+        signals={"hand": hand, "target": np.tile([0.2, 0.0], (len(hand), 1))},
+        episode=np.zeros(len(hand), dtype=int),
+        meta={"dt": 0.01, "env_config": {"reach_threshold": 0.03}},
+    )
+    (path,), span = movement_paths(recording)
+    assert span == "start to the first reach" and len(path) == 18  # up to 0.17 m: within 3 cm of 0.2
+    assert reach_kinematics(path, 0.01).linearity == pytest.approx(1.0)
+    recording.meta["env_config"] = {}
+    (whole,), span = movement_paths(recording)
+    assert span == "whole episode" and len(whole) == len(hand)
