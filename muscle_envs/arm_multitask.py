@@ -271,6 +271,8 @@ class MuscleArmMultiTaskEnv(MuscleEnv):
     before the movement), ``premature_movement_cm`` (the hand's largest distance from its start before
     the go cue), ``task`` (the rule index; ``TASK_NAMES`` names it) and ``speed`` (0, 1, 2: fast,
     middle, slow). evaluate.py reports its results per task and per speed (``conditions``).
+    ``step_labels()`` labels each step of a recording (``muscle_analysis``) with the task, the speed
+    and the ``epoch`` of the last observation (0-3: stable, delay, movement, hold).
 
     ## Arguments
     ``gym.make("MuscleArmMultiTask-v0", **options)`` overrides fields of ``ArmMultiTaskConfig``.
