@@ -49,6 +49,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 RESULTS = ROOT / "bench" / "results"
 FIGURES = ROOT / "bench" / "figures"
+# The multi-task settings are evaluated on seed 004's test set (32 directions).
+TEST_SET = ["--env_kwargs", "test=true"]
 SETTINGS: dict[str, dict] = {
     "arm": {"args": ["--env", "MuscleArmReach-v0"], "goal": "success >= 95% in <= 10 min"},
     "arm_proprioception": {
@@ -81,18 +83,18 @@ SETTINGS: dict[str, dict] = {
         "args": ["--env", "MuscleArmMultiTask-v0", "--env_kwargs", "privileged=true"]
         + ["--total_timesteps", "4000000"],
         "goal": "privileged teacher: mean error <= 2 cm, < 1 cm before the go cue",
-        "evaluate_args": ["--env_kwargs", "test=true"],
+        "evaluate_args": TEST_SET,
     },
     "multitask_distill": {
         "args": ["--algo", "distill", "--policy", "gru"],
         "teacher": "multitask_teacher",
         "goal": "one recurrent policy, seed 004's inputs: <= 2 cm (slow, middle speeds), < 1 cm premature",
-        "evaluate_args": ["--env_kwargs", "test=true"],
+        "evaluate_args": TEST_SET,
     },
     "multitask_rppo": {
         "args": ["--env", "MuscleArmMultiTask-v0", "--algo", "recurrent_ppo", "--policy", "gru"],
         "goal": "as multitask_distill, by RecurrentPPO directly",
-        "evaluate_args": ["--env_kwargs", "test=true"],
+        "evaluate_args": TEST_SET,
     },
     # Seed 004's transfer: a teacher on nine tasks (Figure8Inv held out), then the held-out task
     # learnt through the rule input's weights alone.
@@ -100,13 +102,13 @@ SETTINGS: dict[str, dict] = {
         "args": ["--env", "MuscleArmMultiTask-v0", "--total_timesteps", "4000000", "--env_kwargs"]
         + ["privileged=true", f"tasks=[{','.join(TASK_NAMES[:-1])}]"],
         "goal": "source of multitask_transfer",
-        "evaluate_args": ["--env_kwargs", "test=true"],
+        "evaluate_args": TEST_SET,
     },
     "multitask_transfer": {
         "args": ["--env_kwargs", "tasks=[Figure8Inv]", "--total_timesteps", "500000"],
         "transfer": "multitask_teacher9",
         "goal": "the held-out task <= 3 cm, only the rule input's weights trained",
-        "evaluate_args": ["--env_kwargs", "test=true"],
+        "evaluate_args": TEST_SET,
     },
     "arm_cmaes": {"args": ["--algo", "cmaes"], "goal": "success and wall-clock beside arm_rppo_small"},
     "arm_rppo_small": {  # RecurrentPPO's arm settings, on CMA-ES's controller

@@ -303,8 +303,14 @@ class MuscleArmMultiTaskEnv(MuscleEnv):
     """
 
     reward_terms = ("reward_position", "reward_activation")
-    config_class: ClassVar[type[ArmMultiTaskConfig]] = ArmMultiTaskConfig
+    config_class: ClassVar[type[ArmMultiTaskConfig]] = ArmMultiTaskConfig  # (its catalog: the tasks)
     conditions = {"task": TASK_NAMES, "speed": SPEED_NAMES}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A subclass names only its config class; its task names follow from the catalog."""
+        super().__init_subclass__(**kwargs)
+        cls.conditions = {"task": tuple(task.name for task in cls.config_class.catalog), "speed": SPEED_NAMES}
+
     epochs = ("stable", "delay", "movement", "hold")
 
     def __init__(
@@ -573,4 +579,3 @@ class MuscleArmComposableEnv(MuscleArmMultiTaskEnv):
     """
 
     config_class = ArmComposableConfig
-    conditions = {"task": COMPOSITE_NAMES, "speed": SPEED_NAMES}

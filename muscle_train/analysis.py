@@ -21,6 +21,7 @@ from muscle_analysis.fixed_points import FixedPoints, find_fixed_points
 from muscle_analysis.recording import Recording
 from muscle_analysis.report import analyse
 from muscle_train.rollouts import run_episodes
+from policies.recurrent import carries_cell, recurrent_map
 
 # Body signals a plant may offer, by the method that reads them now.
 BODY_SIGNALS = {"hand": "hand_xz", "pelvis_height": "pelvis_height", "foot_load": "foot_load"}
@@ -76,7 +77,7 @@ def record(
         labels.setdefault("success", []).append(int(bool(infos[0].get("is_success", False))))
         if state is not None:  # RecurrentPPO: (hidden, cell) of the actor, (layers, envs, size)
             keep("hidden", state[0][-1, 0])
-            if _has_cell(model.policy):
+            if carries_cell(model.policy):
                 keep("cell", state[1][-1, 0])
         position["time"] += 1
         if dones[0]:
@@ -100,11 +101,6 @@ def record(
     return Recording(
         signals, np.array(episode), {k: np.array(v) for k, v in labels.items()}, label_names, meta
     )
-
-
-def _has_cell(policy: Any) -> bool:
-    core = getattr(policy, "lstm_actor", None)
-    return isinstance(core, torch.nn.LSTM) or getattr(core, "core_kind", None) == "lstm"
 
 
 def _observations(signals: dict[str, np.ndarray], where: Any) -> dict[str, np.ndarray]:
@@ -150,8 +146,6 @@ def fixed_points(
     (or for all episodes, where the env has no tasks): the input held fixed is the mean of the core's
     inputs over that condition's ``epoch`` steps (all its steps where there are none), and the
     searches start from ``starts`` states the core visited in that condition."""
-    from policies.recurrent import recurrent_map
-
     step, inputs_of = recurrent_map(model.policy)
     with torch.no_grad():
         inputs = np.concatenate(

@@ -307,6 +307,13 @@ def initial_state(policy: RecurrentActorCriticPolicy, batch: int) -> tuple[torch
     return zeros, zeros.clone()
 
 
+def carries_cell(policy: RecurrentActorCriticPolicy) -> bool:
+    """Whether the actor's core is an LSTM, whose state is ``(h, c)`` (a GRU's or ReLU RNN's ``c`` is
+    carried through untouched and is not part of its state)."""
+    core = policy.lstm_actor
+    return isinstance(core, nn.LSTM) or getattr(core, "core_kind", None) == "lstm"
+
+
 def recurrent_map(
     policy: RecurrentActorCriticPolicy,
 ) -> tuple[Callable[[torch.Tensor, torch.Tensor], torch.Tensor], Callable[[dict[str, Any]], torch.Tensor]]:
@@ -322,10 +329,10 @@ def recurrent_map(
     core = policy.lstm_actor
     if core.num_layers != 1:
         raise ValueError(f"fixed-point analysis takes one-layer cores; this one has {core.num_layers}")
-    hidden = core.hidden_size
+    hidden, lstm = core.hidden_size, carries_cell(policy)
     # A float64 copy: the search needs the precision, and the policy stays as it is.
     if isinstance(core, FusimotorRNN):
-        cell, lstm = copy.deepcopy(core.core).double(), core.core_kind == "lstm"
+        cell = copy.deepcopy(core.core).double()
 
         def step(states: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
             u = u.to(states.dtype).expand(len(states), -1)
@@ -342,7 +349,7 @@ def recurrent_map(
 
         return step, inputs
 
-    lstm, module = isinstance(core, nn.LSTM), copy.deepcopy(core).double()
+    module = copy.deepcopy(core).double()
 
     def step(states: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         h = states[:, :hidden][None]
