@@ -16,6 +16,8 @@
     python bench/learning.py --plot              # only redraw the figure from the recorded runs
     python bench/learning.py arm --quick         # a few thousand steps: checks the pipeline (CI)
     python bench/learning.py legs --seeds 3      # seeds 0, 1, 2: each seed's result and the spread
+    python bench/learning.py legs --seed 1       # seed 1 alone, recorded beside the others (run seeds
+                                                 # side by side in separate processes)
 
 Each setting runs ``train_sb3.py`` as a user would (its run directory goes under logs/bench/), times
 it, then runs ``evaluate.py RUN --episodes 100`` (deterministic). Results: bench/results/learning.json
@@ -51,6 +53,7 @@ RESULTS = ROOT / "bench" / "results"
 FIGURES = ROOT / "bench" / "figures"
 # The multi-task settings are evaluated on seed 004's test set (32 directions).
 TEST_SET = ["--env_kwargs", "test=true"]
+LEGS_CHECKPOINTS = {"checkpoint_freq": 750000, "keep_checkpoints": 4}
 SETTINGS: dict[str, dict] = {
     "arm": {"args": ["--env", "MuscleArmReach-v0"], "goal": "success >= 95% in <= 10 min"},
     "arm_proprioception": {
@@ -62,6 +65,20 @@ SETTINGS: dict[str, dict] = {
         "goal": "success >= 90% in <= 45 min",
     },
     "legs": {"args": ["--env", "MyoLegsStand-v0"], "goal": ">= 80% stand 1000 steps after <= 3M steps"},
+    # The levers of issue 18, each over the defaults; checkpoints every 750k steps, all kept, so the
+    # one at 75% of training (2.25M) is evaluated on 100 episodes too (no collapse after the peak).
+    "legs_holding": {
+        "args": ["--env", "MyoLegsStand-v0"],
+        "hyperparams": {**LEGS_CHECKPOINTS, "initial_action": "holding"},
+        "evaluate_checkpoints": [2250000],
+        "goal": ">= 90% final (3 seeds, none < 80%), 75% checkpoint >= 85%, <= 3M steps",
+    },
+    "legs_holding_lin": {
+        "args": ["--env", "MyoLegsStand-v0"],
+        "hyperparams": {**LEGS_CHECKPOINTS, "initial_action": "holding", "learning_rate": "lin_3.0e-4"},
+        "evaluate_checkpoints": [2250000],
+        "goal": ">= 90% final (3 seeds, none < 80%), 75% checkpoint >= 85%, <= 3M steps",
+    },
     "arm_distill_dagger": {
         "args": ["--algo", "distill"],
         "teacher": "arm",
@@ -181,9 +198,10 @@ def run(name: str, quick: bool, results_path: Path, seed: int | None = None) -> 
     # python -m muscle_train train: the installed package's muscle-train (= train_sb3.py)
     subprocess.run([sys.executable, "-m", "muscle_train", "train", *args], cwd=ROOT, check=True)
     train_seconds = time.monotonic() - start
-    evaluation, best = (
-        evaluate(run_dir, which, quick, setting.get("evaluate_args", [])) for which in ("final", "best")
-    )
+    extra = setting.get("evaluate_args", [])
+    evaluation, best = (evaluate(run_dir, which, quick, extra) for which in ("final", "best"))
+    steps = [step for step in setting.get("evaluate_checkpoints", []) if not quick]
+    checkpoints = {str(step): evaluate(run_dir, str(step), quick, extra) for step in steps}
     entry = {
         "setting": name,
         "goal": setting["goal"],
@@ -193,6 +211,7 @@ def run(name: str, quick: bool, results_path: Path, seed: int | None = None) -> 
         "train_minutes": round(train_seconds / 60, 2),
         "evaluation": evaluation,
         "best_evaluation": best,
+        **({"checkpoint_evaluations": checkpoints} if checkpoints else {}),
         "curve": read_curve(run_dir),
         "seed": 0 if seed is None else seed,
     }
@@ -214,21 +233,43 @@ def seed_record(entry: dict) -> dict:
         **{key: entry[key] for key in keep},
         "success_rate": entry["evaluation"]["success_rate"],
         "best_success_rate": best.get("success_rate"),
+        "checkpoint_success_rate": {
+            step: result["success_rate"] for step, result in entry.get("checkpoint_evaluations", {}).items()
+        },
     }
 
 
-def seed_summary(runs: list[dict]) -> dict:
-    """Mean, min and max over seeds of the final and the best model's success, and of the minutes."""
+def seed_summary(records: list[dict]) -> dict:
+    """Mean, min and max over seeds (``seed_record``s) of the final, the best and the evaluated
+    checkpoints' success, and of the minutes."""
     columns = {
-        "final": [r["evaluation"]["success_rate"] for r in runs],
-        "best": [r["best_evaluation"]["success_rate"] for r in runs if r.get("best_evaluation")],
-        "train_minutes": [r["train_minutes"] for r in runs],
+        "final": [r["success_rate"] for r in records],
+        "best": [r["best_success_rate"] for r in records if r.get("best_success_rate") is not None],
+        "train_minutes": [r["train_minutes"] for r in records],
     }
+    for step in {step for r in records for step in r.get("checkpoint_success_rate", {})}:
+        columns[f"checkpoint_{step}"] = [
+            r["checkpoint_success_rate"][step]
+            for r in records
+            if step in r.get("checkpoint_success_rate", {})
+        ]
     return {
         key: {"mean": sum(v) / len(v), "min": min(v), "max": max(v), "n": len(v)}
-        for key, v in columns.items()
+        for key, v in sorted(columns.items())
         if v
     }
+
+
+def with_seeds(runs: list[dict], recorded: dict | None) -> dict:
+    """The lowest seed's run as the entry, with every seed's record and their spread: the recorded
+    entry's seeds, replaced by ``runs``' where they ran again."""
+    previous = (recorded or {}).get("seeds", [])
+    records = {r["seed"]: r for r in previous}
+    records.update({r["seed"]: seed_record(r) for r in runs})
+    ordered = [records[seed] for seed in sorted(records)]
+    first = min(runs, key=lambda r: r["seed"])
+    entry = first if recorded is None or not previous or first["seed"] <= previous[0]["seed"] else recorded
+    return {**entry, "seeds": ordered, "seed_summary": seed_summary(ordered)}
 
 
 def evaluate(run_dir: Path, which: str, quick: bool, extra: list[str]) -> dict:
@@ -350,14 +391,21 @@ def main() -> None:
     parser.add_argument("settings", nargs="*", help=f"what to train: {', '.join(SETTINGS)} (default arm)")
     parser.add_argument("--quick", action="store_true", help="a tiny budget, to check the pipeline")
     parser.add_argument("--plot", action="store_true", help="only redraw the figure")
-    parser.add_argument(
-        "--seeds",
+    seeds = parser.add_mutually_exclusive_group()
+    seeds.add_argument(
+        "--seeds", type=int, metavar="N", help="run each setting with seeds 0..N-1 (default: seed 0)"
+    )
+    seeds.add_argument(
+        "--seed",
         type=int,
-        default=None,
-        metavar="N",
-        help="run each setting with seeds 0..N-1 (default: seed 0)",
+        metavar="K",
+        help="run seed K alone, recorded beside the setting's other seeds (run seeds side by side)",
     )
     args = parser.parse_args()
+    if args.seed is not None:
+        args.seeds = [args.seed]
+    elif args.seeds is not None:
+        args.seeds = list(range(args.seeds))
     unknown = sorted(set(args.settings) - set(SETTINGS))
     if unknown:
         parser.error(f"unknown setting(s) {unknown}; known: {sorted(SETTINGS)}")
@@ -366,11 +414,13 @@ def main() -> None:
     for name in [] if args.plot else args.settings or ["arm"]:
         if args.seeds is None:
             entry = run(name, args.quick, results_path)
-        else:  # seed 0's run is the entry; every seed's outcome and curve, and their spread, beside it
-            runs = [run(name, args.quick, results_path, seed) for seed in range(args.seeds)]
-            entry = {**runs[0], "seeds": [seed_record(r) for r in runs], "seed_summary": seed_summary(runs)}
-            print(f"{name} over {args.seeds} seeds: {json.dumps(entry['seed_summary'])}")
-        entries = load(results_path)  # again: another setting may have finished in the meantime
+        else:  # the lowest seed's run is the entry; every seed's outcome and curve, and the spread
+            runs = [run(name, args.quick, results_path, seed) for seed in args.seeds]
+        entries = load(results_path)  # again: another setting (or seed) may have finished in the meantime
+        if args.seeds is not None:
+            entry = with_seeds(runs, entries.get(name))
+            seeds = [r["seed"] for r in entry["seeds"]]
+            print(f"{name} over seeds {seeds}: {json.dumps(entry['seed_summary'])}")
         entries[name] = entry
         results_path.parent.mkdir(exist_ok=True)
         results_path.write_text(json.dumps(entries, indent=2))

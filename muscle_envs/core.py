@@ -224,6 +224,12 @@ class MuscleEnv(gym.Env):
         """The episode so far, summarized (train_sb3.py logs it as ``task/<name>``)."""
         raise NotImplementedError
 
+    def holding_excitation(self) -> NDArray[np.float64] | None:
+        """A constant excitation (one per muscle, in the action space) that holds the body in its
+        starting posture for a while, open loop; None where the task has none. Training can start a
+        policy's action mean there (``initial_action: holding``)."""
+        return None
+
     def step_labels(self) -> dict[str, int]:
         """Labels of the current step, for recordings (``muscle_analysis``): the episode's conditions
         (indices into ``conditions``) and, where the task has epochs, ``epoch`` (an index into

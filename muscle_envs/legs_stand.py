@@ -268,6 +268,11 @@ class MyoLegsStandEnv(MuscleEnv):
         )
 
     # -- episode ------------------------------------------------------------------------------------
+    def holding_excitation(self) -> NDArray[np.float64]:
+        """The plant's holding activation (``LegsPlant.holding_activation``): held as an excitation,
+        the activation settles there."""
+        return self.plant.holding_activation()
+
     def _reset_episode(self, options: dict[str, Any]) -> tuple[NDArray[np.float64], dict[str, Any]]:
         if options:
             raise ValueError(f"MyoLegsStand takes no reset options, got {sorted(options)}")

@@ -34,7 +34,14 @@ RUN_SETTINGS = (
     "n_eval_episodes",
     "checkpoint_freq",
     "keep_checkpoints",
+    "initial_action",
 )
+# Run settings whose None is itself a choice (the others are required by the trainers they apply to).
+OPTIONAL_RUN_SETTINGS = ("initial_action",)
+# initial_action: where the policy's action mean starts. None: the policy's own initialisation (SB3:
+# the middle of the range, excitation 0.5); "holding": the env's holding excitation
+# (MuscleEnv.holding_excitation), a posture the body keeps for a while open loop.
+INITIAL_ACTIONS = (None, "holding")
 
 
 class RunError(Exception):
@@ -96,6 +103,8 @@ class RunConfig:
             (hyperparams.yml); None where they do not apply to ``algo`` (its trainer's
             ``run_settings``), and then absent from config.yml.
         normalize: VecNormalize's keyword arguments, or False (no normalizer).
+        initial_action: where the policy's action mean starts (``INITIAL_ACTIONS``); set when the
+            model is made, so only a new run reads it.
         n_eval_episodes: episodes per periodic evaluation.
         teacher: a distillation's teacher run directory.
         transfer: the run this one learns a new task from, training only the actor's weights from
@@ -120,6 +129,7 @@ class RunConfig:
     n_eval_episodes: int = 10
     checkpoint_freq: int | None = None
     keep_checkpoints: int | None = None
+    initial_action: str | None = None
     action_range: tuple[float, float] | None = POLICY_ACTION_RANGE
     hyperparams: dict[str, Any] = field(default_factory=dict)
     env_config: dict[str, Any] = field(default_factory=dict)

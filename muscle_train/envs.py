@@ -207,6 +207,29 @@ def make_eval_env(config: RunConfig) -> VecEnv:
     return make_run_vec_env(config, max(1, min(TRAINING_EVAL_ENVS, config.n_eval_episodes)))
 
 
+def initial_action(config: RunConfig) -> np.ndarray | None:
+    """The action (in the policy's range, ``config.action_range``) a new policy's mean starts at, as
+    ``config.initial_action`` names it; None: the policy's own initialisation.
+
+    Raises:
+        RunError: the env has no such action (``holding``: an env without a holding excitation).
+    """
+    if config.initial_action is None:
+        return None
+    env = gym.make(qualified_id(config.env), **config.env_kwargs)
+    try:
+        excitation = env.unwrapped.holding_excitation()
+        space = env.action_space
+    finally:
+        env.close()
+    if excitation is None:
+        raise RunError(f"initial_action: {config.env} has no holding excitation; leave initial_action unset")
+    if config.action_range is None:
+        return excitation
+    low, high = config.action_range  # RescaleAction's map, inverted: env excitation -> policy action
+    return low + (excitation - space.low) * (high - low) / (space.high - space.low)
+
+
 def check_env_options(env_id: str, env_kwargs: dict[str, Any]) -> dict[str, Any]:
     """Make the env once here, so that a bad option is reported in one line rather than from inside
     a worker process. Returns its resolved options (its config object, if any) for config.yml."""

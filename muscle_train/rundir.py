@@ -46,6 +46,7 @@ from stable_baselines3 import PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.save_util import load_from_zip_file
+from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 from stable_baselines3.sac.policies import SACPolicy
 from stable_baselines3.td3.policies import TD3Policy
@@ -70,6 +71,42 @@ ALGORITHMS: dict[str, type[BaseAlgorithm]] = {
     "sac": SAC,
     "td3": TD3,
 }
+
+
+# Hyperparameters that may be a schedule over training: a number, or rl-zoo3's "lin_<start>" (from
+# <start> at the first step linearly down to 0 at the last).
+SCHEDULED = ("learning_rate", "clip_range", "clip_range_vf")
+LINEAR_PREFIX = "lin_"
+
+
+def schedule(name: str, value: Any) -> Any:
+    """``value`` as the algorithm takes it: a ``"lin_<start>"`` string becomes SB3's LinearSchedule
+    from <start> to 0 (called with the fraction of training remaining); anything else is as is.
+
+    Raises:
+        RunError: a string that is not ``lin_`` and a number.
+    """
+    if not isinstance(value, str):
+        return value
+    try:
+        if not value.startswith(LINEAR_PREFIX):
+            raise ValueError
+        start = float(value[len(LINEAR_PREFIX) :])
+    except ValueError:
+        raise RunError(
+            f"{name} must be a number or 'lin_<start>' (linear decay to 0), got {value!r}"
+        ) from None
+    return LinearSchedule(start, 0.0, 1.0)
+
+
+def algorithm_kwargs(hyperparams: dict[str, Any]) -> dict[str, Any]:
+    """A run's hyperparameters as the algorithm's keyword arguments (schedules built; ``policy_kwargs``,
+    which the policy's spec holds, left out)."""
+    return {
+        key: schedule(key, value) if key in SCHEDULED else value
+        for key, value in hyperparams.items()
+        if key != "policy_kwargs"
+    }
 
 
 def versions() -> dict[str, str]:
@@ -174,16 +211,25 @@ def checkpoints(run_dir: Path) -> list[Path]:
 
 
 def run_files(run_dir: Path, which: str, config: RunConfig) -> tuple[Path, Path | None]:
-    """The model and normalizer of a run directory; the latest checkpoint if a killed run left no
-    final model."""
+    """The model and normalizer of a run directory: ``which`` is ``final`` (the latest checkpoint if a
+    killed run left no final model), ``best``, or a checkpoint's step count (``2250000``)."""
     names = {
         "final": (MODEL_FILE, NORMALIZER_FILE),
         "best": (BEST_MODEL_FILE, BEST_NORMALIZER_FILE),
     }
+    saved = checkpoints(run_dir)
+    if which not in names:
+        steps = {int(p.name[5:]): p for p in saved}
+        if not which.isdigit() or int(which) not in steps:
+            raise RunError(
+                f"{which!r} is not final, best or the step of one of {run_dir}'s checkpoints "
+                f"({sorted(steps)})"
+            )
+        checkpoint = steps[int(which)]
+        return checkpoint / CHECKPOINT_MODEL, checkpoint / CHECKPOINT_NORMALIZER if config.normalize else None
     model_name, normalizer_name = names[which]
     model_path, normalizer_path = run_dir / model_name, run_dir / normalizer_name
     if not model_path.is_file():
-        saved = checkpoints(run_dir)
         if which == "best" or not saved:
             raise RunError(
                 f"{run_dir} has no {model_name}"
@@ -407,12 +453,14 @@ def _rebuilt_entries(algorithm: type[BaseAlgorithm], config: RunConfig, venv: Ve
     defaults = inspect.signature(algorithm.__init__).parameters
 
     def setting(name: str) -> Any:  # as the run was built: its hyperparameter, else the default
-        return config.hyperparams.get(name, defaults[name].default if name in defaults else None)
+        value = config.hyperparams.get(name, defaults[name].default if name in defaults else None)
+        return schedule(name, value) if name in SCHEDULED else value
 
     return {
         "policy_class": policy,
         "observation_space": venv.observation_space,
         "action_space": venv.action_space,
+        "learning_rate": setting("learning_rate"),
         "lr_schedule": None,  # rebuilt from learning_rate
         "clip_range": setting("clip_range"),
         "clip_range_vf": setting("clip_range_vf"),

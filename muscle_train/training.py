@@ -21,6 +21,8 @@ import torch
 
 from muscle_train import rundir
 from muscle_train.config import (
+    INITIAL_ACTIONS,
+    OPTIONAL_RUN_SETTINGS,
     POLICY_ACTION_RANGE,
     RUN_SETTINGS,
     VEC_ENVS,
@@ -30,7 +32,7 @@ from muscle_train.config import (
     hyperparams_table,
     read_yaml,
 )
-from muscle_train.envs import check_env_id, check_env_options
+from muscle_train.envs import check_env_id, check_env_options, initial_action
 from muscle_train.tracking import log_model_artifact, start_wandb
 from muscle_train.trainers import TRAINERS, RunRequest, trainer_for
 from policies import POLICIES
@@ -209,12 +211,16 @@ def check_config(config: RunConfig) -> None:
     its own check refuses."""
     check_env_id(config.env)
     trainer = trainer_for(config.algo)
-    missing = [key for key in trainer.run_settings if getattr(config, key) is None]
+    required = [key for key in trainer.run_settings if key not in OPTIONAL_RUN_SETTINGS]
+    missing = [key for key in required if getattr(config, key) is None]
     if missing:
         raise RunError(f"a {config.algo} run needs the settings {missing}")
     for key in ("n_envs", "total_timesteps", "n_eval_episodes"):
         if key in trainer.run_settings and getattr(config, key) < 1:
             raise RunError(f"{key} must be >= 1, got {getattr(config, key)}")
+    if config.initial_action not in INITIAL_ACTIONS:
+        raise RunError(f"initial_action must be one of {INITIAL_ACTIONS}, got {config.initial_action!r}")
+    initial_action(config)  # the env has what the setting names
     if config.vec_env is not None and config.vec_env not in VEC_ENVS:
         raise RunError(f"vec_env must be one of {VEC_ENVS}, got {config.vec_env!r}")
     check_policy_name(config.policy)

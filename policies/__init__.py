@@ -32,7 +32,7 @@ from stable_baselines3 import PPO
 
 from muscle_envs.observations import PROPRIOCEPTION, TARGET
 from policies.extractors import SensoryExtractor
-from policies.motor import MotorModule, MotorOutput, ReflexArcs
+from policies.motor import MotorModule, MotorOutput, ReflexArcs, set_action_mean
 from policies.recurrent import (
     FusimotorRNN,
     PlainRecurrentPolicy,
@@ -58,6 +58,7 @@ __all__ = [
     "TargetEncoder",
     "actor_means",
     "initial_state",
+    "set_action_mean",
     "policy_spec",
 ]
 

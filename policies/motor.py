@@ -95,3 +95,34 @@ class MotorModule(nn.Module):
         alpha = torch.sigmoid(drive + reflex)  # (batch, n)
         gamma_static, gamma_dynamic = torch.sigmoid(self.gamma(features)).chunk(2, dim=-1)  # (batch, n) each
         return MotorOutput(alpha, gamma_static, gamma_dynamic, reflex)
+
+
+def set_action_mean(policy: nn.Module, action: Sequence[float]) -> None:
+    """Start an SB3 policy's action mean at ``action`` (in its action space's range; the squashing
+    policies' tanh is undone) by setting the bias of its output layer. The output weights are small
+    at initialisation (SB3: orthogonal, gain 0.01), so the mean stays near ``action`` whatever the
+    observation until training moves it. For actor-critic policies (PPO, RecurrentPPO: ``action_net``),
+    SAC (``actor.mu``) and TD3 (``actor.mu``'s last linear layer; its target actor follows).
+
+    Raises:
+        ValueError: a policy of another kind, or an action of the wrong size.
+    """
+    target = torch.as_tensor(action, dtype=torch.float32)
+    actor = getattr(policy, "actor", None)
+    if hasattr(policy, "action_net"):
+        layer = policy.action_net
+    elif actor is not None and isinstance(actor.mu, nn.Linear):  # SAC: tanh-squashed Gaussian
+        layer = actor.mu
+        target = torch.atanh(target.clamp(-0.999, 0.999))
+    elif actor is not None and isinstance(actor.mu, nn.Sequential):  # TD3: ..., Linear, Tanh
+        layer = next(module for module in reversed(actor.mu) if isinstance(module, nn.Linear))
+        target = torch.atanh(target.clamp(-0.999, 0.999))
+    else:
+        raise ValueError(f"cannot set the action mean of a {type(policy).__name__}: no known output layer")
+    if not isinstance(layer, nn.Linear) or layer.out_features != target.numel():
+        raise ValueError(f"the action has {target.numel()} entries; the policy's output layer is {layer}")
+    with torch.no_grad():
+        layer.bias.copy_(target)
+    actor_target = getattr(policy, "actor_target", None)
+    if actor is not None and actor_target is not None:
+        actor_target.load_state_dict(actor.state_dict())

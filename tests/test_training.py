@@ -409,6 +409,61 @@ def test_hyperparams_come_from_one_file_with_overrides(tmp_path):
             training.load_hyperparams(algo, env_id)
 
 
+@pytest.mark.parametrize(
+    ("env", "settings", "message"),
+    [
+        ("MuscleArmReach-v0", {"initial_action": "sideways"}, "initial_action must be one of"),
+        ("MuscleArmReach-v0", {"initial_action": "holding"}, "MuscleArmReach-v0 has no holding excitation"),
+        ("MuscleArmReach-v0", {"learning_rate": "fast"}, "learning_rate must be a number or 'lin_<start>'"),
+        ("MuscleArmReach-v0", {"clip_range": "lin_x"}, "clip_range must be a number or 'lin_<start>'"),
+    ],
+)
+def test_bad_training_settings_are_named(tmp_path, env, settings, message):
+    path = tmp_path / "settings.yml"
+    path.write_text(yaml.safe_dump(settings))
+    with pytest.raises(mt_config.RunError, match=message):
+        training.new_run_config(training.RunRequest(env=env, hyperparams_file=path))
+
+
+def test_policy_starts_at_the_holding_excitation_with_a_decaying_learning_rate(tmp_path):
+    """``initial_action: holding`` starts the legs policy's mean at the holding excitation (the env's
+    own, through the action rescaling); ``lin_`` decays the learning rate to 0, and a resumed run
+    rebuilds the schedule from config.yml (no pickle); ``--load STEP`` evaluates a checkpoint."""
+    run_dir = tmp_path / "run"
+    hyperparams = tiny_hyperparams(
+        tmp_path, initial_action="holding", learning_rate="lin_1.0e-3", n_epochs=1, eval_freq=0
+    )
+    first = run(
+        *train_args(run_dir, hyperparams, "--env", "MyoLegsStand-v0", "--vec_env", "dummy", steps=512)
+    )
+    assert first.returncode == 0, first.stderr
+    config = rundir.load_config(run_dir)
+    assert config.initial_action == "holding" and config.hyperparams["learning_rate"] == "lin_1.0e-3"
+    venv = envs.make_vec_env(config.env, {}, 1, "dummy", 0, action_range=config.action_range)
+    holding = venv.env_method("holding_excitation")[0]
+    checkpoint = rundir.checkpoints(run_dir)[0]
+    venv = rundir.load_normalizer(checkpoint / rundir.CHECKPOINT_NORMALIZER, venv, training=False)
+    model = rundir.load_model(checkpoint / rundir.CHECKPOINT_MODEL, venv, config)  # after one small update
+    obs = venv.reset()
+    action, _ = model.predict(obs, deterministic=True)
+    assert np.abs((action[0] + 1) / 2 - holding).max() < 0.1  # policy range [-1, 1] -> excitation [0, 1]
+    assert np.abs((action[0] + 1) / 2 - 0.5).max() > 0.3  # far from SB3's own start, the middle
+    assert model.lr_schedule(1.0) == pytest.approx(1e-3) and model.lr_schedule(0.25) == pytest.approx(2.5e-4)
+    venv.close()
+    resumed = run("train_sb3.py", "--resume", str(run_dir), "--total_timesteps", "1024", "--no_progress")
+    assert resumed.returncode == 0, resumed.stderr
+    steps = [int(p.name[5:]) for p in rundir.checkpoints(run_dir)]
+    assert steps == [512, 1024]
+    result, evaluation = evaluate(
+        str(run_dir), "--load", "512", "--episodes", "1", "--json", str(tmp_path / "e.json")
+    )
+    assert result.returncode == 0 and evaluation["n_episodes"] == 1, result.stderr
+    missing, _ = evaluate(
+        str(run_dir), "--load", "700", "--episodes", "1", "--json", str(tmp_path / "m.json")
+    )
+    assert missing.returncode == 2 and "checkpoints ([512, 1024])" in missing.stderr
+
+
 def test_a_diverged_run_says_so_and_keeps_its_earlier_checkpoints(tmp_path, monkeypatch):
     import torch
 

@@ -41,7 +41,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("run_dir", type=Path, nargs="?", help="a training run directory")
     parser.add_argument(
-        "--load", choices=["final", "best"], default="final", help="which model of RUN_DIR (default final)"
+        "--load",
+        default="final",
+        metavar="WHICH",
+        help="which model of RUN_DIR: final (default), best, or a checkpoint's step count (e.g. 2250000)",
     )
     parser.add_argument(
         "--pretrained",

@@ -32,10 +32,17 @@ from muscle_train.callbacks import (
     StopOnSignal,
 )
 from muscle_train.config import RUN_SETTINGS, RunConfig, RunError, Session
-from muscle_train.envs import EVAL_SEED_OFFSET, make_env, make_eval_env, make_run_vec_env, normalized_keys
+from muscle_train.envs import (
+    EVAL_SEED_OFFSET,
+    initial_action,
+    make_env,
+    make_eval_env,
+    make_run_vec_env,
+    normalized_keys,
+)
 from muscle_train.rollouts import record_video
 from muscle_train.trainers.base import Trainer
-from policies import POLICIES, PolicySpec, policy_spec
+from policies import POLICIES, PolicySpec, policy_spec, set_action_mean
 from policies.transfer import train_only_input
 
 
@@ -56,6 +63,9 @@ class SB3Trainer(Trainer):
             fitting = sorted(n for n, spec in POLICIES.items() if spec.recurrent == recurrent)
             kind = "recurrent" if POLICIES[policy].recurrent else "feed-forward"
             raise RunError(f"policy {policy!r} is {kind}; {algo} trains {fitting}")
+
+    def check(self, config: RunConfig) -> None:
+        rundir.algorithm_kwargs(config.hyperparams)  # a schedule that is not one
 
     def check_resume(self, run_dir: Path, config: RunConfig, session: Session) -> None:
         """A readable checkpoint is there; the unreadable ones after it are named."""
@@ -141,10 +151,8 @@ def build_envs(config: RunConfig, run_dir: Path, spec: PolicySpec) -> tuple[VecE
 
 
 def new_model(config: RunConfig, spec: PolicySpec, venv: VecEnv, run_dir: Path, device: str) -> BaseAlgorithm:
-    kwargs = dict(config.hyperparams)
-    kwargs.pop("policy_kwargs", None)
     algorithm = rundir.ALGORITHMS[config.algo]
-    return algorithm(
+    model = algorithm(
         spec.policy,
         venv,
         policy_kwargs=spec.policy_kwargs,
@@ -152,8 +160,12 @@ def new_model(config: RunConfig, spec: PolicySpec, venv: VecEnv, run_dir: Path, 
         device=device,
         verbose=0,
         tensorboard_log=str(run_dir / rundir.TENSORBOARD_DIR),
-        **kwargs,
+        **rundir.algorithm_kwargs(config.hyperparams),
     )
+    action = initial_action(config)
+    if action is not None:
+        set_action_mean(model.policy, action)
+    return model
 
 
 def transfer_model(
