@@ -343,8 +343,8 @@ def test_cmaes_improves_the_fitness_and_resumes_where_it_stopped(tmp_path):
     es = search(config, tmp_path / "whole")
     worker = evolution.FitnessWorker.create(RunConfig.from_dict(config))
     start = evolution.parameters_to_vector(worker.params).detach().numpy().copy()
-    initial, *_ = worker.fitness(start)
-    mean, *_ = worker.fitness(es.result.xfavorite)
+    initial, *_ = worker.fitness(start, 0)
+    mean, *_ = worker.fitness(es.result.xfavorite, 0)
     assert mean > initial + 5, (initial, mean)  # the distribution's mean, not only a lucky candidate
     # stopped after 2 generations (at a checkpoint) and resumed: the same search as one run of 4
     split = tmp_path / "split"
@@ -359,6 +359,27 @@ def test_cmaes_improves_the_fitness_and_resumes_where_it_stopped(tmp_path):
     worker.venv.close()
 
 
+def test_each_generation_scores_all_its_candidates_on_the_same_new_episodes():
+    """Common random numbers within a generation, fresh episodes across generations, none of them the
+    periodic evaluation's; ``fresh_episodes: false`` keeps seed 000's one fixed set."""
+    config = RunConfig.from_dict({**cmaes_config(1, fitness_episodes=3), "env_kwargs": {}})
+    settings = evolution.Settings(**config.hyperparams)
+    worker = evolution.FitnessWorker.create(config)
+    start = evolution.parameters_to_vector(worker.params).detach().numpy()
+    first, second = (evolution.episode_seed(config, settings, g) for g in (0, 1))
+    assert worker.fitness(start, first) == worker.fitness(start, first)  # the same episodes
+    assert worker.fitness(start, first).mean_return != worker.fitness(start, second).mean_return
+    blocks = [
+        set(range(s, s + 3)) for s in (evolution.episode_seed(config, settings, g) for g in range(5000))
+    ]
+    assert len(set().union(*blocks)) == 3 * 5000  # no episode seen twice
+    held_out = set(range(config.seed + envs.EVAL_SEED_OFFSET, config.seed + envs.EVAL_SEED_OFFSET + 1000))
+    assert not held_out & set().union(*blocks)
+    fixed = evolution.Settings(**{**config.hyperparams, "fresh_episodes": False})
+    assert {evolution.episode_seed(config, fixed, g) for g in range(10)} == {config.seed}
+    worker.venv.close()
+
+
 @pytest.mark.parametrize("policy", ["sensory_rnn", "gru", "mlp"])
 def test_fitness_is_the_mean_return_evaluate_gives_on_the_same_episodes(policy):
     """The search's fast rollouts (one batch, actions without SB3's predict) are evaluate.py's."""
@@ -368,7 +389,7 @@ def test_fitness_is_the_mean_return_evaluate_gives_on_the_same_episodes(policy):
     worker = evolution.FitnessWorker.create(RunConfig.from_dict(config))
     start = evolution.parameters_to_vector(worker.params).detach().numpy()
     candidate = start + 0.2 * np.random.default_rng(1).standard_normal(start.shape)
-    mean_return, success, steps, error = worker.fitness(candidate)
+    mean_return, success, steps, error = worker.fitness(candidate, config["seed"])
     venv = envs.make_vec_env("MuscleArmReach-v0", {}, 3, "dummy", config["seed"])
     records = rollouts.run_episodes(worker.model, venv, 3)  # model.predict, as evaluate.py
     assert mean_return == pytest.approx(np.mean([r["return"] for r in records]), rel=1e-5, abs=1e-4)

@@ -8,9 +8,11 @@ The search covers the parameters the policy's deterministic action depends on (t
 features, core, reflexes and action head; not the critic nor the action noise). It starts from the
 policy's own initialization. Each generation, ``cma`` proposes ``popsize`` weight vectors; worker
 processes (``n_workers``, default one per core) run each for ``fitness_episodes`` episodes with
-deterministic actions. The fitness is the mean episode return over a fixed set of seeds (the run's
-seed onwards, the same episodes for every candidate and generation), so candidates are compared on
-equal terms.
+deterministic actions. The fitness is the mean episode return. Each generation draws new episodes
+(``fresh_episodes``), the same for every candidate of that generation (common random numbers: the
+ranking compares candidates on equal terms), so the search cannot fit a few targets by heart; with
+``fresh_episodes: false`` every generation reuses one fixed set (seed 000's protocol, which over-fits:
+bench/RESULTS.md).
 
 Every ``eval_every`` generations, the distribution's mean (cma's favourite solution) is evaluated
 on held-out episodes (evaluations.csv, best_model.zip, ``eval/`` in TensorBoard and W&B), and every
@@ -57,6 +59,7 @@ from muscle_train.trainers.base import RunRequest, Trainer
 from policies import PolicySpec, actor_means, initial_state, policy_spec
 
 STATE_FILE = "cmaes_state.pkl"
+FITNESS_SEED_OFFSET = 1_000_000  # fresh fitness episodes are seeded from the run's seed + this
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,8 @@ class Settings:
         generations: generations to run.
         popsize: candidates per generation (None: cma's default, 4 + 3 ln(number of weights)).
         sigma0: initial step size, in the units of the weights.
-        fitness_episodes: episodes per candidate (fixed seeds, the same for all).
+        fitness_episodes: episodes per candidate, the same for every candidate of a generation.
+        fresh_episodes: new episodes each generation (else one fixed set throughout).
         diagonal: a diagonal covariance (sep-CMA-ES): linear rather than quadratic cost in the number
             of weights, for controllers beyond a few thousand weights.
         n_workers: processes evaluating the population (None: one per CPU core).
@@ -80,6 +84,7 @@ class Settings:
     popsize: int | None = None
     sigma0: float = 0.1
     fitness_episodes: int = 8
+    fresh_episodes: bool = True
     diagonal: bool = False
     n_workers: int | None = None
     eval_every: int = 10
@@ -187,7 +192,6 @@ class FitnessWorker:
     model: BaseAlgorithm
     actor: DeterministicActor
     params: list[nn.Parameter]
-    seed: int
 
     @classmethod
     def create(cls, config: RunConfig) -> FitnessWorker:
@@ -197,17 +201,17 @@ class FitnessWorker:
             config.env, settings.fitness_episodes, config.env_kwargs, config.action_range, n_threads=1
         )
         model = build_model(config, spec, venv)
-        return cls(venv, model, DeterministicActor(model.policy), actor_parameters(model.policy), config.seed)
+        return cls(venv, model, DeterministicActor(model.policy), actor_parameters(model.policy))
 
-    def fitness(self, candidate: np.ndarray) -> Fitness:
-        """The :class:`Fitness` of the weights ``candidate`` over the fixed episodes.
+    def fitness(self, candidate: np.ndarray, seed: int) -> Fitness:
+        """The :class:`Fitness` of the weights ``candidate`` over the episodes seeded ``seed`` onwards.
 
         A candidate whose actions stop being finite (a recurrent core whose activity explodes: the
         policy's distribution or the env refuses them) scores NaN, which cma ranks last, and ``error``
         says why (else it is empty).
         """
         set_weights(self.params, candidate)
-        self.venv.seed(self.seed)
+        self.venv.seed(seed)
         try:
             records = run_episodes(self.actor, self.venv, self.venv.num_envs)
         except ValueError as err:
@@ -231,10 +235,19 @@ def start_worker(config: RunConfig) -> None:
     _worker = FitnessWorker.create(config)
 
 
-def fitness(candidate: np.ndarray) -> Fitness:
+def fitness(candidate: np.ndarray, seed: int) -> Fitness:
     """:meth:`FitnessWorker.fitness` of this worker process (what the process pool maps)."""
     assert _worker is not None, "start_worker() runs first in every worker process"
-    return _worker.fitness(candidate)
+    return _worker.fitness(candidate, seed)
+
+
+def episode_seed(config: RunConfig, settings: Settings, generation: int) -> int:
+    """The first seed of generation ``generation``'s (0-based) fitness episodes: the run's seed, plus,
+    with fresh episodes, a new block of ``fitness_episodes`` seeds per generation, away from the
+    periodic evaluation's (``EVAL_SEED_OFFSET``)."""
+    if not settings.fresh_episodes:
+        return config.seed
+    return config.seed + FITNESS_SEED_OFFSET + generation * settings.fitness_episodes
 
 
 # -- the search --------------------------------------------------------------------------------------
@@ -337,7 +350,8 @@ def search(config: RunConfig, run_dir: Path, session: Session) -> dict[str, Any]
                 started = time.monotonic()
                 candidates = es.ask()
                 chunk = math.ceil(len(candidates) / n_workers)
-                results = list(pool.map(fitness, candidates, chunksize=chunk))
+                seeds = [episode_seed(config, settings, es.countiter)] * len(candidates)
+                results = list(pool.map(fitness, candidates, seeds, chunksize=chunk))
                 returns = np.array([r.mean_return for r in results])
                 diverged = int(np.isnan(returns).sum())
                 if diverged == len(returns):
