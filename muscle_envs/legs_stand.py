@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,64 +11,32 @@ import numpy as np
 from numpy.typing import NDArray
 
 from muscle_envs import observations as obs_keys
-from muscle_envs.core import MuscleEnv, ObservationLayout, Outcome, make_config, reward_of
+from muscle_envs.core import Outcome, make_config, reward_of
 from muscle_envs.lanes import Lanes, OneLane
-from muscle_envs.plants.legs import LegsPlant, tilt_from_rotation
+from muscle_envs.legs_base import LegsConfig, MyoLegsEnv
 
 _LAYOUTS = ("dict", "seed003")
-_FOOT_TOUCH = "foot_touch"  # hidden: the four raw touch sensors, summed per foot into foot_contact
-_COM_VELOCITY = "com_velocity"  # hidden: centre-of-mass velocity, for the stability reward
 
 
 @dataclass(frozen=True)
-class LegsStandConfig:
+class LegsStandConfig(LegsConfig):
     """Options of the standing envs (documented in :class:`MyoLegsStandEnv`)."""
 
-    model: str = "myolegs"
-    frame_skip: int = 5
     obs_layout: str = "dict"
-    episode_steps: int = 1000
-    joint_noise: float = 0.02
     randomized_start: bool = False
     knee_bend: float = 0.1
-    fall_height: float = 0.7
-    fall_tilt: float = 0.8
-    contact_threshold: float = 0.05
-    upright_weight: float = 1.0
     stability_weight: float = 0.5
     pose_weight: float = 0.5
     contact_weight: float = 0.5
-    effort_weight: float = 0.1
     symmetry_weight: float = 0.2
-    push_force: float = 0.0
-    push_interval: tuple[float, float] = (1.0, 3.0)
-    push_duration: float = 0.1
-    render_size: tuple[int, int] = (480, 480)
 
     def __post_init__(self) -> None:
-        for name in ("push_interval", "render_size"):
-            object.__setattr__(self, name, tuple(getattr(self, name)))
+        super().__post_init__()
         if self.obs_layout not in _LAYOUTS:
             raise ValueError(f"obs_layout must be one of {_LAYOUTS}, got {self.obs_layout!r}")
-        if not 0.0 < self.fall_height < 1.0:
-            raise ValueError("fall_height is a fraction of the standing pelvis height, in (0, 1)")
-        if (
-            self.episode_steps < 1
-            or self.frame_skip < 1
-            or self.joint_noise < 0
-            or self.push_force < 0
-            or self.push_duration <= 0
-        ):
-            raise ValueError(
-                "frame_skip >= 1, joint_noise >= 0, push_force >= 0 and push_duration > 0 needed"
-            )
-        if not 0 < self.push_interval[0] <= self.push_interval[1]:
-            raise ValueError(
-                f"push_interval must be (low, high) with 0 < low <= high, got {self.push_interval}"
-            )
 
 
-class MyoLegsStandEnv(MuscleEnv):
+class MyoLegsStandEnv(MyoLegsEnv):
     """Stand the MyoLeg (both legs, 80 muscles; ``MyoLegs26Stand-v0``: 26) upright with muscles alone.
 
     The body is myo-sim's MyoLeg (Rajagopal et al. 2016 via MyoSuite), loaded from the installed
@@ -192,91 +159,25 @@ class MyoLegsStandEnv(MuscleEnv):
         "reward_effort",
         "reward_symmetry",
     )
-    end_info_keys = ("physics_unstable",)
 
     def __init__(self, render_mode: str | None = None, config: LegsStandConfig | None = None, **options: Any):
         cfg = make_config(LegsStandConfig, config, options)
-        plant = LegsPlant(cfg.model, cfg.frame_skip)
-        super().__init__(plant, render_mode, camera=None, render_size=cfg.render_size)
-        self.config = cfg
-        self.plant: LegsPlant = plant
-        plant.detect_instability = True  # a blown-up simulation restarts standing (Episode End)
+        super().__init__(render_mode, cfg, {})
+        plant, layout = self.plant, self._layout
         n, nc = plant.n_muscles, len(plant.coordinates)
-
-        # One fresh vector per step: [joint pos | joint vel | pelvis pose | pelvis vel | raw touch (4,
-        # hidden) | centre-of-mass velocity (3, hidden) | muscle length, velocity, force | foot contact
-        # | activation]. A SensorReadout gathers the sensors; foot contact (touch summed per foot) and
-        # activation are filled in. The dict's entries are views of the vector; seed 003's flat layout
-        # is put together from it.
-        sensors = [
-            plant.coordinate_sensors("pos"),
-            plant.coordinate_sensors("vel"),
-            plant.pelvis_pose_sensors(),
-            plant.pelvis_velocity_sensors(),
-            plant.foot_touch_sensors(),
-            plant.sensor_group(["com_velocity"]),
-            *(plant.muscle_sensors(q) for q in ("length", "velocity", "force")),
-        ]
-        layout = ObservationLayout()
-        layout.add(obs_keys.JOINT_POSITION, nc)
-        layout.add(obs_keys.JOINT_VELOCITY, nc)
-        layout.add(obs_keys.PELVIS_POSE, 7)
-        layout.add(obs_keys.PELVIS_VELOCITY, 6)
-        layout.add(_FOOT_TOUCH, 4, hidden=True)
-        layout.add(_COM_VELOCITY, 3, hidden=True)
-        for key in (obs_keys.MUSCLE_LENGTH, obs_keys.MUSCLE_VELOCITY, obs_keys.MUSCLE_FORCE):
-            layout.add(key, n)
-        layout.add(obs_keys.FOOT_CONTACT, 2, 0.0, np.inf)
-        layout.add(obs_keys.MUSCLE_ACTIVATION, n, 0.0, 1.0)
-        dict_space = layout.build()
-        self._readout = plant.readout(sensors, extra=2 + n)
-        if self._readout.size != layout.size:
-            raise AssertionError(f"readout ({self._readout.size}) and layout ({layout.size}) disagree")
-        self._touch = layout.slice(_FOOT_TOUCH)
-        self._contact = layout.slice(obs_keys.FOOT_CONTACT)
-        self._activation = layout.slice(obs_keys.MUSCLE_ACTIVATION)
-        self._coordinate_pos = layout.slice(obs_keys.JOINT_POSITION)
-        self._com_velocity = layout.slice(_COM_VELOCITY)
-        self._pelvis_z = layout.slice(obs_keys.PELVIS_POSE).start + 2
         self._state_part = slice(0, layout.slice(obs_keys.PELVIS_VELOCITY).stop)  # seed 003's first 2 nc + 13
         if cfg.obs_layout == "seed003":
             self.observation_space = gym.spaces.Box(-np.inf, np.inf, (2 * nc + 15 + n,), np.float64)
-        else:
-            self.observation_space = dict_space
-            self._layout = layout
-        mirror = [
-            (plant.coordinates.index(c), plant.coordinates.index(c[:-2] + "_l"))
-            for c in plant.coordinates
-            if c.endswith("_r")
-        ]
-        self._right, self._left = (np.array(idx) for idx in zip(*mirror, strict=True))
-
+            self._layout = None
         self.nominal_pose = plant.standing_qpos[plant.coordinate_qpos_indices()]
         self._pose_scale = -1.0 / (nc * 0.04)  # exp(-mean((q - q*)^2) / (0.2 rad)^2)
         self._symmetry_scale = -cfg.symmetry_weight / len(self._right)  # -w mean((q_r - q_l)^2)
-        self._standing_height = plant.standing_pelvis_height
-        self._start_lanes(
-            {
-                "steps": 0,
-                "height_sum": 0.0,
-                "effort_sum": 0.0,
-                "push": np.zeros(3),  # the pelvis push now, world frame, N
-                "push_force": 0.0,  # its magnitude, N
-                "next_push": math.inf,  # time of the next push, s
-                "push_end": math.inf,  # end of the current push, s
-            }
-        )
 
     # -- episode ------------------------------------------------------------------------------------
-    def holding_excitation(self) -> NDArray[np.float64]:
-        """The plant's holding activation (``LegsPlant.holding_activation``): held as an excitation,
-        the activation settles there."""
-        return self.plant.holding_activation()
-
     def _reset_episode(self, options: dict[str, Any]) -> tuple[NDArray[np.float64], dict[str, Any]]:
         if options:
             raise ValueError(f"MyoLegsStand takes no reset options, got {sorted(options)}")
-        cfg, plant, episode = self.config, self.plant, self.lanes.episode
+        cfg, plant = self.config, self.plant
         rng = self.np_random
         qpos = plant.standing_qpos.copy()
         coords = plant.coordinate_qpos_indices()
@@ -291,34 +192,23 @@ class MyoLegsStandEnv(MuscleEnv):
             mujoco.mju_mulQuat(qpos[orientation], quat, qpos[orientation].copy())
             qvel[:] = rng.uniform(-0.2, 0.2, plant.model.nv)
             qvel[plant.root_dof : plant.root_dof + 6] = 0.0
-        plant.set_state(plant.place_on_floor(qpos), qvel)  # (no applied forces: no push)
-        episode.steps = 0
-        episode.height_sum = episode.effort_sum = 0.0
-        episode.push[...] = 0.0
-        episode.push_force = 0.0
-        episode.push_end = math.inf
-        episode.next_push = rng.uniform(*cfg.push_interval) if cfg.push_force > 0 else math.inf
-        vector = self._observed(self._observation(self.lanes))
+        vector = self._observed(self._begin(qpos, qvel))
         return vector, {"pelvis_height": plant.pelvis_height(), "is_success": False}
 
     def _step(self, lanes: OneLane | Lanes, excitation: NDArray) -> Outcome:
-        cfg, plant, episode = self.config, lanes.plant, lanes.episode
-        self._perturb(lanes)
-        unstable = plant.step(excitation)
-        episode.steps = steps = episode.steps + 1
-        plant.restart(unstable, self.plant.standing_qpos)  # MuJoCo reset it: restart standing, finite
-        vector = self._observation(lanes)
-        height = lanes.entry(vector, self._pelvis_z)
-        tilt = self._pelvis_tilt(lanes)
-        reward, terms, mean_square = self._reward(lanes, vector, height, tilt)
-        fallen = lanes.logical_not(unstable) & (
-            (height < cfg.fall_height * self._standing_height) | (tilt > cfg.fall_tilt)
+        body = self._advance(lanes, excitation)
+        reward, terms = self._reward(lanes, body.vector, body.height, body.tilt)
+        stood = lanes.logical_not(body.fallen | body.unstable) & (
+            lanes.episode.steps >= self.config.episode_steps
         )
-        stood = lanes.logical_not(fallen | unstable) & (steps >= cfg.episode_steps)
-        episode.height_sum = episode.height_sum + height
-        episode.effort_sum = episode.effort_sum + mean_square
-        info = {"pelvis_height": height, "physics_unstable": unstable, "push_force": episode.push_force}
-        return Outcome(self._observed(vector), reward, terms, fallen, unstable | stood, stood, info)
+        info = {
+            "pelvis_height": body.height,
+            "physics_unstable": body.unstable,
+            "push_force": lanes.episode.push_force,
+        }
+        return Outcome(
+            self._observed(body.vector), reward, terms, body.fallen, body.unstable | stood, stood, info
+        )
 
     def episode_metrics(self) -> dict[str, float]:
         """The episode so far: ``stand_duration`` (s), mean ``pelvis_height`` (m) and ``effort`` (mean
@@ -332,14 +222,6 @@ class MyoLegsStandEnv(MuscleEnv):
         }
 
     # -- helpers ------------------------------------------------------------------------------------
-    def _observation(self, lanes: OneLane | Lanes) -> NDArray[np.float64]:
-        """The observation vector(s) with the hidden entries (the flat layout is made from it)."""
-        vector = self._readout.read(lanes.plant.sensordata)
-        touch = vector[..., self._touch]
-        np.add(touch[..., 0::2], touch[..., 1::2], out=vector[..., self._contact])
-        vector[..., self._activation] = lanes.plant.muscle_activation()
-        return vector
-
     def _observed(self, vector: NDArray[np.float64]) -> NDArray[np.float64]:
         """The observation vector(s) the env returns: ``vector`` itself, or seed 003's flat layout."""
         if self.config.obs_layout != "seed003":
@@ -349,15 +231,10 @@ class MyoLegsStandEnv(MuscleEnv):
             [vector[..., self._state_part], contact, vector[..., self._activation]], axis=-1
         )
 
-    def _pelvis_tilt(self, lanes: OneLane | Lanes) -> Any:
-        """Angle between the pelvis's up axis and the vertical, rad (``LegsPlant.pelvis_tilt``)."""
-        z_row = lanes.plant.view("xmat")[..., self.plant.pelvis_id, 6:9]  # the rotation's z row
-        return tilt_from_rotation(z_row, self.plant.pelvis_up, lanes)
-
     def _reward(
         self, lanes: OneLane | Lanes, vector: NDArray[np.float64], height: Any, tilt: Any
-    ) -> tuple[Any, tuple[Any, ...], Any]:
-        """(reward, weighted terms, mean squared activation)."""
+    ) -> tuple[Any, tuple[Any, ...]]:
+        """(reward, weighted terms)."""
         cfg, exp, sum_squares = self.config, lanes.exp, lanes.sum_squares
         dz = (height - self._standing_height) * 10.0  # / 0.1 m
         tilt_ratio = tilt * 4.0  # / 0.25 rad
@@ -368,31 +245,8 @@ class MyoLegsStandEnv(MuscleEnv):
         pose = cfg.pose_weight * exp(sum_squares(deviation) * self._pose_scale)
         feet = (vector[..., self._contact] > cfg.contact_threshold).sum(-1)  # feet in contact
         contact = feet * (cfg.contact_weight / 2)
-        activation = vector[..., self._activation]
-        mean_square = sum_squares(activation) / activation.shape[-1]
-        effort = -cfg.effort_weight * mean_square
+        effort, _ = self._effort(lanes, vector)
         asymmetry = q[..., self._right] - q[..., self._left]
         symmetry = sum_squares(asymmetry) * self._symmetry_scale
         terms = (upright, stability, pose, contact, effort, symmetry)
-        return reward_of(terms), terms, mean_square
-
-    def _perturb(self, lanes: OneLane | Lanes) -> None:
-        """Start or end a pelvis push where its time has come."""
-        episode, dt = lanes.episode, self.dt
-        time = episode.steps * dt
-        due = (time >= episode.push_end) | (time >= episode.next_push)
-        if not lanes.any(due):
-            return
-        cfg = self.config
-        for lane, rng in lanes.each(due):
-            now = lane.steps * dt
-            if now >= lane.push_end:
-                lane.push[...] = 0.0
-                lane.push_force, lane.push_end = 0.0, math.inf
-                lane.next_push = now + rng.uniform(*cfg.push_interval)
-            else:
-                angle = rng.uniform(0, 2 * math.pi)
-                lane.push[...] = np.array([math.cos(angle), math.sin(angle), 0.0]) * cfg.push_force
-                lane.push_force, lane.push_end = cfg.push_force, now + cfg.push_duration
-                lane.next_push = math.inf
-        lanes.plant.apply_force(self.plant.pelvis_id, episode.push)
+        return reward_of(terms), terms

@@ -19,6 +19,8 @@ same thing, in the same unit, in every env that has it. Per-muscle entries follo
 | `pelvis_pose`        | m, then unit quaternion (w, x, y, z) | pelvis position and orientation           |
 | `pelvis_velocity`    | m/s, then rad/s (world frame)        | pelvis linear and angular velocity        |
 | `foot_contact`       | body weights                         | normal force under (right, left) foot     |
+| `ground_reaction_force` | body weights, world (x, y, z)     | ground's force on the right, then left foot |
+| `target_speed`       | m/s                                  | walking speed asked for (forward: -y)     |
 | `rule`               | one-hot                              | which task (seed 004's rule input)         |
 | `speed`              | [0, 1]                               | seed 004's speed signal, 0 before the cue  |
 | `go_cue`             | 0 or 1                               | 1 from the start of the movement epoch     |
@@ -46,6 +48,9 @@ JOINT_VELOCITY = "joint_velocity"  # rad/s, same order
 PELVIS_POSE = "pelvis_pose"  # m (x, y, z) then orientation quaternion (w, x, y, z)
 PELVIS_VELOCITY = "pelvis_velocity"  # m/s (linear) then rad/s (angular), world frame
 FOOT_CONTACT = "foot_contact"  # (right, left) normal force under each foot, body weights
+# Walking (MyoLegsWalk-v0): the ground's 3-D force on each foot (right x, y, z, then left), body weights.
+GROUND_REACTION_FORCE = "ground_reaction_force"
+TARGET_SPEED = "target_speed"  # m/s, forward
 
 # Delayed multi-task movements (MuscleArmMultiTask-v0, seed 004).
 RULE = "rule"

@@ -13,6 +13,8 @@ _ENVS: dict[str, tuple[str, int, dict]] = {
     "MuscleArmComposable-v0": ("muscle_envs.arm_multitask:MuscleArmComposableEnv", 1000, {}),
     "MyoLegsStand-v0": ("muscle_envs.legs_stand:MyoLegsStandEnv", 1000, {"model": "myolegs"}),
     "MyoLegs26Stand-v0": ("muscle_envs.legs_stand:MyoLegsStandEnv", 1000, {"model": "myolegs26"}),
+    "MyoLegsWalk-v0": ("muscle_envs.legs_walk:MyoLegsWalkEnv", 1000, {"model": "myolegs"}),
+    "MyoLegs26Walk-v0": ("muscle_envs.legs_walk:MyoLegsWalkEnv", 1000, {"model": "myolegs26"}),
 }
 ENV_IDS: tuple[str, ...] = tuple(_ENVS)
 # Ids that existed once and are gone, with the reason (what a saved run of one is told).

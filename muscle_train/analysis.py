@@ -24,7 +24,13 @@ from muscle_train.rollouts import run_episodes
 from policies.recurrent import carries_cell, recurrent_map
 
 # Body signals a plant may offer, by the method that reads them now.
-BODY_SIGNALS = {"hand": "hand_xz", "pelvis_height": "pelvis_height", "foot_load": "foot_load"}
+BODY_SIGNALS = {
+    "hand": "hand_xz",
+    "pelvis_height": "pelvis_height",
+    "foot_load": "foot_load",
+    "ground_reaction_force": "ground_force",
+    "joint_angle": "coordinate_values",
+}
 TASK_SIGNALS = ("target",)  # attributes of an env that are worth a signal (the reach target, m)
 AFFERENTS = ("ia", "ii", "ib", "gamma_static", "gamma_dynamic")
 
@@ -94,6 +100,7 @@ def record(
     meta = {
         "dt": env.dt,
         "muscles": list(env.plant.muscle_names),
+        **({"coordinates": list(env.plant.coordinates)} if hasattr(env.plant, "coordinates") else {}),
         "n_episodes": n_episodes,
         "env_config": dataclasses.asdict(env.config) if dataclasses.is_dataclass(env.config) else {},
         **(meta or {}),

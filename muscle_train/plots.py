@@ -10,7 +10,9 @@ sensory system sees.
   components, and the variance each component explains;
 - ``task_paths.png`` (the multi-task envs, seed 004's figure): for every task, the hand's path in
   every direction over the path it should follow, at the middle speed and delay; ``task_muscles.png``:
-  for every task, the muscle excitations of one of those episodes.
+  for every task, the muscle excitations of one of those episodes;
+- ``gait.png`` (the walking envs): vertical and fore-aft ground reaction force per foot over the
+  normalized gait cycle, the right leg's joint angles and the muscles' activation over its cycle.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from matplotlib.figure import Figure
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecEnv
 
+from muscle_analysis.gait import gait_figure
 from muscle_analysis.recording import Recording
 from muscle_analysis.report import pca_figure
 from muscle_train.analysis import AFFERENTS, record
@@ -53,6 +56,8 @@ def write_all(
         written.append(out_dir / "hidden_pca.png")
     if hasattr(env, "path") and "task" in env.conditions:
         written += task_figures(model, venv, deterministic, out_dir)
+    if "obs.ground_reaction_force" in recording.signals:  # a walking env
+        written.append(gait_figure(recording, env.config.contact_threshold, out_dir / "gait.png"))
     return written
 
 

@@ -36,6 +36,7 @@ ARM_EVERYTHING = {
 }
 LEGS_SHORT = {"obs_layout": "seed003", "randomized_start": True, "episode_steps": 30}
 PUSHES = {**LEGS_SHORT, "push_force": 100.0, "push_interval": [0.05, 0.1]}
+WALK_SHORT = {"start": "stride", "episode_steps": 30, "success_speed": 0.0}
 CASES = [
     ("MuscleArmReach-v0", {}, 3, 1, 400, False),
     ("MuscleArmReach-v0", EASY_REACH, 3, 2, 400, True),
@@ -45,6 +46,8 @@ CASES = [
     ("MyoLegs26Stand-v0", LEGS_SHORT, 3, 1, 120, True),
     ("MyoLegs26Stand-v0", PUSHES, 3, 2, 80, True),
     ("MyoLegs26Stand-v0", PUSHES, 1, 1, 120, True),
+    ("MyoLegsWalk-v0", WALK_SHORT, 3, 2, 150, True),
+    ("MyoLegs26Walk-v0", {**WALK_SHORT, "push_force": 100.0, "push_interval": [0.05, 0.1]}, 3, 1, 100, True),
     ("MuscleArmMultiTask-v0", {"privileged": True, "delays": [0, 5], "speeds": [0]}, 3, 2, 300, False),
 ]
 

@@ -39,7 +39,11 @@ SIDES = ("r", "l")
 PELVIS = "pelvis"
 # The model's touch sensors under each foot (hindfoot and toes), summed per foot.
 FOOT_TOUCH = {"r": ("r_foot", "r_toes"), "l": ("l_foot", "l_toes")}
-_BUILD_VERSION = 1  # bump when build_spec changes, so cached models are rebuilt
+GROUND_FORCE_SENSOR = "ground_force"  # + _r / _l: the ground's contact force on each foot (build_spec)
+_BUILD_VERSION = 2  # bump when build_spec changes, so cached models are rebuilt
+# The ground the legs stand on: myo-sim's own (a raised disc of radius 1.05 m, its top 1.5 cm above
+# the floor plane, which lies 0.4 m lower), or a flat floor at z = 0 without the disc (walking).
+FLOORS = ("platform", "flat")
 # Made by scripts/find_holding_activation.py (see there); {model} is "myolegs" or "myolegs26".
 HOLDING_ACTIVATION_FILE = str(
     Path(__file__).resolve().parents[1] / "data" / "{model}_holding_activation.json"
@@ -51,8 +55,11 @@ HOLDING_ACTIVATION_FILE = str(
 _EMPTY_PREFIX_WARNING = "Attaching a spec with an empty prefix"
 
 
-def build_spec(name: str = "myolegs") -> mujoco.MjSpec:
-    """The myo-sim model ``name`` with the sensors muscle_envs reads added (not compiled)."""
+def build_spec(name: str = "myolegs", floor: str = "platform") -> mujoco.MjSpec:
+    """The myo-sim model ``name`` with the sensors muscle_envs reads added, on ``floor`` (``FLOORS``;
+    not compiled)."""
+    if floor not in FLOORS:
+        raise ValueError(f"floor must be one of {FLOORS}, got {floor!r}")
     import myo_sim
 
     with warnings.catch_warnings():
@@ -97,12 +104,32 @@ def build_spec(name: str = "myolegs") -> mujoco.MjSpec:
     ):
         spec.add_sensor(name=f"pelvis_{suffix}", type=kind, objtype=body, objname=PELVIS)
     spec.add_sensor(name="com_velocity", type=sensor.mjSENS_SUBTREELINVEL, objtype=body, objname="world")
+    for side in SIDES:  # the net force of the ground's contacts with each foot (hindfoot and toes)
+        spec.add_sensor(
+            name=f"{GROUND_FORCE_SENSOR}_{side}",
+            type=sensor.mjSENS_CONTACT,
+            objtype=mujoco.mjtObj.mjOBJ_XBODY,  # the subtree: calcaneus and toes
+            objname=f"calcn_{side}",
+            reftype=body,
+            refname="world",
+            # data: force (bit 1); reduce: the net force of all matching contacts, in the world frame
+            intprm=[1 << int(mujoco.mjtConDataField.mjCONDATA_FORCE), 3, 1],
+        )
+    if floor == "flat":
+        ground = [g for g in spec.worldbody.geoms if g.contype and g.type != mujoco.mjtGeom.mjGEOM_PLANE]
+        for geom in ground:  # myo-sim's disc
+            spec.delete(geom)
+        for geom in spec.worldbody.geoms:
+            if geom.type == mujoco.mjtGeom.mjGEOM_PLANE:
+                geom.pos = [geom.pos[0], geom.pos[1], 0.0]
     return spec
 
 
-def compile_legs(name: str = "myolegs") -> mujoco.MjModel:
+def compile_legs(name: str = "myolegs", floor: str = "platform") -> mujoco.MjModel:
     """Compiled :func:`build_spec` model, from the on-disk cache when it has this exact build."""
-    key = f"{name}-myosim{metadata.version('myo-sim')}-mujoco{mujoco.__version__}-b{_BUILD_VERSION}.mjb"
+    variant = "" if floor == "platform" else f"-{floor}"
+    versions = f"myosim{metadata.version('myo-sim')}-mujoco{mujoco.__version__}-b{_BUILD_VERSION}"
+    key = f"{name}{variant}-{versions}.mjb"
     path = cache_dir() / key
     if path.is_file():
         try:
@@ -111,7 +138,7 @@ def compile_legs(name: str = "myolegs") -> mujoco.MjModel:
             warnings.warn(f"ignoring unreadable cached model {path}: {err}", stacklevel=2)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=_EMPTY_PREFIX_WARNING)
-        model = build_spec(name).compile()
+        model = build_spec(name, floor).compile()
     write_to_cache(key, lambda tmp: mujoco.mj_saveModel(model, tmp, None))
     return model
 
@@ -155,12 +182,13 @@ class LegsPlant(MusclePlant):
         model: ``"myolegs"`` (80 muscles), ``"myolegs26"`` (26) or a compiled model from
             :func:`compile_legs`.
         frame_skip: physics substeps per control step (the model's timestep is 2 ms).
+        floor: the ground of a named model (``FLOORS``): myo-sim's disc, or flat and unbounded.
     """
 
-    def __init__(self, model: str | mujoco.MjModel = "myolegs", frame_skip: int = 5):
+    def __init__(self, model: str | mujoco.MjModel = "myolegs", frame_skip: int = 5, floor: str = "platform"):
         self.model_name = model if isinstance(model, str) else "custom"
         if isinstance(model, str):
-            model = compile_legs(model)
+            model = compile_legs(model, floor)
         super().__init__(model, frame_skip)
         names = {model.joint(j).name for j in range(model.njnt)}
         self.coordinates: tuple[str, ...] = tuple(
@@ -274,6 +302,18 @@ class LegsPlant(MusclePlant):
     def foot_touch_sensors(self) -> SensorGroup:
         """Touch sensors (right hindfoot, right toes, left hindfoot, left toes), in body weights."""
         return self.sensor_group([n for side in SIDES for n in FOOT_TOUCH[side]], 1.0 / self.body_weight)
+
+    def ground_force_sensors(self) -> SensorGroup:
+        """The ground reaction force on each foot (right x, y, z, then left), world frame, in body
+        weights: the net force of the ground's contacts with the foot (hindfoot and toes). Its
+        sensor reports the foot's force on the ground, hence the sign."""
+        names = [f"{GROUND_FORCE_SENSOR}_{side}" for side in SIDES]
+        return self.sensor_group(names, -1.0 / self.body_weight)
+
+    def ground_force(self) -> NDArray[np.float64]:
+        """(2, 3): :meth:`ground_force_sensors` now, right foot first."""
+        group = self.ground_force_sensors()
+        return (self.data.sensordata[group.addresses] * group.scale).reshape(2, 3)
 
     # -- standing pose ------------------------------------------------------------------------------
     def _standing_pose(self, knee: float = 0.1, hip: float = 0.05) -> NDArray[np.float64]:
