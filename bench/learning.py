@@ -4,6 +4,9 @@
     python bench/learning.py arm_proprioception  # the same with vision=False
     python bench/learning.py arm_sensory_lstm    # RecurrentPPO, sensory_lstm (goal: >= 90% in <= 45 min)
     python bench/learning.py legs                # PPO on MyoLegsStand-v0 (goal: >= 80% stand, <= 3M steps)
+    python bench/learning.py legs_holding        # the same, the action mean starting at holding
+    python bench/learning.py legs_holding_lin    # ... and the learning rate decaying linearly to 0
+    python bench/learning.py walk_ppo walk_sac walk_td3_per  # MyoLegsWalk-v0: seed 002's comparison
     python bench/learning.py arm_distill_dagger  # the arm run distilled into a sensory_rnn (DAgger)
     python bench/learning.py arm_distill_bc      # the same, plain cloning of as many episodes
     python bench/learning.py legs_distill        # the legs run distilled into a sensory_gru (DAgger)
@@ -14,6 +17,8 @@
     python bench/learning.py multitask_rppo      # RecurrentPPO (GRU) on seed 004's inputs directly
     python bench/learning.py multitask_teacher9 multitask_transfer  # nine tasks, then Figure8Inv by transfer
     python bench/learning.py --plot              # only redraw the figure from the recorded runs
+    python bench/learning.py walk_td3_per --resume   # continue the setting's latest run (a session
+                                                 # ended it), then evaluate and record it
     python bench/learning.py arm --quick         # a few thousand steps: checks the pipeline (CI)
     python bench/learning.py legs --seeds 3      # seeds 0, 1, 2: each seed's result and the spread
     python bench/learning.py legs --seed 1       # seed 1 alone, recorded beside the others (run seeds
@@ -53,6 +58,7 @@ RESULTS = ROOT / "bench" / "results"
 FIGURES = ROOT / "bench" / "figures"
 # The multi-task settings are evaluated on seed 004's test set (32 directions).
 TEST_SET = ["--env_kwargs", "test=true"]
+WALK_GOAL = "walk the full 10 s at >= 0.8 m/s in >= 50% of 100 episodes within <= 10M steps"
 LEGS_CHECKPOINTS = {"checkpoint_freq": 750000, "keep_checkpoints": 4}
 SETTINGS: dict[str, dict] = {
     "arm": {"args": ["--env", "MuscleArmReach-v0"], "goal": "success >= 95% in <= 10 min"},
@@ -78,6 +84,19 @@ SETTINGS: dict[str, dict] = {
         "hyperparams": {**LEGS_CHECKPOINTS, "initial_action": "holding", "learning_rate": "lin_3.0e-4"},
         "evaluate_checkpoints": [2250000],
         "goal": ">= 90% final (3 seeds, none < 80%), 75% checkpoint >= 85%, <= 3M steps",
+    },
+    # Seed 002's comparison on one budget (3M env steps): PPO, SAC, TD3 with prioritized replay.
+    "walk_ppo": {
+        "args": ["--env", "MyoLegsWalk-v0", "--total_timesteps", "3000000"],
+        "goal": WALK_GOAL,
+    },
+    "walk_sac": {
+        "args": ["--env", "MyoLegsWalk-v0", "--algo", "sac", "--total_timesteps", "3000000"],
+        "goal": WALK_GOAL,
+    },
+    "walk_td3_per": {
+        "args": ["--env", "MyoLegsWalk-v0", "--algo", "td3", "--total_timesteps", "3000000"],
+        "goal": WALK_GOAL,
     },
     "arm_distill_dagger": {
         "args": ["--algo", "distill"],
@@ -167,11 +186,19 @@ QUICK = {
 }
 
 
-def run(name: str, quick: bool, results_path: Path, seed: int | None = None) -> dict:
+MINUTES_FILE = "bench_train_minutes.txt"  # a run's training minutes so far, over its resumptions
+
+
+def run(name: str, quick: bool, results_path: Path, seed: int | None = None, resume: bool = False) -> dict:
     setting = SETTINGS[name]
     stamp = time.strftime("%Y%m%d-%H%M%S")
     label = f"{name}{'_quick' if quick else ''}{'' if seed is None else f'_seed{seed}'}"
     run_dir = ROOT / "logs" / "bench" / f"{label}_{stamp}"
+    if resume:  # the setting's latest run, continued (a run that a session's end stopped)
+        earlier = sorted((ROOT / "logs" / "bench").glob(f"{label}_2*"))
+        if not earlier:
+            sys.exit(f"no run of {label} under logs/bench/ to resume")  # (the run of this seed)
+        run_dir = earlier[-1]
     args = [*setting["args"], *([] if seed is None else ["--seed", str(seed)]), "--run_dir", str(run_dir)]
     args.append("--no_progress")
     for source in ("teacher", "transfer"):  # a run that starts from another setting's recorded run
@@ -195,9 +222,16 @@ def run(name: str, quick: bool, results_path: Path, seed: int | None = None) -> 
         file.write_text(yaml.safe_dump(hyperparams))
         args += ["--hyperparams", str(file)]
     start = time.monotonic()
+    minutes_file = run_dir / MINUTES_FILE
+    before = float(minutes_file.read_text()) if resume and minutes_file.is_file() else 0.0
     # python -m muscle_train train: the installed package's muscle-train (= train_sb3.py)
-    subprocess.run([sys.executable, "-m", "muscle_train", "train", *args], cwd=ROOT, check=True)
-    train_seconds = time.monotonic() - start
+    command = ["--resume", str(run_dir), "--no_progress"] if resume else args
+    try:
+        subprocess.run([sys.executable, "-m", "muscle_train", "train", *command], cwd=ROOT, check=True)
+    finally:  # (also when a session's end stops it: the next --resume adds on)
+        if run_dir.is_dir():
+            minutes_file.write_text(str(before + (time.monotonic() - start) / 60))
+    train_seconds = before * 60 + time.monotonic() - start
     extra = setting.get("evaluate_args", [])
     evaluation, best = (evaluate(run_dir, which, quick, extra) for which in ("final", "best"))
     steps = [step for step in setting.get("evaluate_checkpoints", []) if not quick]
@@ -391,6 +425,11 @@ def main() -> None:
     parser.add_argument("settings", nargs="*", help=f"what to train: {', '.join(SETTINGS)} (default arm)")
     parser.add_argument("--quick", action="store_true", help="a tiny budget, to check the pipeline")
     parser.add_argument("--plot", action="store_true", help="only redraw the figure")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue each setting's latest run (of the seed given) instead of starting a new one",
+    )
     seeds = parser.add_mutually_exclusive_group()
     seeds.add_argument(
         "--seeds", type=int, metavar="N", help="run each setting with seeds 0..N-1 (default: seed 0)"
@@ -413,9 +452,9 @@ def main() -> None:
     results_path = RESULTS / f"learning{suffix}.json"
     for name in [] if args.plot else args.settings or ["arm"]:
         if args.seeds is None:
-            entry = run(name, args.quick, results_path)
+            entry = run(name, args.quick, results_path, resume=args.resume)
         else:  # the lowest seed's run is the entry; every seed's outcome and curve, and the spread
-            runs = [run(name, args.quick, results_path, seed) for seed in args.seeds]
+            runs = [run(name, args.quick, results_path, seed, args.resume) for seed in args.seeds]
         entries = load(results_path)  # again: another setting (or seed) may have finished in the meantime
         if args.seeds is not None:
             entry = with_seeds(runs, entries.get(name))

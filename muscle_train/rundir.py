@@ -42,8 +42,9 @@ import numpy as np
 import yaml
 from sb3_contrib import RecurrentPPO
 from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
-from stable_baselines3 import PPO, SAC, TD3
+from stable_baselines3 import PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.noise import ActionNoise, NormalActionNoise, OrnsteinUhlenbeckActionNoise
 from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.save_util import load_from_zip_file
 from stable_baselines3.common.utils import LinearSchedule
@@ -52,6 +53,7 @@ from stable_baselines3.sac.policies import SACPolicy
 from stable_baselines3.td3.policies import TD3Policy
 
 from muscle_train.config import RunConfig, RunError, read_yaml
+from muscle_train.replay import REPLAY_FILE, SAC, TD3, load_replay, replay_buffer_class, save_replay
 
 CONFIG_FILE = "config.yml"
 MODEL_FILE = "final_model.zip"
@@ -99,14 +101,57 @@ def schedule(name: str, value: Any) -> Any:
     return LinearSchedule(start, 0.0, 1.0)
 
 
-def algorithm_kwargs(hyperparams: dict[str, Any]) -> dict[str, Any]:
-    """A run's hyperparameters as the algorithm's keyword arguments (schedules built; ``policy_kwargs``,
-    which the policy's spec holds, left out)."""
-    return {
-        key: schedule(key, value) if key in SCHEDULED else value
-        for key, value in hyperparams.items()
-        if key != "policy_kwargs"
-    }
+# Action noise of the off-policy algorithms, by hyperparams.yml's name: {kind: normal, sigma: 0.1} or
+# {kind: ornstein_uhlenbeck, sigma: 0.2, theta: 0.15} (seed 002's two), sigma in the policy's range.
+ACTION_NOISES = ("normal", "ornstein_uhlenbeck")
+
+
+def action_noise(settings: dict[str, Any] | None, action_space: gym.Space) -> ActionNoise | None:
+    """The ``action_noise`` hyperparameter as SB3's noise process over the action space's entries.
+
+    Raises:
+        RunError: an unknown kind, or settings the kind does not take.
+    """
+    if settings is None:
+        return None
+    values = dict(settings) if isinstance(settings, dict) else {"kind": settings}
+    kind = values.pop("kind", None)
+    if kind not in ACTION_NOISES:
+        raise RunError(f"action_noise needs kind: one of {ACTION_NOISES} (and sigma), got {settings!r}")
+    size = int(np.prod(action_space.shape))
+    sigma = np.full(size, float(values.pop("sigma", 0.1)))
+    try:
+        if kind == "normal":
+            noise: ActionNoise = NormalActionNoise(np.zeros(size), sigma, **values)
+        else:
+            noise = OrnsteinUhlenbeckActionNoise(np.zeros(size), sigma, **values)
+    except TypeError as err:
+        raise RunError(f"action_noise {settings!r}: {err}") from None
+    return noise
+
+
+def algorithm_kwargs(hyperparams: dict[str, Any], venv: VecEnv) -> dict[str, Any]:
+    """A run's hyperparameters as the algorithm's keyword arguments for ``venv``: schedules, the
+    replay buffer class and the action noise built from their names; ``policy_kwargs``, which the
+    policy's spec holds, left out.
+
+    Raises:
+        RunError: a value that names none of them.
+    """
+    built = {}
+    for key, value in hyperparams.items():
+        if key in SCHEDULED:
+            built[key] = schedule(key, value)
+        elif key == "replay_buffer_class":
+            try:
+                built[key] = replay_buffer_class(value, venv.observation_space)
+            except ValueError as err:
+                raise RunError(str(err)) from None
+        elif key == "action_noise":
+            built[key] = action_noise(value, venv.action_space)
+        elif key != "policy_kwargs":
+            built[key] = value
+    return built
 
 
 def versions() -> dict[str, str]:
@@ -184,8 +229,9 @@ def save_model_and_normalizer(
 
 
 def save_checkpoint(model: BaseAlgorithm, venv: VecEnv, run_dir: Path, keep: int) -> Path:
-    """``checkpoints/step_<N>/`` with the model and its normalizer, written as a temporary folder and
-    renamed (one atomic step); only the latest ``keep`` checkpoints stay."""
+    """``checkpoints/step_<N>/`` with the model and its normalizer (and an off-policy model's replay
+    buffer, ``replay.REPLAY_FILE``), written as a temporary folder and renamed (one atomic step); only
+    the latest ``keep`` checkpoints stay."""
     root = run_dir / CHECKPOINT_DIR
     final = root / f"step_{model.num_timesteps:012d}"
     tmp = root / f".tmp-{final.name}"
@@ -193,6 +239,8 @@ def save_checkpoint(model: BaseAlgorithm, venv: VecEnv, run_dir: Path, keep: int
     try:
         tmp.mkdir(parents=True)
         save_model_and_normalizer(model, venv, tmp / CHECKPOINT_MODEL, tmp / CHECKPOINT_NORMALIZER)
+        if getattr(model, "replay_buffer", None) is not None:  # off-policy: what it learns from
+            save_replay(model.replay_buffer, tmp / REPLAY_FILE)
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
     except (OSError, RunError) as err:
@@ -456,6 +504,7 @@ def _rebuilt_entries(algorithm: type[BaseAlgorithm], config: RunConfig, venv: Ve
         value = config.hyperparams.get(name, defaults[name].default if name in defaults else None)
         return schedule(name, value) if name in SCHEDULED else value
 
+    built = algorithm_kwargs({key: setting(key) for key in ("replay_buffer_class", "action_noise")}, venv)
     return {
         "policy_class": policy,
         "observation_space": venv.observation_space,
@@ -466,7 +515,8 @@ def _rebuilt_entries(algorithm: type[BaseAlgorithm], config: RunConfig, venv: Ve
         "clip_range_vf": setting("clip_range_vf"),
         "train_freq": setting("train_freq"),
         "rollout_buffer_class": None,  # the default for the observation space
-        "replay_buffer_class": None,
+        "replay_buffer_class": built["replay_buffer_class"],  # (None: the default)
+        "action_noise": built["action_noise"],
         "_last_obs": None,
         "_last_episode_starts": None,
         "_last_original_obs": None,
@@ -494,6 +544,22 @@ def algorithm_of(model_path: Path) -> type[BaseAlgorithm]:
         if isinstance(policy_class, type) and issubclass(policy_class, base):
             return algorithm
     raise RunError(f"{model_path}: cannot tell which algorithm saved it (policy class {policy_class!r})")
+
+
+def load_replay_buffer(model: BaseAlgorithm, checkpoint: Path) -> bool:
+    """Fill an off-policy ``model``'s replay buffer from ``checkpoint``'s; False if it has none.
+
+    Raises:
+        RunError: a file that does not fit the model's buffer.
+    """
+    path = checkpoint / REPLAY_FILE
+    if getattr(model, "replay_buffer", None) is None or not path.is_file():
+        return False
+    try:
+        load_replay(model.replay_buffer, path)
+    except (ValueError, OSError, KeyError, zipfile.BadZipFile) as err:
+        raise RunError(f"cannot restore the replay buffer: {err}") from None
+    return True
 
 
 def load_model(

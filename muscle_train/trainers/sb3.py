@@ -65,7 +65,12 @@ class SB3Trainer(Trainer):
             raise RunError(f"policy {policy!r} is {kind}; {algo} trains {fitting}")
 
     def check(self, config: RunConfig) -> None:
-        rundir.algorithm_kwargs(config.hyperparams)  # a schedule that is not one
+        """Schedules, replay buffer and action noise name what exists (checked on one env)."""
+        venv = DummyVecEnv([lambda: make_env(config.env, config.env_kwargs, config.action_range)])
+        try:
+            rundir.algorithm_kwargs(config.hyperparams, venv)
+        finally:
+            venv.close()
 
     def check_resume(self, run_dir: Path, config: RunConfig, session: Session) -> None:
         """A readable checkpoint is there; the unreadable ones after it are named."""
@@ -98,6 +103,10 @@ class SB3Trainer(Trainer):
                 for_training=True,
             )
             model.tensorboard_log = str(run_dir / rundir.TENSORBOARD_DIR)  # the run dir may have moved since
+            if rundir.load_replay_buffer(model, checkpoint):
+                print(
+                    f"restored the replay buffer ({model.replay_buffer.size() * model.n_envs:,} transitions)"
+                )
             if config.transfer is not None:
                 freeze_for_transfer(model)
             print(f"resuming {run_dir} from {checkpoint.name} ({model.num_timesteps:,} steps)")
@@ -160,7 +169,7 @@ def new_model(config: RunConfig, spec: PolicySpec, venv: VecEnv, run_dir: Path, 
         device=device,
         verbose=0,
         tensorboard_log=str(run_dir / rundir.TENSORBOARD_DIR),
-        **rundir.algorithm_kwargs(config.hyperparams),
+        **rundir.algorithm_kwargs(config.hyperparams, venv),
     )
     action = initial_action(config)
     if action is not None:
