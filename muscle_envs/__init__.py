@@ -15,7 +15,7 @@ if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
 
 from muscle_envs.registration import ENV_IDS, RETIRED_IDS, register_envs  # noqa: E402
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 __all__ = ["ENV_IDS", "RETIRED_IDS", "register_envs", "__version__"]
 
 register_envs()
