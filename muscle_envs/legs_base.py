@@ -122,8 +122,7 @@ class MyoLegsEnv(MuscleEnv):
         layout.add(obs_keys.MUSCLE_ACTIVATION, n, 0.0, 1.0)
         for key, size, low, high in task_entries:
             layout.add(key, size, low, high)
-        self.dict_space = layout.build()
-        self.observation_space = self.dict_space
+        self.observation_space = layout.build()
         self._layout = layout
         self._readout = plant.readout(sensors, extra=2 + n + sum(size for _, size, _, _ in task_entries))
         if self._readout.size != layout.size:

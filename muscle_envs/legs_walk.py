@@ -18,6 +18,16 @@ from muscle_envs.plants.base import SensorGroup
 from muscle_envs.plants.legs import SIDES
 
 _STARTS = ("stand", "stride")
+# Per-foot episode variables that start each episode at 0.
+_PER_FOOT_COUNTERS = (
+    "strikes",
+    "first_strike",
+    "first_position",
+    "last_strike",
+    "stance",
+    "stance_at_last",
+    "struck",
+)
 # Forward is the body's facing direction at the start, world -y (the toes point that way).
 FORWARD_AXIS, FORWARD_SIGN = 1, -1.0
 
@@ -246,15 +256,7 @@ class MyoLegsWalkEnv(MyoLegsEnv):
         episode.loaded[...] = vector[self._grf_z] > cfg.contact_threshold
         episode.foot_forward[...] = FORWARD_SIGN * plant.data.xpos[self._heels, FORWARD_AXIS]
         episode.last_position[...] = episode.foot_forward
-        for name in (
-            "strikes",
-            "first_strike",
-            "first_position",
-            "last_strike",
-            "stance",
-            "stance_at_last",
-            "struck",
-        ):
+        for name in _PER_FOOT_COUNTERS:
             getattr(episode, name)[...] = 0.0
         info = {"pelvis_height": plant.pelvis_height(), "forward_speed": 0.0, "is_success": False}
         return vector, info

@@ -14,5 +14,6 @@ pip install -q -c "$tmp/pins.txt" "mujoco==4.0.*" "myo-sim==0.2.3"
 pip install -q -c "$tmp/pins.txt" -e ".[train,test]"
 ci_versions
 
-python -m pytest -q -n auto tests/test_plant.py tests/test_arm_reach.py tests/test_legs_stand.py tests/test_vector.py
+python -m pytest -q -n auto tests/test_plant.py tests/test_arm_reach.py tests/test_legs_stand.py tests/test_legs_walk.py \
+  tests/test_vector.py
 ci_pass
