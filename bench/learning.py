@@ -4,8 +4,9 @@
     python bench/learning.py arm_proprioception  # the same with vision=False
     python bench/learning.py arm_sensory_lstm    # RecurrentPPO, sensory_lstm (goal: >= 90% in <= 45 min)
     python bench/learning.py legs                # PPO on MyoLegsStand-v0 (goal: >= 80% stand, <= 3M steps)
+    python bench/learning.py legs_lin            # the same, the learning rate decaying linearly to 0
     python bench/learning.py legs_holding        # the same, the action mean starting at holding
-    python bench/learning.py legs_holding_lin    # ... and the learning rate decaying linearly to 0
+    python bench/learning.py legs_holding_lin    # ... and the learning rate decaying
     python bench/learning.py legs_holding_kl     # ... and PPO's epochs stopped at a KL target (0.05)
     python bench/learning.py walk_ppo walk_sac walk_td3_per  # MyoLegsWalk-v0: seed 002's comparison
     python bench/learning.py arm_distill_dagger  # the arm run distilled into a sensory_rnn (DAgger)
@@ -83,6 +84,12 @@ SETTINGS: dict[str, dict] = {
     "legs_holding_lin": {
         "args": ["--env", "MyoLegsStand-v0"],
         "hyperparams": {**LEGS_CHECKPOINTS, "initial_action": "holding", "learning_rate": "lin_3.0e-4"},
+        "evaluate_checkpoints": [2250000],
+        "goal": ">= 90% final (3 seeds, none < 80%), 75% checkpoint >= 85%, <= 3M steps",
+    },
+    "legs_lin": {  # the defaults (the action mean in the middle: co-contraction), the rate decaying
+        "args": ["--env", "MyoLegsStand-v0"],
+        "hyperparams": {**LEGS_CHECKPOINTS, "learning_rate": "lin_3.0e-4"},
         "evaluate_checkpoints": [2250000],
         "goal": ">= 90% final (3 seeds, none < 80%), 75% checkpoint >= 85%, <= 3M steps",
     },

@@ -12,6 +12,7 @@ from numpy.typing import NDArray
 
 from muscle_envs import observations as obs_keys
 from muscle_envs.core import Outcome, make_config, reward_of
+from muscle_envs.energetics import Umberger2003
 from muscle_envs.lanes import Lanes, OneLane
 from muscle_envs.legs_base import LegsConfig, MyoLegsEnv
 from muscle_envs.plants.base import SensorGroup
@@ -136,6 +137,8 @@ class MyoLegsWalkEnv(MyoLegsEnv):
     | `speed`             | m/s     | distance / walk_duration                                         |
     | `positive_work`     | J       | muscles' positive mechanical work (tension x shortening speed) |
     | `cost_of_transport` | 1       | positive_work / (m g distance); NaN below 5 cm of progress      |
+    | `metabolic_energy`  | J       | the muscles' metabolic energy (Umberger et al. 2003; below)      |
+    | `metabolic_cost_of_transport` | J/(kg m) | metabolic_energy / (m distance) (human ~3-3.5)  |
     | `steps`             | count   | heel strikes, both feet                                          |
     | `cadence`           | steps/min | 120 / mean stride time (a stride: a foot's strike to its next) |
     | `stride_length`     | m       | mean forward distance between a foot's successive strikes        |
@@ -146,7 +149,9 @@ class MyoLegsWalkEnv(MyoLegsEnv):
     | `pelvis_height`     | m       | mean over the steps                                              |
     | `effort`            | 1       | mean over the steps of mean(activation^2)                        |
 
-    A metabolic cost (Umberger et al. 2003; Bhargava et al. 2004) is not modelled yet.
+    The metabolic energy is Umberger et al. (2003)'s muscle model (``muscle_envs.energetics``: heat
+    of activation and maintenance, of shortening and lengthening, and mechanical work, for every
+    muscle; half slow-twitch fibres; muscle masses from the peak forces; no basal rate).
 
     ## Arguments
     ``gym.make(id, **options)`` overrides fields of ``LegsWalkConfig``; unknown options are errors.
@@ -195,6 +200,7 @@ class MyoLegsWalkEnv(MyoLegsEnv):
         gait = {
             "start_forward": 0.0,  # forward pelvis position at the start, m
             "work": 0.0,  # positive muscle work so far, J
+            "metabolic": 0.0,  # metabolic energy of the muscles so far (Umberger et al. 2003), J
             "loaded": np.zeros(2),  # each foot loaded last step (1) or not (0)
             "foot_forward": np.zeros(2),  # each heel's forward position now, m
             "strikes": np.zeros(2),  # heel strikes so far, per foot
@@ -220,6 +226,8 @@ class MyoLegsWalkEnv(MyoLegsEnv):
         self._force = layout.slice(obs_keys.MUSCLE_FORCE)
         self._velocity = layout.slice(obs_keys.MUSCLE_VELOCITY)
         self._power_scale = -plant.max_isometric_force * plant.optimal_fiber_length
+        self._energetics = Umberger2003(plant)
+        self._length = layout.slice(obs_keys.MUSCLE_LENGTH)
         self._stride_pose = self._stride_qpos()
 
     # -- what the task adds to the body -------------------------------------------------------------
@@ -252,7 +260,7 @@ class MyoLegsWalkEnv(MyoLegsEnv):
             qvel[plant.root_dof + FORWARD_AXIS] = FORWARD_SIGN * cfg.target_speed
         vector = self._begin(qpos, qvel)
         episode.start_forward = FORWARD_SIGN * vector.item(self._pelvis_forward)
-        episode.work = episode.progress = episode.distance = 0.0
+        episode.work = episode.metabolic = episode.progress = episode.distance = 0.0
         episode.loaded[...] = vector[self._grf_z] > cfg.contact_threshold
         episode.foot_forward[...] = FORWARD_SIGN * plant.data.xpos[self._heels, FORWARD_AXIS]
         episode.last_position[...] = episode.foot_forward
@@ -280,6 +288,14 @@ class MyoLegsWalkEnv(MyoLegsEnv):
         terms = (alive, velocity, footstep, upright, support, effort)
         power = vector[..., self._force] * vector[..., self._velocity] * self._power_scale
         episode.work = episode.work + np.maximum(power, 0.0).sum(-1) * self.dt
+        metabolic = self._energetics.power(
+            excitation,
+            vector[..., self._activation],
+            vector[..., self._length],
+            vector[..., self._velocity],
+            vector[..., self._force],
+        )
+        episode.metabolic = episode.metabolic + metabolic.sum(-1) * self.dt
         ended = lanes.logical_not(body.fallen | body.unstable) & (episode.steps >= cfg.episode_steps)
         episode.distance = FORWARD_SIGN * lanes.entry(vector, self._pelvis_forward) - episode.start_forward
         walked = ended & (episode.distance >= cfg.success_speed * episode.steps * self.dt)
@@ -333,6 +349,12 @@ class MyoLegsWalkEnv(MyoLegsEnv):
             "positive_work": float(episode.work),
             "cost_of_transport": (
                 float(episode.work) / (self.plant.body_weight * distance) if distance >= 0.05 else math.nan
+            ),
+            "metabolic_energy": float(episode.metabolic),
+            "metabolic_cost_of_transport": (
+                float(episode.metabolic) / (self.plant.total_mass * distance)
+                if distance >= 0.05
+                else math.nan
             ),
             **gait_summary(
                 episode.strikes,

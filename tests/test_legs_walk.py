@@ -14,6 +14,7 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 import muscle_envs  # noqa: F401  (registers the ids)
 from muscle_analysis.gait import cycles, gait_events
 from muscle_envs import observations as keys
+from muscle_envs.energetics import Umberger2003
 from muscle_envs.legs_walk import LegsWalkConfig, MyoLegsWalkEnv, gait_summary
 
 IDS = ["MyoLegsWalk-v0", "MyoLegs26Walk-v0"]
@@ -187,3 +188,70 @@ def test_walking_the_full_episode_fast_enough_is_success():
             _, _, terminated, truncated, info = env.step(hold)
         assert truncated and not terminated and info["is_success"] is expected
         assert env.episode_metrics()["speed"] == pytest.approx(speed, abs=0.05)
+
+
+def test_the_energy_model_uses_mujocos_own_muscle_curves():
+    """The vectorized force-length and passive curves are MuJoCo's (mju_muscleGain, mju_muscleBias),
+    for every MyoLeg muscle over the whole length range."""
+    import mujoco
+
+    plant = walk_env().plant
+    model = Umberger2003(plant)
+    for k, i in enumerate(plant.muscle_ids):
+        lengths = np.linspace(0.2, 2.2, 45)
+        gain, bias = [], []
+        for x in lengths:
+            actuator_length = plant.tendon_slack_length[k] + x * plant.optimal_fiber_length[k]
+            args = (plant.model.actuator_lengthrange[i].copy(), float(plant.model.actuator_acc0[i]))
+            gain.append(
+                -mujoco.mju_muscleGain(
+                    actuator_length, 0.0, *args, plant.model.actuator_gainprm[i, :9].copy()
+                )
+            )
+            bias.append(
+                -mujoco.mju_muscleBias(actuator_length, *args, plant.model.actuator_biasprm[i, :9].copy())
+            )
+        column = np.repeat(lengths[:, None], plant.n_muscles, 1)
+        np.testing.assert_allclose(
+            model.active_force_length(column)[:, k], np.array(gain) / model.peak_force[k], atol=1e-12
+        )
+        np.testing.assert_allclose(
+            model.passive_force(column)[:, k], np.array(bias) / model.peak_force[k], atol=1e-12
+        )
+
+
+def test_umberger_heat_rates_at_known_states():
+    """Umberger et al. (2003), half slow-twitch fibres, per kg of muscle: 1 W/kg at rest (the floor),
+    1.5 x (64 + 25) when fully active and isometric at the optimal length, plus the shortening heat
+    and the contractile element's work when shortening at 1 optimal length per second, plus the
+    lengthening heat (less the work done on it) when lengthening."""
+    plant = walk_env().plant
+    model = Umberger2003(plant)
+    ones, zeros = np.ones(plant.n_muscles), np.zeros(plant.n_muscles)
+    mass, work = model.mass, model.peak_force * model.optimal_length  # W per (peak force x L0/s)
+    np.testing.assert_allclose(model.power(zeros, zeros, ones, zeros, zeros), mass * 1.0)
+    active = 1.5 * (128 * 0.5 + 25)
+    np.testing.assert_allclose(model.power(ones, ones, ones, zeros, ones), mass * active)
+    shortening = 1.5 * (100 / 4.8 * 0.5 + 153 / 12 * 0.5)
+    np.testing.assert_allclose(
+        model.power(ones, ones, ones, -ones, ones), mass * (active + shortening) + work
+    )
+    lengthening = 1.5 * 4 * 100 / 4.8
+    np.testing.assert_allclose(
+        model.power(ones, ones, ones, ones, ones), mass * (active + lengthening) - work
+    )
+    # excitation below activation: their mean drives the heat (A = 0.5 here)
+    half = np.full(plant.n_muscles, 0.5)
+    np.testing.assert_allclose(model.power(zeros, ones, ones, zeros, half), mass * active * 0.5**0.6)
+    assert 15 < mass.sum() < 25  # kg of leg muscle, from the peak forces
+
+
+def test_walking_env_metabolic_energy_of_idle_muscles_is_the_floor_rate():
+    """Zero excitation from zero activation: no active force, no work, only the 1 W/kg floor of every
+    muscle, so the episode's metabolic energy is exactly muscle mass x 1 W/kg x its time."""
+    env = walk_env()
+    env.reset(seed=0)
+    for _ in range(10):
+        env.step(np.zeros(env.action_space.shape))
+    expected = Umberger2003(env.plant).mass.sum() * 1.0 * 10 * env.dt
+    assert env.episode_metrics()["metabolic_energy"] == pytest.approx(expected, rel=1e-9)
