@@ -95,9 +95,10 @@ class Umberger2003:
     def power(
         self, excitation: NDArray, activation: NDArray, length: NDArray, velocity: NDArray, force: NDArray
     ) -> NDArray:
-        """Metabolic power (W) of each muscle: ``excitation``, ``activation`` in [0, 1]; ``length``
+        """Metabolic power (W) of each muscle: ``excitation`` (clipped to [0, 1]), ``activation``; ``length``
         in optimal lengths, ``velocity`` in optimal lengths per second (+ lengthening), ``force`` the
         tension in peak forces (each ``(..., n_muscles)``, as the observation gives them)."""
+        excitation = np.minimum(np.maximum(excitation, 0.0), 1.0)  # as MuJoCo clamps the controls
         effective = np.where(excitation > activation, excitation, 0.5 * (excitation + activation))
         stretched = length > 1.0
         f_iso = self.active_force_length(length)

@@ -243,6 +243,13 @@ def test_umberger_heat_rates_at_known_states():
     # excitation below activation: their mean drives the heat (A = 0.5 here)
     half = np.full(plant.n_muscles, 0.5)
     np.testing.assert_allclose(model.power(zeros, ones, ones, zeros, half), mass * active * 0.5**0.6)
+    # excitations beyond [0, 1] count as MuJoCo applies them: clamped
+    np.testing.assert_array_equal(
+        model.power(2 * ones, ones, ones, zeros, ones), model.power(ones, ones, ones, zeros, ones)
+    )
+    np.testing.assert_array_equal(
+        model.power(-ones, zeros, ones, zeros, zeros), model.power(zeros, zeros, ones, zeros, zeros)
+    )
     assert 15 < mass.sum() < 25  # kg of leg muscle, from the peak forces
 
 
