@@ -244,7 +244,8 @@ def run(name: str, quick: bool, results_path: Path, seed: int | None = None, res
     minutes_file = run_dir / MINUTES_FILE
     before = float(minutes_file.read_text()) if resume and minutes_file.is_file() else 0.0
     # python -m muscle_train train: the installed package's muscle-train (= train_sb3.py)
-    command = ["--resume", str(run_dir), "--no_progress"] if resume else args
+    # (--trust: CMA-ES's search state is a pickle; these are the benchmark's own runs)
+    command = ["--resume", str(run_dir), "--no_progress", "--trust"] if resume else args
     try:
         subprocess.run([sys.executable, "-m", "muscle_train", "train", *command], cwd=ROOT, check=True)
     finally:  # (also when a session's end stops it: the next --resume adds on)
