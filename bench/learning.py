@@ -247,10 +247,17 @@ def run(name: str, quick: bool, results_path: Path, seed: int | None = None, res
     # (--trust: CMA-ES's search state is a pickle; these are the benchmark's own runs)
     command = ["--resume", str(run_dir), "--no_progress", "--trust"] if resume else args
     try:
-        subprocess.run([sys.executable, "-m", "muscle_train", "train", *command], cwd=ROOT, check=True)
+        status = subprocess.run(
+            [sys.executable, "-m", "muscle_train", "train", *command], cwd=ROOT
+        ).returncode
     finally:  # (also when a session's end stops it: the next --resume adds on)
         if run_dir.is_dir():
             minutes_file.write_text(str(before + (time.monotonic() - start) / 60))
+    if status in (130, 143):  # Ctrl-C or SIGTERM: the run saved itself
+        again = f"python bench/learning.py {name}{'' if seed is None else f' --seed {seed}'} --resume"
+        sys.exit(f"{label} stopped; continue it with: {again}")
+    if status != 0:
+        sys.exit(f"{label}: training failed (exit status {status})")
     train_seconds = before * 60 + time.monotonic() - start
     extra = setting.get("evaluate_args", [])
     evaluation, best = (evaluate(run_dir, which, quick, extra) for which in ("final", "best"))
