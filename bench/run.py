@@ -699,7 +699,7 @@ def fitness(budget: Budget, done: Results) -> dict[str, Any]:
 
     def search() -> float:
         start = time.perf_counter()
-        steps = worker.fitness(weights).env_steps
+        steps = worker.fitness(weights, config.seed).env_steps  # the same episodes as through_sb3
         return steps / (time.perf_counter() - start)
 
     def through_sb3() -> float:
