@@ -323,8 +323,10 @@ def seed_summary(records: list[dict]) -> dict:
 
 def with_seeds(runs: list[dict], recorded: dict | None) -> dict:
     """The lowest seed's run as the entry, with every seed's record and their spread: the recorded
-    entry's seeds, replaced by ``runs``' where they ran again."""
+    entry's seeds (a one-seed entry counts as its seed's), replaced by ``runs``' where they ran again."""
     previous = (recorded or {}).get("seeds", [])
+    if recorded is not None and not previous:  # recorded without seeds: the run of its seed (0)
+        previous = [seed_record({**recorded, "seed": recorded.get("seed") or 0})]
     records = {r["seed"]: r for r in previous}
     records.update({r["seed"]: seed_record(r) for r in runs})
     ordered = [records[seed] for seed in sorted(records)]
