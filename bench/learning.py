@@ -2,6 +2,7 @@
 
     python bench/learning.py arm                 # PPO-MLP on MuscleArmReach-v0 (goal: >= 95% in <= 10 min)
     python bench/learning.py arm_proprioception  # the same with vision=False
+    python bench/learning.py arm_effort1 --seeds 3   # effort_weight=1, the human-like reaching setting
     python bench/learning.py arm_sensory_lstm    # RecurrentPPO, sensory_lstm (goal: >= 90% in <= 45 min)
     python bench/learning.py legs                # PPO on MyoLegsStand-v0 (goal: >= 80% stand, <= 3M steps)
     python bench/learning.py legs_lin            # the same, the learning rate decaying linearly to 0
@@ -64,6 +65,10 @@ WALK_GOAL = "walk the full 10 s at >= 0.8 m/s in >= 50% of 100 episodes within <
 LEGS_CHECKPOINTS = {"checkpoint_freq": 750000, "keep_checkpoints": 4}
 SETTINGS: dict[str, dict] = {
     "arm": {"args": ["--env", "MuscleArmReach-v0"], "goal": "success >= 95% in <= 10 min"},
+    "arm_effort1": {  # the human-like setting (README, The arm); its kinematics: bench/analysis.py
+        "args": ["--env", "MuscleArmReach-v0", "--env_kwargs", "effort_weight=1"],
+        "goal": ">= 95% success, median linearity <= 1.1, mean excitation^2 <= 0.1 (3 seeds)",
+    },
     "arm_proprioception": {
         "args": ["--env", "MuscleArmReach-v0", "--env_kwargs", "vision=false"],
         "goal": "reported beside arm",
