@@ -68,14 +68,18 @@ def gait_figure(recording: Recording, threshold: float, path: Path) -> Path:
     fig = Figure(figsize=(13, 7.5))
     axes = fig.subplots(2, 3)
     percent = np.linspace(0, 100, CYCLE_POINTS)
+    # each foot's heel strikes in each episode, with the episode: those with a complete cycle
+    strikes_of = [
+        [(e, gait_events(forces[:, 3 * side + 2], threshold).strikes) for e, forces in enumerate(grf)]
+        for side in range(len(SIDES))
+    ]
+    strikes_of = [[(e, strikes) for e, strikes in per_side if len(strikes) > 1] for per_side in strikes_of]
     counts = []
     for side, name in enumerate(SIDES):
         vertical, fore_aft = [], []
-        for forces in grf:
-            strikes = gait_events(forces[:, 3 * side + 2], threshold).strikes
-            if len(strikes) > 1:
-                vertical.append(cycles(forces[:, 3 * side + 2], strikes)[..., 0])
-                fore_aft.append(cycles(-forces[:, 3 * side + 1], strikes)[..., 0])
+        for e, strikes in strikes_of[side]:
+            vertical.append(cycles(grf[e][:, 3 * side + 2], strikes)[..., 0])
+            fore_aft.append(cycles(-grf[e][:, 3 * side + 1], strikes)[..., 0])
         counts.append(sum(len(v) for v in vertical))
         for ax, per_episode, label in (
             (axes[0, side], vertical, "vertical"),
@@ -93,12 +97,7 @@ def gait_figure(recording: Recording, threshold: float, path: Path) -> Path:
     axes[0, 0].axhline(1.0, color="k", lw=0.6, ls=":")
     axes[0, 1].axhline(1.0, color="k", lw=0.6, ls=":")
     side = int(np.argmax(counts))  # the leg of the other panels: the one with more complete cycles
-    leg = SIDES[side]
-    leg_cycles = [
-        (episode, gait_events(forces[:, 3 * side + 2], threshold).strikes)
-        for episode, forces in enumerate(grf)
-    ]
-    leg_cycles = [(episode, strikes) for episode, strikes in leg_cycles if len(strikes) > 1]
+    leg, leg_cycles = SIDES[side], strikes_of[side]
     names = recording.meta.get("coordinates", [])
     ax = axes[0, 2]
     if angles and leg_cycles:

@@ -12,7 +12,8 @@ sensory system sees.
   every direction over the path it should follow, at the middle speed and delay; ``task_muscles.png``:
   for every task, the muscle excitations of one of those episodes;
 - ``gait.png`` (the walking envs): vertical and fore-aft ground reaction force per foot over the
-  normalized gait cycle, the right leg's joint angles and the muscles' activation over its cycle.
+  normalized gait cycle; over the cycle of the leg with more of them, its joint angles and the
+  muscles' activation.
 """
 
 from __future__ import annotations
