@@ -130,10 +130,12 @@ def action_noise(settings: dict[str, Any] | None, action_space: gym.Space) -> Ac
     return noise
 
 
-def algorithm_kwargs(hyperparams: dict[str, Any], venv: VecEnv) -> dict[str, Any]:
-    """A run's hyperparameters as the algorithm's keyword arguments for ``venv``: schedules, the
-    replay buffer class and the action noise built from their names; ``policy_kwargs``, which the
-    policy's spec holds, left out.
+def algorithm_kwargs(
+    hyperparams: dict[str, Any], observation_space: gym.Space, action_space: gym.Space
+) -> dict[str, Any]:
+    """A run's hyperparameters as the algorithm's keyword arguments for an env of these spaces:
+    schedules, the replay buffer class and the action noise built from their names;
+    ``policy_kwargs``, which the policy's spec holds, left out.
 
     Raises:
         RunError: a value that names none of them.
@@ -144,11 +146,11 @@ def algorithm_kwargs(hyperparams: dict[str, Any], venv: VecEnv) -> dict[str, Any
             built[key] = schedule(key, value)
         elif key == "replay_buffer_class":
             try:
-                built[key] = replay_buffer_class(value, venv.observation_space)
+                built[key] = replay_buffer_class(value, observation_space)
             except ValueError as err:
                 raise RunError(str(err)) from None
         elif key == "action_noise":
-            built[key] = action_noise(value, venv.action_space)
+            built[key] = action_noise(value, action_space)
         elif key != "policy_kwargs":
             built[key] = value
     return built
@@ -504,7 +506,8 @@ def _rebuilt_entries(algorithm: type[BaseAlgorithm], config: RunConfig, venv: Ve
         value = config.hyperparams.get(name, defaults[name].default if name in defaults else None)
         return schedule(name, value) if name in SCHEDULED else value
 
-    built = algorithm_kwargs({key: setting(key) for key in ("replay_buffer_class", "action_noise")}, venv)
+    names = ("replay_buffer_class", "action_noise")
+    built = algorithm_kwargs({key: setting(key) for key in names}, venv.observation_space, venv.action_space)
     return {
         "policy_class": policy,
         "observation_space": venv.observation_space,

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
@@ -65,12 +66,10 @@ class SB3Trainer(Trainer):
             raise RunError(f"policy {policy!r} is {kind}; {algo} trains {fitting}")
 
     def check(self, config: RunConfig) -> None:
-        """Schedules, replay buffer and action noise name what exists (checked on one env)."""
-        venv = DummyVecEnv([lambda: make_env(config.env, config.env_kwargs, config.action_range)])
-        try:
-            rundir.algorithm_kwargs(config.hyperparams, venv)
-        finally:
-            venv.close()
+        """Schedules, replay buffer and action noise name what exists (their names and options do
+        not depend on the env's spaces: a one-entry space stands in, and no env is made)."""
+        stand_in = gym.spaces.Box(-1.0, 1.0, (1,))
+        rundir.algorithm_kwargs(config.hyperparams, stand_in, stand_in)
 
     def check_resume(self, run_dir: Path, config: RunConfig, session: Session) -> None:
         """A readable checkpoint is there; the unreadable ones after it are named."""
@@ -169,7 +168,7 @@ def new_model(config: RunConfig, spec: PolicySpec, venv: VecEnv, run_dir: Path, 
         device=device,
         verbose=0,
         tensorboard_log=str(run_dir / rundir.TENSORBOARD_DIR),
-        **rundir.algorithm_kwargs(config.hyperparams, venv),
+        **rundir.algorithm_kwargs(config.hyperparams, venv.observation_space, venv.action_space),
     )
     action = initial_action(config)
     if action is not None:
