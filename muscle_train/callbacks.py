@@ -21,7 +21,7 @@ from stable_baselines3.common.vec_env import VecEnv, sync_envs_normalization
 from tqdm import tqdm
 
 from muscle_train import rundir
-from muscle_train.config import Interrupted
+from muscle_train.config import EvaluationHook, Interrupted
 from muscle_train.rollouts import run_episodes, summarize
 
 
@@ -107,14 +107,23 @@ class Evaluation:
     distillation and CMA-ES alike.
 
     A resumed run continues its curve: wall time goes on from the last row and the best model so
-    far stays the best until a better one comes.
+    far stays the best until a better one comes. ``hooks`` are called with (step, summary) after
+    each evaluation is recorded (MLflow, an Optuna trial's pruner).
     """
 
-    def __init__(self, eval_env: VecEnv, run_dir: Path, n_episodes: int, seed: int):
+    def __init__(
+        self,
+        eval_env: VecEnv,
+        run_dir: Path,
+        n_episodes: int,
+        seed: int,
+        hooks: tuple[EvaluationHook, ...] = (),
+    ):
         self.eval_env = eval_env
         self.run_dir = run_dir
         self.n_episodes = n_episodes
         self.seed = seed
+        self.hooks = hooks
         rows = rundir.read_csv(run_dir / rundir.EVALUATIONS_FILE)
         self._start = time.monotonic() - (float(rows[-1]["wall_time_s"]) if rows else 0.0)
         scores = [(float(row["success_rate"]), float(row["mean_reward"])) for row in rows]
@@ -148,13 +157,16 @@ class Evaluation:
                 self.run_dir / rundir.BEST_MODEL_FILE,
                 self.run_dir / rundir.BEST_NORMALIZER_FILE,
             )
+        for hook in self.hooks:
+            hook(step, summary)
         return summary
 
 
 class EvalCallback(BaseCallback):
     """Every ``eval_freq`` env steps (and once at the end), an :class:`Evaluation` of the model with
-    the training env's normalization statistics. ``video`` (optional) is called as
-    ``video(model, step)`` after an evaluation every ``video_every`` evaluations and at the end.
+    the training env's normalization statistics (``hooks``: :class:`Evaluation`'s). ``video``
+    (optional) is called as ``video(model, step)`` after an evaluation every ``video_every``
+    evaluations and at the end.
     """
 
     def __init__(
@@ -166,9 +178,10 @@ class EvalCallback(BaseCallback):
         seed: int,
         video: Callable[[Any, int], None] | None = None,
         video_every: int = 5,
+        hooks: tuple[EvaluationHook, ...] = (),
     ):
         super().__init__()
-        self.evaluation = Evaluation(eval_env, run_dir, n_episodes, seed)
+        self.evaluation = Evaluation(eval_env, run_dir, n_episodes, seed, hooks)
         self.eval_freq = eval_freq
         self.video = video
         self.video_every = video_every

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -112,6 +113,9 @@ class RunConfig:
         observation_keys: the observation keys the policy sees (the env's others are dropped: a
             distilled student does not see its teacher's privileged keys); None: all of them.
         wandb_id: the W&B run id, so a resumed run logs to the same W&B run.
+        mlflow_run_id: the MLflow run id, so a resumed run logs to the same MLflow run.
+        study: the Optuna study and trial the run is part of (``muscle_train.sweeps``):
+            ``{"name": ..., "trial": N}``; None for a run of its own.
         command: the command line that started the run; ``resumed``: those that continued it.
         versions: package versions of the machine that last wrote config.yml.
     """
@@ -137,6 +141,8 @@ class RunConfig:
     transfer: str | None = None
     observation_keys: tuple[str, ...] | None = None
     wandb_id: str | None = None
+    mlflow_run_id: str | None = None
+    study: dict[str, Any] | None = None
     command: str | None = None
     resumed: tuple[str, ...] = ()
     versions: dict[str, str] = field(default_factory=dict)
@@ -194,6 +200,21 @@ class WandbOptions:
 
 
 @dataclass(frozen=True)
+class MlflowOptions:
+    """MLflow tracking: the tracking URI (a server's ``http://host:port``, or a database such as
+    ``sqlite:///path/mlflow.db``) and the experiment (None: the env id)."""
+
+    tracking_uri: str
+    experiment: str | None = None
+
+
+# Called after every periodic evaluation of a run as hook(step, summary), summary being
+# muscle_train.rollouts.summarize's mapping (success_rate, mean_reward, ...). A hook may raise to end
+# training (an Optuna trial that is pruned); the run saves what it has first.
+EvaluationHook = Callable[[int, dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
 class Session:
     """Options of one training invocation that are not settings of the run (they may differ between
     a run and its resumption).
@@ -205,6 +226,8 @@ class Session:
         wandb: log to W&B with these options (None: no W&B).
         trust: load files that only running pickled code can restore (a run directory written before
             0.2.0, a CMA-ES search state); see ``muscle_train.rundir``.
+        mlflow: log to MLflow with these options (None: no MLflow).
+        evaluation_hooks: called after each periodic evaluation (:data:`EvaluationHook`).
     """
 
     device: str = "cpu"
@@ -212,6 +235,8 @@ class Session:
     resume: bool = False
     wandb: WandbOptions | None = None
     trust: bool = False
+    mlflow: MlflowOptions | None = None
+    evaluation_hooks: tuple[EvaluationHook, ...] = ()
 
 
 def plain(value: Any) -> Any:

@@ -33,7 +33,7 @@ from muscle_train.config import (
     read_yaml,
 )
 from muscle_train.envs import check_env_id, check_env_options, initial_action
-from muscle_train.tracking import log_model_artifact, start_wandb
+from muscle_train.tracking import MlflowRun, log_model_artifact, start_wandb
 from muscle_train.trainers import TRAINERS, RunRequest, trainer_for
 from policies import POLICIES
 
@@ -53,9 +53,11 @@ __all__ = [
 
 
 # -- hyperparameters ---------------------------------------------------------------------------------
-def load_hyperparams(algo: str, env_id: str, override_file: Path | None = None) -> dict[str, Any]:
+def load_hyperparams(
+    algo: str, env_id: str, override_file: Path | None = None, overrides: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The entry for ``algo`` and ``env_id`` in hyperparams.yml (its ``default`` if the env has none),
-    with ``override_file``'s keys on top.
+    with ``override_file``'s keys on top, and ``overrides``' on top of those.
 
     Raises:
         RunError: unknown algorithm, unreadable override file, or a key that is neither a run setting
@@ -65,12 +67,14 @@ def load_hyperparams(algo: str, env_id: str, override_file: Path | None = None) 
     table = hyperparams_table()[algo]
     params = dict(table.get(env_id, table["default"]))
     if override_file is not None:
-        params.update(_read_override(override_file))
+        params.update(read_hyperparams_file(override_file))
+    params.update(overrides or {})
     check_hyperparams(algo, params)
     return params
 
 
-def _read_override(path: Path) -> dict[str, Any]:
+def read_hyperparams_file(path: Path) -> dict[str, Any]:
+    """The hyperparameters of an override file (YAML, or Python defining ``HYPERPARAMS``)."""
     if not path.is_file():
         raise RunError(f"hyperparameter file {path} not found")
     if path.suffix == ".py":
@@ -140,7 +144,7 @@ def new_run_config(request: RunRequest) -> RunConfig:
     request, fixed = trainer.adapt(request)
     env_id = request.env or DEFAULT_ENV
     check_env_id(env_id)
-    params = load_hyperparams(algo, env_id, request.hyperparams_file)
+    params = load_hyperparams(algo, env_id, request.hyperparams_file, request.hyperparams)
     run, algo_kwargs = split_hyperparams(params)
     for key in ("policy", "n_envs", "vec_env", "total_timesteps"):
         value = getattr(request, key)
@@ -275,6 +279,12 @@ def resume_run(
 
 def _run(config: RunConfig, run_dir: Path, session: Session, command: str | None) -> Path:
     trainer = trainer_for(config.algo)
+    mlflow_run = None
+    if session.mlflow is not None:  # before anything is written: an unreachable server is a RunError
+        mlflow_run = MlflowRun(session.mlflow, config, run_dir)
+        config = config.replace(mlflow_run_id=mlflow_run.run_id)
+        hooks = (*session.evaluation_hooks, mlflow_run.log_evaluation)
+        session = dataclasses.replace(session, evaluation_hooks=hooks)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:  # a file in the way, a folder that is not writable
@@ -287,11 +297,15 @@ def _run(config: RunConfig, run_dir: Path, session: Session, command: str | None
         wandb_run, config = start_wandb(session.wandb, config, run_dir)
     config = rundir.save_config(run_dir, config, command)
     summary = None
+    finished = False
     try:
         summary = trainer.train(config, run_dir, session, wandb_run)
-    finally:  # an interrupted run (Interrupted) has saved what it had: W&B gets that too
+        finished = True
+    finally:  # an interrupted (or pruned) run has saved what it had: the trackers get that too
         if wandb_run is not None:
             log_model_artifact(wandb_run, config, run_dir, summary)
             wandb_run.finish()
+        if mlflow_run is not None:
+            mlflow_run.finish(interrupted=not finished)
     print(f"run directory: {run_dir}  (evaluate: muscle-evaluate {run_dir}, or python evaluate.py {run_dir})")
     return run_dir

@@ -6,6 +6,8 @@
 #                   naming the installed versions
 #   ci_versions     print the versions of the packages that matter, as installed in $py
 #   ci_pass         print that the check passed and how long it took
+#   ci_postgres_start  a throwaway PostgreSQL cluster on a loopback port (scripts/postgres.sh) for the
+#                   tests, its URL in MUSCLE_TEST_POSTGRES_URL; stopped and removed at exit
 
 # The versions that CI logs name, read from the installed metadata (nothing is imported).
 CI_PACKAGES=(mujoco myo-sim gymnasium stable-baselines3 sb3-contrib torch numpy)
@@ -30,8 +32,16 @@ ci_versions() {
        "$(ci_version_list)"
 }
 
+ci_postgres_start() {  # a throwaway PostgreSQL cluster for the tests (MUSCLE_TEST_POSTGRES_URL), stopped at exit
+  read -r MUSCLE_TEST_POSTGRES_URL ci_pg_dir < <(bash scripts/postgres.sh start)
+  [ -n "${ci_pg_dir:-}" ] || { echo "ci: PostgreSQL did not start" >&2; return 1; }
+  export MUSCLE_TEST_POSTGRES_URL
+  echo "ci: PostgreSQL at $MUSCLE_TEST_POSTGRES_URL"
+}
+
 ci_on_exit() {
   local rc=$?
+  if [ -n "${ci_pg_dir:-}" ]; then bash scripts/postgres.sh stop "$ci_pg_dir" || true; fi
   if [ "$rc" != 0 ]; then
     echo "ci: $ci_name check failed (exit $rc) with $( [ -x "$py" ] && ci_version_list || echo "no environment")" >&2
   fi

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # CI check "locked": the README's set-up paths as a new user runs them, in a fresh virtual environment
 # with the versions of the lock (scripts/setup.sh: torch==2.13.0, then
-# pip install -c requirements/constraints.txt -e ".[train,test]"):
-#   bash scripts/run_tests.sh -q          the test suite without the slow tests, on every core
+# pip install -c requirements/constraints.txt -e ".[train,sweep,test]"):
+#   bash scripts/run_tests.sh -q          the test suite without the slow tests, on every core, with a
+#                                         throwaway PostgreSQL cluster on a loopback port for the sweeps
 #   bash scripts/run_tests.sh -q -m slow  the slow tests
 #   bash scripts/run_main.sh ...          the main job, on a tiny budget
 #   examples/*.py                         each example, MUSCLE_EXAMPLES_QUICK=1
@@ -18,6 +19,7 @@ bash scripts/setup.sh
 ci_versions
 "$py" -m pip check
 
+ci_postgres_start  # the sweep tests' real database (tests/test_sweeps.py)
 bash scripts/run_tests.sh -q
 rc=0
 bash scripts/run_tests.sh -q -m slow || rc=$?

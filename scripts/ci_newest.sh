@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # CI check "newest-versions": the newest dependencies that setup.cfg allows, without the lock, in a
-# fresh virtual environment: torch==2.13.0 (the CPU build) first, then `pip install ".[train,test]"`.
+# fresh virtual environment: torch==2.13.0 (the CPU build) first, then `pip install ".[train,sweep,test]"`.
 # Importing muscle_envs must not import torch; every registered id passes Gymnasium's and SB3's
-# check_env; a tiny PPO run trains (muscle-train) and evaluates (muscle-evaluate). A failure ends with
+# check_env; a tiny PPO run trains (muscle-train) and evaluates (muscle-evaluate); a two-trial Optuna
+# study runs, tracked by MLflow. A failure ends with
 # one line naming the versions that were installed.
 #   bash scripts/ci_newest.sh          # PYTHON picks the interpreter that makes the venv (default python3)
 set -euo pipefail
@@ -11,7 +12,7 @@ source scripts/ci_lib.sh
 ci_begin newest-versions
 
 pip install -q torch==2.13.0  # the CPU build; plain "torch" would pull CUDA
-pip install -q ".[train,test]"
+pip install -q ".[train,sweep,test]"
 ci_versions
 
 cd "$tmp"  # the installed package, not the clone's sources
@@ -40,4 +41,8 @@ EOF
 ci_tiny_hyperparams "$tmp/tiny.yml"
 muscle-train --total_timesteps 1024 --n_envs 2 --run_dir "$tmp/run" --no_progress --hyperparams "$tmp/tiny.yml"
 muscle-evaluate "$tmp/run" --episodes 2
+# The newest Optuna and MLflow: a two-trial study on the embedded SQLite storage, tracked by MLflow
+muscle-train --optimize --n_trials 2 --total_timesteps 1024 --n_envs 2 --no_progress \
+  --hyperparams "$tmp/tiny.yml" --mlflow --study_name ci
+test -s logs/studies/ci/best_hyperparams.yml && test -s logs/mlflow.db
 ci_pass

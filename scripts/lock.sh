@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Refresh the lock: requirements/constraints.txt pins every package (dependencies of dependencies
-# too) that `pip install torch==2.13.0 && pip install -e ".[train,test]"` installs on CPython 3.11,
+# too) that `pip install torch==2.13.0 && pip install -e ".[train,sweep,test]"` installs on CPython 3.11,
 # torch being the CPU build; scripts/setup.sh installs through it. Also refreshes
 # requirements/tools.txt, the pinned tools (pip, pip-tools, build) that make the lock and the wheel.
 #
@@ -10,7 +10,7 @@
 #   bash scripts/lock.sh --upgrade-package numpy   # the newest numpy only (other pip-compile options
 #                                                  #   are passed on the same way)
 #
-# Inputs: setup.cfg (install_requires, extras train and test) and requirements/torch-cpu.in (the torch
+# Inputs: setup.cfg (install_requires, extras train, sweep and test) and requirements/torch-cpu.in (the torch
 # pin). pip-compile (pip-tools) resolves them in a throwaway virtual environment; nothing is installed
 # into your environment. PYTHON picks the interpreter (default python3); it must be 3.11, the version
 # the lock is for. pip must see the CPU wheel of torch 2.13.0 (PyPI's Linux wheel is the CUDA build:
@@ -61,8 +61,8 @@ compile "$TOOLS" requirements/tools.in ${upgrade_tools[@]+"${upgrade_tools[@]}"}
   cat "$tmp/out.txt"
 } > "$TOOLS"
 
-echo "lock: resolving $LOCK (setup.cfg [train,test] + requirements/torch-cpu.in)"
-compile "$LOCK" setup.cfg requirements/torch-cpu.in --extra train --extra test "$@"
+echo "lock: resolving $LOCK (setup.cfg [train,sweep,test] + requirements/torch-cpu.in)"
+compile "$LOCK" setup.cfg requirements/torch-cpu.in --extra train --extra sweep --extra test "$@"
 # Pin torch as setup.cfg users install it: torch==2.13.0 matches both the CPU wheel's own version
 # (2.13.0+cpu) and any other build of 2.13.0 that a user chose.
 sed -i -E 's/^(torch==[^+[:space:]]+)\+[[:alnum:].]+/\1/' "$tmp/out.txt"
@@ -75,12 +75,12 @@ fi
 {
   cat <<'EOF'
 # Lock of muscle_envs' dependencies for CPython 3.11 on Linux x86_64: every package that
-#     pip install torch==2.13.0 && pip install -e ".[train,test]"
+#     pip install torch==2.13.0 && pip install -e ".[train,sweep,test]"
 # installs, at the version it installs (the project itself excluded). torch is the CPU build, so there
 # are no nvidia-*, triton or CUDA packages. scripts/setup.sh installs through it:
-#     pip install -c requirements/constraints.txt -e ".[train,test]"
+#     pip install -c requirements/constraints.txt -e ".[train,sweep,test]"
 # Made by scripts/lock.sh: pip-compile (pip-tools, pinned in requirements/tools.txt) from setup.cfg's
-# install_requires + extras train and test, and requirements/torch-cpu.in, with --strip-extras
+# install_requires + extras train, sweep and test, and requirements/torch-cpu.in, with --strip-extras
 # --allow-unsafe. Do not edit by hand; refresh it with
 #     bash scripts/lock.sh                          # after a change to setup.cfg (keeps pins that fit)
 #     bash scripts/lock.sh --upgrade                # newest versions of everything

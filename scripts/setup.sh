@@ -44,4 +44,4 @@ if [ "$installed_torch" != "$locked_torch" ]; then
 fi
 
 echo "setup: installing muscle_envs and its dependencies (versions from $LOCK)"
-"$PY" -m pip install -q --root-user-action=ignore -c "$constraints" -e ".[train,test]"
+"$PY" -m pip install -q --root-user-action=ignore -c "$constraints" -e ".[train,sweep,test]"

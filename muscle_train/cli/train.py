@@ -9,6 +9,11 @@ of a trained teacher into a recurrent student, or CMA-ES.
     muscle-train --resume logs/MuscleArmReach-v0/ppo_0_20261121-093000
     muscle-train --algo distill --teacher logs/MuscleArmReach-v0/ppo_0_20261121-093000
     muscle-train --algo cmaes --policy sensory_rnn
+    muscle-train --optimize --n_trials 20                 # an Optuna study of PPO on the arm
+    muscle-train --optimize --n_trials 40 --storage postgresql://user@db-host/studies   # one worker
+                                                          # per machine running the same command
+    muscle-train --env MyoLegsStand-v0 --seeds 3          # the defaults over seeds 0, 1, 2
+    muscle-train --mlflow                                 # also track the run with MLflow
 
 (``python train_sb3.py`` in the repository and ``python -m muscle_train train`` take the same options.)
 Defaults per algorithm and env live in the package's hyperparams.yml (``--show_hyperparams`` prints
@@ -19,16 +24,24 @@ VecNormalize. The policy acts in [-1, 1], mapped onto the env's [0, 1] excitatio
 ``gymnasium.wrappers.RescaleAction``. Ctrl-C (or SIGTERM) saves the model and its normalizer (and a
 checkpoint) before exiting; ``--resume`` continues from the latest checkpoint with the same step
 counter and normalizer.
+
+``--optimize`` and ``--seeds N`` run an Optuna study whose trials are runs of the other options
+(``muscle_train.sweeps``): its storage (default ``logs/studies/optuna.db``), workers
+(``--n_jobs``, or the same command on other machines), trial folders and report are described there
+and in the README's "Sweeps" section.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from muscle_train.cli import guarded, parse_env_kwargs
-from muscle_train.config import VEC_ENVS, RunError, Session, WandbOptions, hyperparams_file
+from muscle_train.config import VEC_ENVS, MlflowOptions, RunError, Session, WandbOptions, hyperparams_file
+from muscle_train.sweeps import PRUNERS, SAMPLERS, StudySpec, report_study, run_study, search_spaces_file
+from muscle_train.tracking import default_mlflow_uri
 from muscle_train.trainers import ALGOS
 from muscle_train.training import RunRequest, default_run_dir, new_run_config, resume_run, start_run
 from policies import POLICIES
@@ -117,12 +130,113 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="--resume/--teacher: load files that only running their pickled code can restore (runs "
         "written before 0.2.0, a CMA-ES search state): only for runs you trust (README, Security)",
     )
+    tracking = parser.add_argument_group("MLflow")
+    tracking.add_argument(
+        "--mlflow",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="URI",
+        help="track the run with MLflow: a tracking server (http://host:5000) or database URI; without "
+        "one, MLFLOW_TRACKING_URI or a SQLite file in the logs folder (logs/mlflow.db)",
+    )
+    tracking.add_argument("--mlflow_experiment", default=None, help="MLflow experiment (default: the env id)")
+    study = parser.add_argument_group(
+        "studies (Optuna)",
+        "Trials are runs of the options above; --run_dir is the study's folder "
+        "(default logs/studies/<study_name>).",
+    )
+    study.add_argument(
+        "--optimize", action="store_true", help="search hyperparameters (and env options) with Optuna"
+    )
+    study.add_argument(
+        "--seeds", type=int, default=None, metavar="N", help="run the configuration over N seeds from --seed"
+    )
+    study.add_argument(
+        "--n_trials", type=int, default=20, help="finished trials the study holds (default 20; --seeds: N)"
+    )
+    study.add_argument("--n_jobs", type=int, default=1, help="worker processes on this machine (default 1)")
+    study.add_argument("--study_name", default=None, help="default <env>-<algo> (-seeds with --seeds)")
+    study.add_argument(
+        "--storage",
+        default=None,
+        metavar="URL",
+        help="Optuna RDB URL shared by the workers, e.g. postgresql://user:password@host/db "
+        "(default sqlite:///logs/studies/optuna.db)",
+    )
+    study.add_argument("--sampler", choices=SAMPLERS, default="tpe", help="default tpe")
+    study.add_argument("--pruner", choices=PRUNERS, default="median", help="default median")
+    study.add_argument(
+        "--search_space", type=Path, default=None, metavar="FILE", help="YAML search spaces per algorithm"
+    )
+    study.add_argument(
+        "--show_search_space",
+        action="store_true",
+        help="print the path of the shipped search spaces and exit",
+    )
+    study.add_argument(
+        "--heartbeat",
+        type=int,
+        default=60,
+        metavar="S",
+        help="seconds between a trial's heartbeats; a killed worker's trial fails after 3x (default 60)",
+    )
+    study.add_argument("--report", action="store_true", help="only write the study's report (no trials)")
     return parser.parse_args(argv)
 
 
 def session_of(args: argparse.Namespace) -> Session:
     wandb = WandbOptions(args.wandb_project, args.wandb_entity, tuple(args.tags)) if args.use_wandb else None
-    return Session(device=args.device, progress=not args.no_progress, wandb=wandb, trust=args.trust)
+    mlflow = None
+    if args.mlflow is not None:
+        uri = args.mlflow or os.environ.get("MLFLOW_TRACKING_URI") or default_mlflow_uri()
+        mlflow = MlflowOptions(uri, args.mlflow_experiment)
+    return Session(
+        device=args.device, progress=not args.no_progress, wandb=wandb, trust=args.trust, mlflow=mlflow
+    )
+
+
+STUDY_OPTIONS = (
+    "n_trials",
+    "n_jobs",
+    "study_name",
+    "storage",
+    "sampler",
+    "pruner",
+    "search_space",
+    "heartbeat",
+)
+
+
+def study(args: argparse.Namespace, session: Session) -> Path:
+    """--optimize or --seeds: run the study (or only write its report) and print where it is."""
+    if args.resume is not None:
+        raise RunError("--resume continues one run; a study continues by running its command again")
+    if args.optimize and args.seeds is not None:
+        raise RunError("--optimize searches settings and --seeds repeats one configuration: give one of them")
+    spec = StudySpec(
+        request_of(args),
+        n_trials=args.n_trials,
+        study_name=args.study_name,
+        storage=args.storage,
+        folder=args.run_dir,
+        sampler=args.sampler,
+        pruner=args.pruner,
+        search_space=args.search_space,
+        seeds=args.seeds,
+        heartbeat=args.heartbeat,
+    )
+    summary, folder = report_study(spec) if args.report else run_study(spec, session, args.n_jobs)
+    print((folder / "trials.md").read_text())
+    best = summary.get("best")
+    if best is not None:
+        print(f"best: trial {best['trial']} ({best['run_dir']})")
+    print(
+        f"report: {folder} (study.json, trials.md"
+        + (", best_hyperparams.yml" if not args.seeds else "")
+        + ")"
+    )
+    return folder
 
 
 def request_of(args: argparse.Namespace) -> RunRequest:
@@ -143,6 +257,13 @@ def request_of(args: argparse.Namespace) -> RunRequest:
 
 def train(args: argparse.Namespace) -> Path:
     session = session_of(args)
+    if args.optimize or args.seeds is not None:
+        return study(args, session)
+    defaults = parse_args([])
+    given = [key for key in STUDY_OPTIONS if getattr(args, key) != getattr(defaults, key)]
+    if given or args.report:
+        options = ", ".join("--" + key for key in given or ["report"])
+        raise RunError(f"{options} belong to a study: add --optimize (or --seeds N)")
     if args.resume is not None:
         given = [key for key in RESUME_FIXED if getattr(args, key, None) is not None]
         if given or args.run_dir is not None:
@@ -162,6 +283,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.show_hyperparams:
         print(hyperparams_file())
+        return
+    if args.show_search_space:
+        print(search_spaces_file())
         return
     guarded(Path(sys.argv[0]).name, lambda: train(args))
 

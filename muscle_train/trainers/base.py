@@ -27,6 +27,7 @@ class RunRequest:
         policy, n_envs, vec_env, total_timesteps: run settings over hyperparams.yml's.
         seed: seed of the policy and the envs (default 0).
         hyperparams_file: a YAML (or Python) file overriding keys of hyperparams.yml's entry.
+        hyperparams: keys overriding both (an Optuna trial's sampled settings).
         teacher: a distillation's teacher run directory.
         transfer: a run to learn a new task from through the rule input (see ``training``).
     """
@@ -40,6 +41,7 @@ class RunRequest:
     total_timesteps: int | None = None
     seed: int | None = None
     hyperparams_file: Path | None = None
+    hyperparams: dict[str, Any] = dataclasses.field(default_factory=dict)
     teacher: Path | None = None
     transfer: Path | None = None
 

@@ -378,7 +378,9 @@ def distil(config: RunConfig, run_dir: Path, session: Session) -> dict[str, Any]
         )
         policy = model.policy
         optimizer = torch.optim.Adam(policy.parameters(), lr=settings.learning_rate)
-        evaluator = Evaluation(eval_env, run_dir, config.n_eval_episodes, seed + EVAL_SEED_OFFSET)
+        evaluator = Evaluation(
+            eval_env, run_dir, config.n_eval_episodes, seed + EVAL_SEED_OFFSET, session.evaluation_hooks
+        )
         dataset = Dataset(normalizer, keys)
         dataset.add(demos)
         collected = sum(len(e) for e in demos)

@@ -325,7 +325,9 @@ def search(config: RunConfig, run_dir: Path, session: Session) -> dict[str, Any]
         print(f"resuming {run_dir} at generation {es.countiter}")
     else:
         es, env_steps = new_search(parameters_to_vector(params).detach().double().numpy(), settings, seed), 0
-    evaluation = Evaluation(eval_env, run_dir, config.n_eval_episodes, seed + EVAL_SEED_OFFSET)
+    evaluation = Evaluation(
+        eval_env, run_dir, config.n_eval_episodes, seed + EVAL_SEED_OFFSET, session.evaluation_hooks
+    )
     logger: Logger = configure(str(run_dir / rundir.TENSORBOARD_DIR / "cmaes"), ["tensorboard"])
     n_workers = settings.n_workers or os.cpu_count() or 1
     print(

@@ -266,6 +266,7 @@ def learn(
             config.n_eval_episodes,
             config.seed + EVAL_SEED_OFFSET,
             video,
+            hooks=session.evaluation_hooks,
         )
         if config.eval_freq or video
         else None
