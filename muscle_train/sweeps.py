@@ -45,6 +45,7 @@ import numpy as np
 import yaml
 
 from muscle_train.config import RUN_SETTINGS, Interrupted, RunConfig, RunError, Session, plain, read_yaml
+from muscle_train.trainers import trainer_for
 from muscle_train.training import (
     DEFAULT_SESSION,
     RunRequest,
@@ -197,7 +198,7 @@ def trial_settings(config: RunConfig, values: dict[str, Any]) -> tuple[dict[str,
             continue
         mapping = overrides.setdefault(top, _copy_mapping(entry.get(top)))
         for part in path[:-1]:
-            mapping = mapping.setdefault(part, {}) if isinstance(mapping.get(part), dict) else mapping
+            mapping = mapping.setdefault(part, {})
             if not isinstance(mapping, dict):
                 raise RunError(f"search space key {key}: {part} is not a mapping")
         mapping[path[-1]] = value
@@ -275,7 +276,7 @@ def resolve(spec: StudySpec) -> Study:
     if spec.heartbeat < 1:
         raise RunError(f"heartbeat must be >= 1 s, got {spec.heartbeat}")
     base = new_run_config(spec.request)
-    if not base.eval_freq and base.algo not in ("distill", "cmaes"):
+    if "eval_freq" in trainer_for(base.algo).run_settings and not base.eval_freq:
         raise RunError("a study judges its trials by the periodic evaluations: eval_freq must be > 0")
     if spec.seeds is not None:
         if spec.seeds < 1:
@@ -414,16 +415,19 @@ def make_pruner(study: Study):
 
 class TrialReporter:
     """An evaluation hook: reports each evaluation's :func:`objective_value` to the trial, and ends
-    the run (``optuna.TrialPruned``, after the run saved what it has) when the pruner says so."""
+    the run (``optuna.TrialPruned``, after the run saved what it has) when the pruner says so, unless
+    the run is at its end (``final_step``): a run that spent its whole budget completes."""
 
-    def __init__(self, trial: Any):
+    def __init__(self, trial: Any, final_step: int | None = None):
         self.trial = trial
+        self.final_step = final_step
         self.last: dict[str, Any] | None = None
 
     def __call__(self, step: int, summary: dict[str, Any]) -> None:
         self.last = summary
         self.trial.report(objective_value(summary), step)
-        if self.trial.should_prune():
+        at_end = self.final_step is not None and step >= self.final_step
+        if not at_end and self.trial.should_prune():
             raise _optuna().TrialPruned(f"pruned at step {step:,}: success {summary['success_rate']:.0%}")
 
 
@@ -437,16 +441,22 @@ def run_trial(study: Study, trial: Any, session: Session, numbers: list[int] | N
     else:
         seed, values = study.base.seed, {d.key: d.suggest(trial) for d in study.space}
     overrides, env_kwargs = trial_settings(study.base, values)
-    given = study.spec.request.hyperparams_file
-    everything = {**(read_hyperparams_file(given) if given else {}), **study.spec.request.hyperparams}
-    trial.set_user_attr("hyperparams", plain({**everything, **overrides}))  # what reproduces the trial
+    request = study.spec.request
+    given = {key: getattr(request, key) for key in ("policy", "n_envs", "vec_env", "total_timesteps")}
+    everything = {
+        **(read_hyperparams_file(request.hyperparams_file) if request.hyperparams_file else {}),
+        **{key: value for key, value in given.items() if value is not None},  # command-line settings
+        **request.hyperparams,
+        **overrides,
+    }
+    trial.set_user_attr("hyperparams", plain(everything))  # what reproduces the trial
     trial.set_user_attr("env_kwargs", plain(env_kwargs))
     config = new_run_config(trial_request(study.spec.request, overrides, env_kwargs, seed))
     config = config.replace(study={"name": study.name, "trial": trial.number})
     run_dir = study.folder / TRIAL_FORMAT.format(trial.number)
     trial.set_user_attr("run_dir", str(run_dir.resolve()))
     trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
-    reporter = TrialReporter(trial)
+    reporter = TrialReporter(trial, config.total_timesteps)
     wandb = session.wandb
     if wandb is not None:
         wandb = dataclasses.replace(wandb, tags=(*wandb.tags, study.name, f"trial-{trial.number}"))
@@ -657,6 +667,7 @@ def write_best_hyperparams(study: Study, best: Any) -> Path:
         f"{best.number}, success {best.user_attrs.get('success_rate', float('nan')):.0%}, "
         f"return {best.user_attrs.get('mean_reward', float('nan')):.1f}.",
         f"# muscle-train --env {study.base.env} --algo {study.base.algo} --hyperparams {path.name}"
+        + (f" --seed {study.base.seed}" if study.base.seed else "")
         + (" --env_kwargs " + " ".join(f"{k}={v}" for k, v in env_kwargs.items()) if env_kwargs else ""),
     ]
     body = yaml.safe_dump(best.user_attrs.get("hyperparams") or {}, sort_keys=True)

@@ -241,13 +241,15 @@ def spec_of(tmp_path: Path, tiny: Path, space: Path, **changes) -> StudySpec:
 
 def test_best_hyperparams_file_reproduces_the_best_trials_settings(tmp_path, files):
     tiny, space = files
-    summary, folder = run_study(
-        spec_of(tmp_path, tiny, space, study_name="best", n_trials=3), QUIET, n_jobs=2
-    )
+    spec = spec_of(tmp_path, tiny, space, study_name="best", n_trials=3)
+    spec = spec.replace(request=spec.request.replace(total_timesteps=768))  # as --total_timesteps 768
+    summary, folder = run_study(spec, QUIET, n_jobs=2)
     assert summary["complete"] == 3 and len({t["run_dir"] for t in summary["top"]}) == 3
     best = summary["best"]
     trial_config = rundir.load_config(Path(best["run_dir"]))
-    # best_hyperparams.yml (the tiny file's keys and the sampled ones) with the trial's env options
+    assert trial_config.total_timesteps == 768
+    # best_hyperparams.yml (the tiny file's keys, the command line's and the sampled ones) with the
+    # trial's env options
     # gives the trial's configuration again
     again = new_run_config(
         RunRequest(
@@ -321,6 +323,10 @@ def test_trial_settings_reach_into_mappings_and_env_options():
     )
     assert overrides == {"policy_kwargs": {"net_arch": [16], "log_std_init": -1.5}, "n_epochs": 3}
     assert env_kwargs == {"effort_weight": 0.25}
+    deeper, _ = trial_settings(config, {"policy_kwargs.features_extractor_kwargs.place_cells": [4, 4]})
+    assert deeper["policy_kwargs"]["features_extractor_kwargs"] == {"place_cells": [4, 4]}
+    with pytest.raises(RunError, match="net_arch is not a mapping"):
+        trial_settings(config, {"policy_kwargs.net_arch.width": 3})
     assert config.hyperparams["policy_kwargs"] == {"net_arch": [16]}  # the base is left as it was
 
 
@@ -363,6 +369,9 @@ def test_a_study_refuses_what_it_cannot_run(tmp_path, files):
     spec = spec_of(tmp_path, tiny, space)
     with pytest.raises(RunError, match="storage must be a database URL"):
         resolve(spec.replace(storage="redis://127.0.0.1/0"))
+    with pytest.raises(RunError, match="cannot open the study storage postgresql://u:\\*\\*\\*@") as refused:
+        run_study(spec.replace(storage=f"postgresql://u:secret@127.0.0.1:{free_port()}/db"), QUIET)
+    assert "secret" not in str(refused.value)
     with pytest.raises(RunError, match="eval_freq must be > 0"):
         resolve(spec.replace(request=spec.request.replace(hyperparams={"eval_freq": 0})))
     typo = write_yaml(tmp_path / "typo.yml", {"ppo": {"n_epoch": {"choices": [1, 2]}}})
@@ -386,12 +395,14 @@ def test_the_command_line_names_study_options_without_a_study(tmp_path):
     assert not (tmp_path / "logs").exists()
 
 
-def test_trial_reporter_reports_each_evaluation():
-    handle = optuna.create_study(direction="maximize")
+def test_trial_reporter_reports_each_evaluation_and_never_prunes_a_finished_run():
+    handle = optuna.create_study(direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=0.9))
     trial = handle.ask()
-    reporter = TrialReporter(trial)
-    reporter(100, {"success_rate": 0.25, "mean_reward": 3.0})
-    reporter(200, {"success_rate": 0.5, "mean_reward": 2.0})
+    reporter = TrialReporter(trial, final_step=200)
+    with pytest.raises(optuna.TrialPruned, match="pruned at step 100: success 25%"):
+        reporter(100, {"success_rate": 0.25, "mean_reward": 3.0})
+    reporter(200, {"success_rate": 0.5, "mean_reward": 2.0})  # the end of its budget: it completes
+    assert reporter.last["success_rate"] == 0.5
     handle.tell(trial, 0.5)
     assert handle.trials[0].intermediate_values == {
         100: objective_value({"success_rate": 0.25, "mean_reward": 3.0}),
