@@ -9,6 +9,8 @@
     python bench/learning.py legs_holding        # the same, the action mean starting at holding
     python bench/learning.py legs_holding_lin    # ... and the learning rate decaying
     python bench/learning.py legs_holding_kl     # ... and PPO's epochs stopped at a KL target (0.05)
+    python bench/learning.py legs_fast           # 16 envs, batch 2048, 5 epochs, the rate decaying
+    python bench/learning.py legs_std2           # exploration noise std e^-2, the rate decaying
     python bench/learning.py walk_ppo walk_sac walk_td3_per  # MyoLegsWalk-v0: seed 002's comparison
     python bench/learning.py arm_distill_dagger  # the arm run distilled into a sensory_rnn (DAgger)
     python bench/learning.py arm_distill_bc      # the same, plain cloning of as many episodes
@@ -105,6 +107,28 @@ SETTINGS: dict[str, dict] = {
             "initial_action": "holding",
             "learning_rate": "lin_3.0e-4",
             "target_kl": 0.05,
+        },
+        "evaluate_checkpoints": [2250000],
+        "goal": ">= 90% final (3 seeds, none < 80%), 75% checkpoint >= 85%, <= 3M steps",
+    },
+    "legs_fast": {  # twice the envs (one batch on native threads), 4x fewer gradient steps per sample
+        "args": ["--env", "MyoLegsStand-v0"],
+        "hyperparams": {
+            **LEGS_CHECKPOINTS,
+            "n_envs": 16,
+            "batch_size": 2048,
+            "n_epochs": 5,
+            "learning_rate": "lin_3.0e-4",
+        },
+        "evaluate_checkpoints": [2250000],
+        "goal": ">= 90% final (3 seeds, none < 80%), 75% checkpoint >= 85%, <= 3M steps, wall clock halved",
+    },
+    "legs_std2": {  # smaller exploration noise: std e^-2 = 0.14 of the range (defaults: e^-1 = 0.37)
+        "args": ["--env", "MyoLegsStand-v0"],
+        "hyperparams": {
+            **LEGS_CHECKPOINTS,
+            "learning_rate": "lin_3.0e-4",
+            "policy_kwargs": {"net_arch": [256, 256], "log_std_init": -2.0},
         },
         "evaluate_checkpoints": [2250000],
         "goal": ">= 90% final (3 seeds, none < 80%), 75% checkpoint >= 85%, <= 3M steps",

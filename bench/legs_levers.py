@@ -31,6 +31,8 @@ LEVERS = {  # setting -> what it changes from the defaults
     "legs_holding": "action mean at the holding excitation",
     "legs_holding_lin": "holding, learning rate decaying",
     "legs_holding_kl": "holding, decaying, KL target 0.05",
+    "legs_fast": "16 envs, batch 2048, 5 epochs, decaying",
+    "legs_std2": "exploration noise std e^-2, decaying",
 }
 
 
