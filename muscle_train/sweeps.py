@@ -65,6 +65,8 @@ STORAGE_SCHEMES = ("sqlite", "postgresql", "mysql")
 SAMPLERS = ("tpe", "random")
 PRUNERS = ("median", "halving", "hyperband", "none")
 STORAGE_ATTEMPTS = 5  # opening a new database that other workers are creating at the same moment
+# What SQLite and PostgreSQL say when another process created the tables or stamped the schema first.
+CREATION_RACE = ("already exists", "UNIQUE constraint failed", "duplicate key value")
 WAIT_POLL_S = 5  # how often a worker waiting on the others' trials looks again
 MAX_FAILURES = 3  # failed trials in a row that stop a worker (a setting no trial can run with)
 STARTUP_TRIALS = 5  # random trials before TPE models, and before the median pruner prunes
@@ -338,8 +340,10 @@ def storage_of(study: Study):
                 **kwargs,
             )
         except Exception as err:  # no server there, a refused login, a missing driver
-            # Workers started together on a new database race to create its tables: the losers retry.
-            if "already exists" in str(err) and attempt + 1 < STORAGE_ATTEMPTS:
+            # Workers started together on a new database race to create its tables and stamp its
+            # schema version: the losers retry.
+            raced = any(phrase in str(err) for phrase in CREATION_RACE)
+            if raced and attempt + 1 < STORAGE_ATTEMPTS:
                 time.sleep(1.0)
                 continue
             raise RunError(

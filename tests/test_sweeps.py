@@ -10,8 +10,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import optuna
@@ -31,6 +33,7 @@ from muscle_train.sweeps import (
     resolve,
     run_study,
     run_trial,
+    storage_of,
     trial_settings,
 )
 from muscle_train.training import RunRequest, new_run_config, resume_run, start_run
@@ -143,7 +146,7 @@ def wait_until(condition, what: str, process: subprocess.Popen | None = None, lo
 def trials_of(tmp_path, storage, pid: int | None = None, state=None):
     try:
         trials = study_of(tmp_path, storage, "workers").get_trials(deepcopy=False)
-    except (KeyError, sqlalchemy.exc.OperationalError):  # not created yet, or being created
+    except (KeyError, sqlalchemy.exc.SQLAlchemyError):  # not created yet, or being created
         return []
     return [
         t
@@ -521,3 +524,18 @@ def test_an_unreachable_mlflow_server_is_an_error_before_anything_is_written(tmp
     with pytest.raises(RunError, match="MLflow at http://127.0.0.1"):
         start_run(new_run_config(tiny_request()), tmp_path / "run", session)
     assert not (tmp_path / "run").exists()
+
+
+def test_workers_opening_a_new_database_at_once_all_get_it(tmp_path, files):
+    """Workers started together race to create a new database's tables; each gets the storage."""
+    tiny, space = files
+    study = resolve(spec_of(tmp_path, tiny, space))
+    barrier = threading.Barrier(6)
+
+    def open_storage(_):
+        barrier.wait()
+        return storage_of(study)
+
+    with ThreadPoolExecutor(6) as pool:
+        storages = list(pool.map(open_storage, range(6)))
+    assert len(storages) == 6
