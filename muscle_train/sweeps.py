@@ -34,6 +34,7 @@ import math
 import multiprocessing
 import os
 import socket
+import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -596,8 +597,6 @@ def run_workers(study: Study, session: Session, n_jobs: int) -> None:
 
 def _worker_main(study: Study, session: Session, worker: int) -> None:
     """A worker process: its errors as the command-line tools report them (one line, status 2)."""
-    import sys
-
     try:
         work(study, session, worker)
     except RunError as err:
