@@ -2,6 +2,7 @@
 mean stand length and success against env steps, stopped runs included (their curve so far).
 
     python bench/legs_levers.py          # the latest run of each legs setting under logs/bench/
+                                         # (the others keep their recorded curves)
     python bench/legs_levers.py --plot   # redraw from bench/results/legs_levers.json
 
 The curves are kept in bench/results/legs_levers.json (a run's directory is not kept in the
@@ -16,6 +17,8 @@ import json
 from pathlib import Path
 
 import matplotlib
+import numpy as np
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -33,12 +36,17 @@ LEVERS = {  # setting -> what it changes from the defaults
     "legs_holding_kl": "holding, decaying, KL target 0.05",
     "legs_fast": "16 envs, batch 2048, 5 epochs, decaying",
     "legs_std2": "exploration noise std e^-2, decaying",
+    "legs_mb256": "minibatches of 256 (4x the gradient steps)",
+    "legs_seed003": "seed 003's update: 2048 x 8 samples, minibatches of 64 (16x)",
+    "legs_seed003_adv": "seed 003's advanced: 16 envs x 2048, minibatches of 128, rate 1e-4",
+    "legs_sde": "state-dependent exploration (gSDE), resampled every 4 steps",
 }
 
 
 def collect() -> dict[str, dict]:
-    """Each lever's latest run (seed 0): its curve, and whether it reached its last step."""
-    curves: dict[str, dict] = {}
+    """Each lever's latest run (seed 0): its curve, and whether it reached its last step. A lever
+    with no run under logs/bench/ (run in another checkout) keeps its recorded curve."""
+    curves: dict[str, dict] = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     recorded = json.loads((ROOT / "bench" / "results" / "learning.json").read_text())
     if "legs" in recorded:
         curves["legs"] = {"curve": recorded["legs"]["curve"], "run_dir": recorded["legs"]["run_dir"]}
@@ -52,39 +60,45 @@ def collect() -> dict[str, dict]:
             "curve": [{key: float(row[key]) for key in keep} for row in rows],
             "run_dir": str(runs[-1].relative_to(ROOT)),
             "finished": (runs[-1] / "evaluation_final.json").is_file(),
+            "updates": update_sizes(runs[-1]),
         }
     return curves
 
 
+def update_sizes(run_dir: Path) -> dict[str, list[float]]:
+    """PPO's approx. KL and clip fraction per update (TensorBoard's record): min, median, max."""
+    sizes: dict[str, list[float]] = {}
+    for log in sorted((run_dir / rundir.TENSORBOARD_DIR).iterdir()):  # one folder per (resumed) leg
+        events = EventAccumulator(str(log))
+        events.Reload()
+        for tag in ("train/approx_kl", "train/clip_fraction"):
+            if tag in events.Tags()["scalars"]:
+                sizes.setdefault(tag, []).extend(event.value for event in events.Scalars(tag))
+    return {
+        tag.split("/")[1]: [float(np.min(v)), float(np.median(v)), float(np.max(v))] for tag, v in sizes.items()
+    }
+
+
 def plot(curves: dict[str, dict]) -> None:
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5.6))
     for i, (setting, entry) in enumerate(curves.items()):
         steps = [row["step"] / 1e6 for row in entry["curve"]]
-        label = f"{setting}: {LEVERS.get(setting, '')}" + (
-            "" if entry.get("finished", True) else " (stopped)"
-        )
-        axes[0].plot(
-            steps, [row["mean_episode_length"] / 100 for row in entry["curve"]], "o-", ms=3, color=f"C{i}"
-        )
-        axes[1].plot(
-            steps,
-            [100 * row["success_rate"] for row in entry["curve"]],
-            "o-",
-            ms=3,
-            color=f"C{i}",
-            label=label,
-        )
+        stopped = not entry.get("finished", True)
+        label = f"{setting}: {LEVERS.get(setting, '')}" + (" (stopped)" if stopped else "")
+        style = {"marker": "o", "ms": 3, "color": plt.cm.tab20(i % 20), "ls": "--" if stopped else "-"}
+        axes[0].plot(steps, [row["mean_episode_length"] / 100 for row in entry["curve"]], **style)
+        axes[1].plot(steps, [100 * row["success_rate"] for row in entry["curve"]], label=label, **style)
     axes[0].set(
         xlabel="env steps (millions)", ylabel="mean time standing (s; 10 = the whole episode)", ylim=(0, 10.5)
     )
     axes[1].set(xlabel="env steps (millions)", ylabel="stood the full 10 s (%)", ylim=(-2, 102))
     for ax in axes:
         ax.grid(alpha=0.3)
-    fig.legend(fontsize=8, loc="lower center", ncol=2, frameon=False)
+    fig.legend(fontsize=7.5, loc="lower center", ncol=2, frameon=False)
     fig.suptitle(
         "MyoLegsStand-v0, PPO: periodic evaluations (10 episodes) of each lever, seed 0", fontsize=10
     )
-    fig.tight_layout(rect=(0, 0.12, 1, 1))
+    fig.tight_layout(rect=(0, 0.05 + 0.025 * ((len(curves) + 1) // 2), 1, 1))
     fig.savefig(FIGURE, dpi=120)
     print(f"wrote {FIGURE}")
 
