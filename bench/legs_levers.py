@@ -74,9 +74,7 @@ def update_sizes(run_dir: Path) -> dict[str, list[float]]:
         for tag in ("train/approx_kl", "train/clip_fraction"):
             if tag in events.Tags()["scalars"]:
                 sizes.setdefault(tag, []).extend(event.value for event in events.Scalars(tag))
-    return {
-        tag.split("/")[1]: [float(np.min(v)), float(np.median(v)), float(np.max(v))] for tag, v in sizes.items()
-    }
+    return {tag.split("/")[1]: [float(f(v)) for f in (np.min, np.median, np.max)] for tag, v in sizes.items()}
 
 
 def plot(curves: dict[str, dict]) -> None:
