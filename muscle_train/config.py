@@ -36,9 +36,11 @@ RUN_SETTINGS = (
     "checkpoint_freq",
     "keep_checkpoints",
     "initial_action",
+    "observation_keys",
 )
 # Run settings whose None is itself a choice (the others are required by the trainers they apply to).
-OPTIONAL_RUN_SETTINGS = ("initial_action",)
+# observation_keys: the Dict observation's keys the policy sees (None: all of them).
+OPTIONAL_RUN_SETTINGS = ("initial_action", "observation_keys")
 # initial_action: where the policy's action mean starts. None: the policy's own initialisation (SB3:
 # the middle of the range, excitation 0.5); "holding": the env's holding excitation
 # (MuscleEnv.holding_excitation), a posture the body keeps for a while open loop.

@@ -242,6 +242,25 @@ def check_env_options(env_id: str, env_kwargs: dict[str, Any]) -> dict[str, Any]
     return plain(asdict(config)) if is_dataclass(config) else {}
 
 
+def check_observation_keys(env_id: str, env_kwargs: dict[str, Any], keys: tuple[str, ...] | None) -> None:
+    """Raise RunError unless ``keys`` (a run's ``observation_keys``) are some of the env's ``Dict``
+    observation keys, each once; None (all of them) passes."""
+    if keys is None:
+        return
+    if isinstance(keys, str) or not keys:
+        raise RunError(f"observation_keys must be a non-empty list of observation keys, got {keys!r}")
+    env = gym.make(qualified_id(env_id), **env_kwargs)
+    space = env.observation_space
+    env.close()
+    if not isinstance(space, gym.spaces.Dict):
+        raise RunError(f"observation_keys: {env_id} has a flat observation ({space}), not a Dict of keys")
+    unknown = [key for key in keys if key not in space.spaces]
+    if unknown:
+        raise RunError(f"observation_keys: {unknown} are not in {env_id}'s observation: {list(space.spaces)}")
+    if len(set(keys)) < len(keys):
+        raise RunError(f"observation_keys names a key twice: {list(keys)}")
+
+
 class VecFilterKeys(VecEnvWrapper):
     """Only ``keys`` of a vectorized env's ``Dict`` observations (terminal observations included), as
     Gymnasium's ``FilterObservation`` does for one env."""

@@ -32,7 +32,7 @@ from muscle_train.config import (
     hyperparams_table,
     read_yaml,
 )
-from muscle_train.envs import check_env_id, check_env_options, initial_action
+from muscle_train.envs import check_env_id, check_env_options, check_observation_keys, initial_action
 from muscle_train.tracking import MlflowRun, log_model_artifact, start_wandb
 from muscle_train.trainers import TRAINERS, RunRequest, trainer_for
 from policies import POLICIES
@@ -156,6 +156,8 @@ def new_run_config(request: RunRequest) -> RunConfig:
             run[key] = value
     if run.get("n_envs") is not None:
         run["vec_env"] = run.get("vec_env") or ("subproc" if run["n_envs"] > 1 else "dummy")
+    if isinstance(run.get("observation_keys"), list):  # YAML's list, config.yml's tuple
+        run["observation_keys"] = tuple(run["observation_keys"])
     config = RunConfig(
         env=env_id,
         env_kwargs=dict(request.env_kwargs),
@@ -225,6 +227,7 @@ def check_config(config: RunConfig) -> None:
     if config.initial_action not in INITIAL_ACTIONS:
         raise RunError(f"initial_action must be one of {INITIAL_ACTIONS}, got {config.initial_action!r}")
     initial_action(config)  # the env has what the setting names
+    check_observation_keys(config.env, config.env_kwargs, config.observation_keys)
     if config.vec_env is not None and config.vec_env not in VEC_ENVS:
         raise RunError(f"vec_env must be one of {VEC_ENVS}, got {config.vec_env!r}")
     check_policy_name(config.policy)

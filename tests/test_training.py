@@ -416,6 +416,10 @@ def test_hyperparams_come_from_one_file_with_overrides(tmp_path):
         ("MuscleArmReach-v0", {"initial_action": "holding"}, "MuscleArmReach-v0 has no holding excitation"),
         ("MuscleArmReach-v0", {"learning_rate": "fast"}, "learning_rate must be a number or 'lin_<start>'"),
         ("MuscleArmReach-v0", {"clip_range": "lin_x"}, "clip_range must be a number or 'lin_<start>'"),
+        ("MuscleArmReach-v0", {"observation_keys": ["target", "hand"]}, r"\['hand'\] are not in MuscleArm"),
+        ("MuscleArmReach-v0", {"observation_keys": []}, "observation_keys must be a non-empty list"),
+        ("MuscleArmReach-v0", {"observation_keys": "target"}, "observation_keys must be a non-empty list"),
+        ("MuscleArmReach-v0", {"observation_keys": ["target", "target"]}, "names a key twice"),
     ],
 )
 def test_bad_training_settings_are_named(tmp_path, env, settings, message):
@@ -423,6 +427,36 @@ def test_bad_training_settings_are_named(tmp_path, env, settings, message):
     path.write_text(yaml.safe_dump(settings))
     with pytest.raises(mt_config.RunError, match=message):
         training.new_run_config(training.RunRequest(env=env, hyperparams_file=path))
+
+
+def test_observation_keys_of_a_flat_observation_are_refused():
+    with pytest.raises(mt_config.RunError, match="has a flat observation"):
+        training.new_run_config(
+            training.RunRequest(
+                env="MyoLegsStand-v0",
+                env_kwargs={"obs_layout": "seed003"},
+                hyperparams={"observation_keys": ["joint_position"]},
+            )
+        )
+
+
+def test_a_run_sees_only_its_observation_keys_and_evaluates_with_them(tmp_path):
+    """``observation_keys`` in the hyperparameters: the policy is built on those keys alone, config.yml
+    keeps them, and evaluation (which reads config.yml) feeds the saved model the same keys."""
+    run_dir = tmp_path / "run"
+    keys = ["muscle_length", "muscle_velocity", "target"]
+    trained = run(
+        *train_args(run_dir, tiny_hyperparams(tmp_path, observation_keys=keys, eval_freq=0), steps=512)
+    )
+    assert trained.returncode == 0, trained.stderr
+    config = rundir.load_config(run_dir)
+    assert config.observation_keys == tuple(keys)
+    venv = envs.make_run_vec_env(config, 1)
+    model = rundir.load_model(run_dir / "final_model.zip", venv, config)
+    assert sorted(model.observation_space.spaces) == sorted(keys)
+    venv.close()
+    result, evaluation = evaluate(str(run_dir), "--episodes", "2", "--json", str(tmp_path / "e.json"))
+    assert result.returncode == 0 and evaluation["n_episodes"] == 2, result.stderr
 
 
 def test_policy_starts_at_the_holding_excitation_with_a_decaying_learning_rate(tmp_path):
