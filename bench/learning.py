@@ -22,6 +22,7 @@
     python bench/learning.py legs_distill        # the legs run distilled into a sensory_gru (DAgger)
     python bench/learning.py legs_distill_rounds # the shipped standing baseline, 8 DAgger rounds
     python bench/learning.py arm_cmaes           # CMA-ES, sensory_rnn with 32 units (2.5k weights)
+    python bench/learning.py arm_distill_small   # the arm baseline distilled into that same controller
     python bench/learning.py arm_rppo_small      # RecurrentPPO on that same controller
     python bench/learning.py multitask_teacher   # PPO-MLP on MuscleArmMultiTask-v0 with the privileged keys
     python bench/learning.py multitask_distill   # that teacher distilled into a GRU on seed 004's inputs
@@ -73,6 +74,13 @@ FIGURES = ROOT / "bench" / "figures"
 TEST_SET = ["--env_kwargs", "test=true"]
 WALK_GOAL = "walk the full 10 s at >= 0.8 m/s in >= 50% of 100 episodes within <= 10M steps"
 PRETRAINED_PREFIX = "pretrained:"  # a setting's teacher that is a shipped baseline, not a recorded run
+# CMA-ES's controller (hyperparams.yml's cmaes entry): 32 ReLU units, 4 x 4 place cells, linear readout
+SMALL_CONTROLLER = {
+    "lstm_hidden_size": 32,
+    "net_arch": [],
+    "enable_critic_lstm": False,
+    "features_extractor_kwargs": {"place_cells": [4, 4]},
+}
 LEGS_CHECKPOINTS = {"checkpoint_freq": 750000, "keep_checkpoints": 4}
 SETTINGS: dict[str, dict] = {
     "arm": {"args": ["--env", "MuscleArmReach-v0"], "goal": "success >= 95% in <= 10 min"},
@@ -260,16 +268,17 @@ SETTINGS: dict[str, dict] = {
         "evaluate_args": TEST_SET,
     },
     "arm_cmaes": {"args": ["--algo", "cmaes"], "goal": "success and wall-clock beside arm_rppo_small"},
+    # Can CMA-ES's controller (2.5k weights) reach at all? The arm baseline distilled into it (DAgger):
+    # what the weights can do when a teacher shows them, the ceiling a search could find.
+    "arm_distill_small": {
+        "args": ["--algo", "distill"],
+        "teacher": PRETRAINED_PREFIX + "MuscleArmReach-v0",
+        "hyperparams": {"policy_kwargs": SMALL_CONTROLLER},
+        "goal": "reported beside arm_cmaes: the small controller's ceiling",
+    },
     "arm_rppo_small": {  # RecurrentPPO's arm settings, on CMA-ES's controller
         "args": ["--algo", "recurrent_ppo", "--policy", "sensory_rnn"],
-        "hyperparams": {
-            "policy_kwargs": {
-                "lstm_hidden_size": 32,
-                "net_arch": [],
-                "enable_critic_lstm": False,
-                "features_extractor_kwargs": {"place_cells": [4, 4]},
-            }
-        },
+        "hyperparams": {"policy_kwargs": SMALL_CONTROLLER},
         "goal": "reported beside arm_cmaes",
     },
 }
