@@ -15,6 +15,7 @@
     python bench/learning.py legs_seed003        # seed 003's update (2048 x 8 samples, minibatches of 64)
     python bench/learning.py legs_seed003_adv    # seed 003's advanced command (16 envs, 128, rate 1e-4)
     python bench/learning.py legs_sde            # state-dependent exploration (gSDE), resampled every 4 steps
+    python bench/learning.py legs_obs            # seed 003's observation keys only (123 of 363 numbers)
     python bench/learning.py arm_sensory_lstm_lin  # the recurrent sensory arm, its rate decaying to 0
     python bench/learning.py walk_ppo walk_sac walk_td3_per  # MyoLegsWalk-v0: seed 002's comparison
     python bench/learning.py arm_distill_dagger  # the arm run distilled into a sensory_rnn (DAgger)
@@ -193,6 +194,24 @@ SETTINGS: dict[str, dict] = {
             "use_sde": True,
             "sde_sample_freq": 4,
             "policy_kwargs": {"net_arch": [256, 256], "log_std_init": -3.25},
+        },
+        "evaluate_checkpoints": [2250000],
+        "goal": ">= 90% final (3 seeds, none < 80%), 75% checkpoint >= 85%, <= 3M steps",
+    },
+    # Seed 003's observation (joints, pelvis, feet, activations: 123 numbers) instead of the full 363:
+    # without the muscles' lengths, velocities and forces, which the joints' state mostly determines.
+    "legs_obs": {
+        "args": ["--env", "MyoLegsStand-v0"],
+        "hyperparams": {
+            **LEGS_CHECKPOINTS,
+            "observation_keys": [
+                "joint_position",
+                "joint_velocity",
+                "pelvis_pose",
+                "pelvis_velocity",
+                "foot_contact",
+                "muscle_activation",
+            ],
         },
         "evaluate_checkpoints": [2250000],
         "goal": ">= 90% final (3 seeds, none < 80%), 75% checkpoint >= 85%, <= 3M steps",

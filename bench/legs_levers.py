@@ -40,6 +40,7 @@ LEVERS = {  # setting -> what it changes from the defaults
     "legs_seed003": "seed 003's update: 2048 x 8 samples, minibatches of 64 (16x)",
     "legs_seed003_adv": "seed 003's advanced: 16 envs x 2048, minibatches of 128, rate 1e-4",
     "legs_sde": "state-dependent exploration (gSDE), resampled every 4 steps",
+    "legs_obs": "seed 003's observation: joints, pelvis, feet, activations (123 of 363)",
 }
 
 
