@@ -112,8 +112,9 @@ class RunConfig:
         teacher: a distillation's teacher run directory.
         transfer: the run this one learns a new task from, training only the actor's weights from
             the rule input (``policies.transfer``), its normalizer frozen.
-        observation_keys: the observation keys the policy sees (the env's others are dropped: a
-            distilled student does not see its teacher's privileged keys); None: all of them.
+        observation_keys: the observation keys the policy sees (the env's others are dropped): the
+            run setting of that name, or a distilled student's (its teacher's, without the
+            privileged keys); None: all of them.
         wandb_id: the W&B run id, so a resumed run logs to the same W&B run.
         mlflow_run_id: the MLflow run id, so a resumed run logs to the same MLflow run.
         study: the Optuna study and trial the run is part of (``muscle_train.sweeps``):
