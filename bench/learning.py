@@ -16,6 +16,7 @@
     python bench/learning.py legs_seed003_adv    # seed 003's advanced command (16 envs, 128, rate 1e-4)
     python bench/learning.py legs_sde            # state-dependent exploration (gSDE), resampled every 4 steps
     python bench/learning.py legs_obs            # seed 003's observation keys only (123 of 363 numbers)
+    python bench/learning.py legs_sac            # SAC, 8 envs, one gradient step per 4 env steps
     python bench/learning.py arm_sensory_lstm_lin  # the recurrent sensory arm, its rate decaying to 0
     python bench/learning.py walk_ppo walk_sac walk_td3_per  # MyoLegsWalk-v0: seed 002's comparison
     python bench/learning.py arm_distill_dagger  # the arm run distilled into a sensory_rnn (DAgger)
@@ -212,6 +213,23 @@ SETTINGS: dict[str, dict] = {
                 "foot_contact",
                 "muscle_activation",
             ],
+        },
+        "evaluate_checkpoints": [2250000],
+        "goal": ">= 90% final (3 seeds, none < 80%), 75% checkpoint >= 85%, <= 3M steps",
+    },
+    # Off-policy: SAC on 8 batched envs, one gradient step per 4 env steps (the walking entry's replay
+    # buffer and start), the same evaluations and checkpoints as the PPO levers.
+    "legs_sac": {
+        "args": ["--env", "MyoLegsStand-v0", "--algo", "sac", "--total_timesteps", "3000000"],
+        "hyperparams": {
+            **LEGS_CHECKPOINTS,
+            "keep_checkpoints": 2,  # each keeps the replay buffer (~1.7 GB); 2.25M and 3M stay
+            "n_envs": 8,
+            "vec_env": "batched",
+            "gradient_steps": 2,
+            "learning_starts": 10000,
+            "eval_freq": 250000,
+            "n_eval_episodes": 10,
         },
         "evaluate_checkpoints": [2250000],
         "goal": ">= 90% final (3 seeds, none < 80%), 75% checkpoint >= 85%, <= 3M steps",

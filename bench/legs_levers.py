@@ -41,6 +41,7 @@ LEVERS = {  # setting -> what it changes from the defaults
     "legs_seed003_adv": "seed 003's advanced: 16 envs x 2048, minibatches of 128, rate 1e-4",
     "legs_sde": "state-dependent exploration (gSDE), resampled every 4 steps",
     "legs_obs": "seed 003's observation: joints, pelvis, feet, activations (123 of 363)",
+    "legs_sac": "SAC, 8 envs, a gradient step per 4 env steps",
 }
 
 
