@@ -17,6 +17,7 @@
     python bench/learning.py legs_sde            # state-dependent exploration (gSDE), resampled every 4 steps
     python bench/learning.py legs_obs            # seed 003's observation keys only (123 of 363 numbers)
     python bench/learning.py legs_sac            # SAC, 8 envs, one gradient step per 4 env steps
+    python bench/learning.py legs_bounded        # the action mean kept in the action range (mlp_bounded)
     python bench/learning.py arm_sensory_lstm_lin  # the recurrent sensory arm, its rate decaying to 0
     python bench/learning.py walk_ppo walk_sac walk_td3_per  # MyoLegsWalk-v0: seed 002's comparison
     python bench/learning.py arm_distill_dagger  # the arm run distilled into a sensory_rnn (DAgger)
@@ -26,6 +27,7 @@
     python bench/learning.py arm_cmaes           # CMA-ES, sensory_rnn with 32 units (2.5k weights)
     python bench/learning.py arm_distill_small   # the arm baseline distilled into that same controller
     python bench/learning.py arm_cmaes_sep       # sep-CMA-ES (diagonal), 16 fitness episodes
+    python bench/learning.py arm_cmaes_pop       # the same, 108 candidates x 4 episodes
     python bench/learning.py arm_rppo_small      # RecurrentPPO on that same controller
     python bench/learning.py multitask_teacher   # PPO-MLP on MuscleArmMultiTask-v0 with the privileged keys
     python bench/learning.py multitask_distill   # that teacher distilled into a GRU on seed 004's inputs
@@ -218,6 +220,14 @@ SETTINGS: dict[str, dict] = {
         "evaluate_checkpoints": [2250000],
         "goal": ">= 90% final (3 seeds, none < 80%), 75% checkpoint >= 85%, <= 3M steps",
     },
+    # The action mean kept inside the action range (tanh): a saturated muscle's mean cannot drift
+    # (policies.BoundedMeanPolicy); everything else as the defaults.
+    "legs_bounded": {
+        "args": ["--env", "MyoLegsStand-v0", "--policy", "mlp_bounded"],
+        "hyperparams": LEGS_CHECKPOINTS,
+        "evaluate_checkpoints": [2250000],
+        "goal": ">= 90% final (3 seeds, none < 80%), 75% checkpoint >= 85%, <= 3M steps",
+    },
     # Off-policy: SAC on 8 batched envs, one gradient step per 4 env steps (the walking entry's replay
     # buffer and start), the same evaluations and checkpoints as the PPO levers.
     "legs_sac": {
@@ -311,6 +321,13 @@ SETTINGS: dict[str, dict] = {
     "arm_cmaes_sep": {
         "args": ["--algo", "cmaes"],
         "hyperparams": {"diagonal": True, "fitness_episodes": 16},
+        "goal": ">= 80% on 100 held-out episodes in <= 60 min (both cores)",
+    },
+    # ... and a 4x population with a quarter of the episodes each (the same 432 episodes a generation):
+    # the ranking's noise averaged over more candidates rather than more episodes.
+    "arm_cmaes_pop": {
+        "args": ["--algo", "cmaes"],
+        "hyperparams": {"diagonal": True, "popsize": 108, "fitness_episodes": 4, "generations": 240},
         "goal": ">= 80% on 100 held-out episodes in <= 60 min (both cores)",
     },
     # Can CMA-ES's controller (2.5k weights) reach at all? The arm baseline distilled into it (DAgger):

@@ -5,6 +5,10 @@ mean stand length and success against env steps, stopped runs included (their cu
                                          # (the others keep their recorded curves)
     python bench/legs_levers.py --plot   # redraw from bench/results/legs_levers.json
 
+Each finished PPO run's final model is also measured for saturation: how much of its action mean
+lies outside the action range [-1, 1], where the env clips it (``saturation``); the shipped standing
+baseline (a run of the defaults) stands in for ``legs``.
+
 The curves are kept in bench/results/legs_levers.json (a run's directory is not kept in the
 repository); the figure is bench/figures/legs_levers.png. ``legs`` (today's defaults) comes from
 bench/results/learning.json. Each run is ``python bench/learning.py SETTING`` (see there).
@@ -18,12 +22,14 @@ from pathlib import Path
 
 import matplotlib
 import numpy as np
+import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from muscle_train import rundir  # noqa: E402
+from muscle_train import evaluation, rundir  # noqa: E402
+from muscle_train.pretrained import baseline_dir  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "legs_levers.json"
@@ -42,6 +48,7 @@ LEVERS = {  # setting -> what it changes from the defaults
     "legs_sde": "state-dependent exploration (gSDE), resampled every 4 steps",
     "legs_obs": "seed 003's observation: joints, pelvis, feet, activations (123 of 363)",
     "legs_sac": "SAC, 8 envs, a gradient step per 4 env steps",
+    "legs_bounded": "the action mean kept in [-1, 1] (tanh)",
 }
 
 
@@ -52,19 +59,49 @@ def collect() -> dict[str, dict]:
     recorded = json.loads((ROOT / "bench" / "results" / "learning.json").read_text())
     if "legs" in recorded:
         curves["legs"] = {"curve": recorded["legs"]["curve"], "run_dir": recorded["legs"]["run_dir"]}
+        curves["legs"]["saturation"] = saturation(baseline_dir("MyoLegsStand-v0"))
     for setting in LEVERS:
         runs = sorted((ROOT / "logs" / "bench").glob(f"{setting}_seed0_2*"))
         if not runs:
             continue
         rows = rundir.read_csv(runs[-1] / rundir.EVALUATIONS_FILE)
         keep = ("step", "success_rate", "mean_episode_length")
+        finished = (runs[-1] / "evaluation_final.json").is_file()
         curves[setting] = {
             "curve": [{key: float(row[key]) for key in keep} for row in rows],
             "run_dir": str(runs[-1].relative_to(ROOT)),
-            "finished": (runs[-1] / "evaluation_final.json").is_file(),
+            "finished": finished,
             "updates": update_sizes(runs[-1]),
+            "saturation": saturation(runs[-1]) if finished else None,
         }
     return curves
+
+
+SATURATION_ENVS, SATURATION_STEPS, SATURATION_SEED = 4, 250, 12345
+
+
+def saturation(run_dir: Path) -> dict[str, float] | None:
+    """How much of a PPO model's action mean lies outside the action range [-1, 1] (a muscle the env
+    then saturates, whatever the mean does next), over 4 episodes' first 250 steps with sampled
+    actions as in training: the fraction of (step, muscle) means outside, the fraction of muscles
+    whose mean |mean| is above 1, and the largest |mean|. None for other algorithms."""
+    config = rundir.load_config(run_dir)
+    if config.algo != "ppo":
+        return None
+    venv, model = evaluation.build(evaluation.run_source(run_dir), SATURATION_ENVS, SATURATION_SEED)
+    obs, means = venv.reset(), []
+    for _ in range(SATURATION_STEPS):
+        with torch.no_grad():
+            distribution = model.policy.get_distribution(model.policy.obs_to_tensor(obs)[0])
+        means.append(distribution.distribution.mean.numpy())
+        obs, *_ = venv.step(model.predict(obs, deterministic=False)[0])
+    venv.close()
+    size = np.abs(np.concatenate(means))  # (steps x envs, muscles)
+    return {
+        "outside": float((size > 1).mean()),
+        "muscles_outside": float((size.mean(axis=0) > 1).mean()),
+        "largest": float(size.max()),
+    }
 
 
 def update_sizes(run_dir: Path) -> dict[str, list[float]]:

@@ -10,6 +10,7 @@ an env. Short names, for train_sb3.py's ``--policy`` and for code::
 | name           | algorithm    | policy                                                        |
 |----------------|--------------|---------------------------------------------------------------|
 | `mlp`          | PPO          | `MultiInputPolicy`: every observation entry, flattened         |
+| `mlp_bounded`  | PPO          | `BoundedMeanPolicy`: the same, its action mean kept in [-1, 1] (tanh) |
 | `sensory_mlp`  | PPO          | `MultiInputPolicy` + `SensoryExtractor`: Ia/II/Ib, top-down gamma, context |
 | `lstm`         | RecurrentPPO | sb3-contrib's `MultiInputLstmPolicy` (the stock recurrent baseline) |
 | `sensory_lstm` | RecurrentPPO | `SensoryRecurrentPolicy`: closed fusimotor loop, reflex arcs, LSTM core |
@@ -24,6 +25,7 @@ evolves (``actor_means`` runs one along whole sequences).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +33,7 @@ from sb3_contrib import RecurrentPPO
 from stable_baselines3 import PPO
 
 from muscle_envs.observations import PROPRIOCEPTION, TARGET
+from policies.bounded import BoundedMeanPolicy
 from policies.extractors import SensoryExtractor
 from policies.motor import MotorModule, MotorOutput, ReflexArcs, set_action_mean
 from policies.recurrent import (
@@ -46,6 +49,7 @@ from policies.target import TargetEncoder
 __all__ = [
     "POLICIES",
     "Afferents",
+    "BoundedMeanPolicy",
     "FusimotorRNN",
     "MotorModule",
     "MotorOutput",
@@ -75,12 +79,14 @@ class PolicySpec:
             encode in metres); keep them out of ``VecNormalize`` (pass the other keys as
             ``norm_obs_keys``).
         recurrent: train with sb3-contrib's RecurrentPPO (else PPO).
+        off_policy: SAC and TD3 can train it too (their own actor of the same name).
     """
 
     policy: str | type
     policy_kwargs: dict[str, Any] = field(default_factory=dict)
     raw_observation_keys: tuple[str, ...] = ()
     recurrent: bool = False
+    off_policy: bool = True
 
     @property
     def algorithm(self) -> type[PPO] | type[RecurrentPPO]:
@@ -93,6 +99,7 @@ SENSORY_RAW_KEYS = (*PROPRIOCEPTION, TARGET)
 
 POLICIES: dict[str, PolicySpec] = {
     "mlp": PolicySpec("MultiInputPolicy"),
+    "mlp_bounded": PolicySpec(BoundedMeanPolicy, off_policy=False),
     "sensory_mlp": PolicySpec(
         "MultiInputPolicy", {"features_extractor_class": SensoryExtractor}, SENSORY_RAW_KEYS
     ),
@@ -112,6 +119,4 @@ def policy_spec(name: str, **policy_kwargs: Any) -> PolicySpec:
     if name not in POLICIES:
         raise ValueError(f"unknown policy {name!r}; known: {sorted(POLICIES)}")
     spec = POLICIES[name]
-    return PolicySpec(
-        spec.policy, {**spec.policy_kwargs, **policy_kwargs}, spec.raw_observation_keys, spec.recurrent
-    )
+    return dataclasses.replace(spec, policy_kwargs={**spec.policy_kwargs, **policy_kwargs})

@@ -17,6 +17,7 @@ from policies import (
     SensoryRecurrentPolicy,
     TargetEncoder,
     policy_spec,
+    set_action_mean,
 )
 from policies.recurrent import recurrent_map
 from policies.sensory import Afferents
@@ -203,6 +204,45 @@ def test_each_policy_learns_saves_and_reloads(name, tmp_path):
         np.testing.assert_array_equal(*actions)
         obs, *_ = env.step(actions[0])
         start = np.zeros(1, dtype=bool)
+
+
+def ppo_on_arm(name):
+    env = gym.make("MuscleArmReach-v0")
+    spec = policy_spec(name, net_arch=[16])
+    kwargs = spec.policy_kwargs
+    model = spec.algorithm(spec.policy, env, policy_kwargs=kwargs, n_steps=64, seed=0, device="cpu")
+    return env, model
+
+
+def action_mean(model, obs):
+    tensor, _ = model.policy.obs_to_tensor(obs)
+    with torch.no_grad():
+        return model.policy.get_distribution(tensor).distribution.mean.numpy()[0]
+
+
+def test_bounded_mean_policy_keeps_its_mean_in_the_action_range():
+    """A pre-activation far outside [-1, 1] leaves mlp's mean there (the env clips it: a saturated
+    muscle); mlp_bounded's mean stays inside, and moves with the pre-activation's sign."""
+    bias = torch.tensor([6.0, -6.0, 0.5, -3.0])  # (the arm's 4 muscles)
+    means = {}
+    for name in ("mlp", "mlp_bounded"):
+        env, model = ppo_on_arm(name)
+        with torch.no_grad():
+            model.policy.action_net.bias.copy_(bias)
+        obs, _ = env.reset(seed=0)
+        means[name] = action_mean(model, obs)
+    assert np.abs(means["mlp"]).max() > 5  # unbounded
+    assert np.abs(means["mlp_bounded"]).max() < 1
+    np.testing.assert_allclose(means["mlp_bounded"], np.tanh(means["mlp"]), atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["mlp", "mlp_bounded"])
+def test_set_action_mean_starts_the_mean_at_the_action(name):
+    env, model = ppo_on_arm(name)
+    target = np.array([-0.9, -0.2, 0.4, 0.95])
+    set_action_mean(model.policy, target)
+    obs, _ = env.reset(seed=3)
+    np.testing.assert_allclose(action_mean(model, obs), target, atol=0.05)  # output weights are small
 
 
 def test_recurrent_state_resets_at_episode_starts():

@@ -375,6 +375,7 @@ def test_wandb_offline_run_leaves_a_local_run_with_video_and_model(tmp_path):
         ),
         (["--policy", "sensory_lstm", "--algo", "ppo"], "policy 'sensory_lstm' is recurrent"),
         (["--policy", "mlp", "--algo", "recurrent_ppo"], "policy 'mlp' is feed-forward"),
+        (["--policy", "mlp_bounded", "--algo", "sac"], "policy 'mlp_bounded' is PPO's only"),
         (["--env", "MuscleArmReech-v0"], "unknown env id 'MuscleArmReech-v0'"),
         (["--env_kwargs", "effort_wieght=0.1"], "rejected the env options {'effort_wieght': 0.1}"),
         (["--resume", "{tmp}/nothing"], "has no config.yml"),

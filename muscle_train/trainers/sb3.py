@@ -20,6 +20,7 @@ import gymnasium as gym
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize, sync_envs_normalization
 
 from muscle_envs.observations import RULE
@@ -64,6 +65,9 @@ class SB3Trainer(Trainer):
             fitting = sorted(n for n, spec in POLICIES.items() if spec.recurrent == recurrent)
             kind = "recurrent" if POLICIES[policy].recurrent else "feed-forward"
             raise RunError(f"policy {policy!r} is {kind}; {algo} trains {fitting}")
+        if not POLICIES[policy].off_policy and issubclass(rundir.ALGORITHMS[algo], OffPolicyAlgorithm):
+            fitting = sorted(n for n, spec in POLICIES.items() if spec.off_policy and not spec.recurrent)
+            raise RunError(f"policy {policy!r} is PPO's only; {algo} trains {fitting}")
 
     def check(self, config: RunConfig) -> None:
         """Schedules, replay buffer and action noise name what exists (their names and options do
