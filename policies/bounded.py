@@ -9,8 +9,9 @@ from stable_baselines3.common.policies import MultiInputActorCriticPolicy
 
 class BoundedMeanPolicy(MultiInputActorCriticPolicy):
     """SB3's Gaussian actor-critic policy (``MultiInputPolicy``, the same keyword arguments) with the
-    action mean passed through tanh, so that it stays inside the policy's action range [-1, 1]; the
-    noise (a learnt std per muscle) and the env's clipping of sampled actions are unchanged.
+    action mean passed through tanh, scaled to the action space's bounds (training's [-1, 1]: tanh
+    itself), so that it stays inside them; the noise (a learnt std per muscle) and the clipping of
+    sampled actions are unchanged.
 
     Why: SB3's Gaussian mean is unbounded and a sampled action is clipped to the range before the env
     sees it, so a muscle whose mean has left the range is saturated whatever the mean does next; its
@@ -19,15 +20,32 @@ class BoundedMeanPolicy(MultiInputActorCriticPolicy):
     clip range for nothing. The shipped standing baseline (plain ``mlp``) keeps 37% of its 80 means
     outside the range over the first 250 steps of 4 episodes, up to 3.8 (``bench/legs_levers.py``).
 
-    At initialisation the output layer's weights are small (gain 0.01), so the mean is tanh(~0) ~ 0,
-    as with ``mlp``. ``policies.set_action_mean`` undoes the tanh to start the mean elsewhere.
-    """
+    Measured on the legs (bench/RESULTS.md, issue 18): a run stood in 70% of 100 episodes with
+    sampled actions but in none with the mean as the action (nor with the average applied action,
+    E[clip(a)]): it learnt to stand with its noise. Evaluate such a run with ``--stochastic`` too.
 
-    squashes_mean = True  # (set_action_mean's cue)
+    At initialisation the output layer's weights are small (gain 0.01), so the mean is tanh(~0) ~ 0,
+    as with ``mlp`` (the middle of the range). ``policies.set_action_mean`` starts it elsewhere
+    through ``preactivation``.
+    """
 
     def _get_action_dist_from_latent(self, latent_pi: torch.Tensor) -> Distribution:
         if not isinstance(self.action_dist, DiagGaussianDistribution):  # gSDE, discrete actions
             kind = type(self.action_dist).__name__
             raise ValueError(f"BoundedMeanPolicy needs a Gaussian action (a Box space, no gSDE), not {kind}")
-        mean = torch.tanh(self.action_net(latent_pi))
+        low, high = self.bounds()
+        mean = low + (high - low) * (torch.tanh(self.action_net(latent_pi)) + 1) / 2
         return self.action_dist.proba_distribution(mean, self.log_std)
+
+    def bounds(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The action space's low and high bounds, as tensors on the policy's device."""
+        space = self.action_space
+        low, high = (
+            torch.as_tensor(b, dtype=torch.float32, device=self.device) for b in (space.low, space.high)
+        )
+        return low, high
+
+    def preactivation(self, action: torch.Tensor) -> torch.Tensor:
+        """The output layer's value whose squashed mean is ``action`` (inside the bounds)."""
+        low, high = (bound.cpu() for bound in self.bounds())
+        return torch.atanh((2 * (action - low) / (high - low) - 1).clamp(-0.999, 0.999))

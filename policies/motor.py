@@ -111,8 +111,8 @@ def set_action_mean(policy: nn.Module, action: Sequence[float]) -> None:
     actor = getattr(policy, "actor", None)
     if hasattr(policy, "action_net"):
         layer = policy.action_net
-        if getattr(policy, "squashes_mean", False):  # BoundedMeanPolicy: tanh(action_net)
-            target = torch.atanh(target.clamp(-0.999, 0.999))
+        if hasattr(policy, "preactivation"):  # BoundedMeanPolicy: a squashed action_net
+            target = policy.preactivation(target)
     elif actor is not None and isinstance(actor.mu, nn.Linear):  # SAC: tanh-squashed Gaussian
         layer = actor.mu
         target = torch.atanh(target.clamp(-0.999, 0.999))

@@ -221,8 +221,8 @@ def action_mean(model, obs):
 
 
 def test_bounded_mean_policy_keeps_its_mean_in_the_action_range():
-    """A pre-activation far outside [-1, 1] leaves mlp's mean there (the env clips it: a saturated
-    muscle); mlp_bounded's mean stays inside, and moves with the pre-activation's sign."""
+    """A pre-activation far outside the action space ([0, 1] here) leaves mlp's mean there (the env
+    clips it: a saturated muscle); mlp_bounded's mean stays inside, tanh scaled to the bounds."""
     bias = torch.tensor([6.0, -6.0, 0.5, -3.0])  # (the arm's 4 muscles)
     means = {}
     for name in ("mlp", "mlp_bounded"):
@@ -232,14 +232,14 @@ def test_bounded_mean_policy_keeps_its_mean_in_the_action_range():
         obs, _ = env.reset(seed=0)
         means[name] = action_mean(model, obs)
     assert np.abs(means["mlp"]).max() > 5  # unbounded
-    assert np.abs(means["mlp_bounded"]).max() < 1
-    np.testing.assert_allclose(means["mlp_bounded"], np.tanh(means["mlp"]), atol=1e-6)
+    assert means["mlp_bounded"].min() > 0 and means["mlp_bounded"].max() < 1
+    np.testing.assert_allclose(means["mlp_bounded"], (np.tanh(means["mlp"]) + 1) / 2, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", ["mlp", "mlp_bounded"])
 def test_set_action_mean_starts_the_mean_at_the_action(name):
     env, model = ppo_on_arm(name)
-    target = np.array([-0.9, -0.2, 0.4, 0.95])
+    target = np.array([0.05, 0.3, 0.6, 0.95])  # (the arm's excitations)
     set_action_mean(model.policy, target)
     obs, _ = env.reset(seed=3)
     np.testing.assert_allclose(action_mean(model, obs), target, atol=0.05)  # output weights are small
