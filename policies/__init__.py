@@ -10,7 +10,7 @@ an env. Short names, for train_sb3.py's ``--policy`` and for code::
 | name           | algorithm    | policy                                                        |
 |----------------|--------------|---------------------------------------------------------------|
 | `mlp`          | PPO          | `MultiInputPolicy`: every observation entry, flattened         |
-| `mlp_bounded`  | PPO          | `BoundedMeanPolicy`: the same, its action mean kept in [-1, 1] (tanh) |
+| `mlp_bounded`  | PPO          | `BoundedMeanPolicy`: the same, its mean kept in the action range (tanh) |
 | `sensory_mlp`  | PPO          | `MultiInputPolicy` + `SensoryExtractor`: Ia/II/Ib, top-down gamma, context |
 | `lstm`         | RecurrentPPO | sb3-contrib's `MultiInputLstmPolicy` (the stock recurrent baseline) |
 | `sensory_lstm` | RecurrentPPO | `SensoryRecurrentPolicy`: closed fusimotor loop, reflex arcs, LSTM core |
