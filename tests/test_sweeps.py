@@ -172,8 +172,18 @@ def test_two_workers_share_a_study_and_a_killed_workers_trial_fails(tmp_path, fi
                 tmp_path, storage, a.pid, state.RUNNING
             )
 
-        wait_until(a_completed_one_and_runs_another, "worker A ran a trial", a, tmp_path / "a.log")
-        killed = trials_of(tmp_path, storage, a.pid, state.RUNNING)[0].number
+        killed = None
+        for _ in range(20):  # bounded: A is caught between two trials at most a few times
+            wait_until(a_completed_one_and_runs_another, "worker A ran a trial", a, tmp_path / "a.log")
+            a.send_signal(signal.SIGSTOP)  # frozen: a trial it has running now stays unfinished
+            time.sleep(0.2)  # (a write it had already sent lands first)
+            running = trials_of(tmp_path, storage, a.pid, state.RUNNING)
+            if running:
+                killed = running[0].number
+                break
+            a.send_signal(signal.SIGCONT)  # it had just finished one: let it start the next
+            time.sleep(0.05)
+        assert killed is not None, "worker A was never caught with a trial running"
         a.send_signal(signal.SIGKILL)
         a.wait(timeout=60)
         killed_at = time.monotonic()
