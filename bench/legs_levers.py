@@ -89,12 +89,13 @@ def saturation(run_dir: Path) -> dict[str, float] | None:
     if config.algo != "ppo":
         return None
     venv, model = evaluation.build(evaluation.run_source(run_dir), SATURATION_ENVS, SATURATION_SEED)
-    obs, means = venv.reset(), []
+    space, obs, means = venv.action_space, venv.reset(), []
     for _ in range(SATURATION_STEPS):
         with torch.no_grad():
             distribution = model.policy.get_distribution(model.policy.obs_to_tensor(obs)[0])
         means.append(distribution.distribution.mean.numpy())
-        obs, *_ = venv.step(model.predict(obs, deterministic=False)[0])
+        action = distribution.get_actions().numpy()  # sampled, clipped as predict() clips them
+        obs, *_ = venv.step(np.clip(action, space.low, space.high))
     venv.close()
     size = np.abs(np.concatenate(means))  # (steps x envs, muscles)
     return {

@@ -25,8 +25,7 @@ evolves (``actor_means`` runs one along whole sequences).
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sb3_contrib import RecurrentPPO
@@ -119,4 +118,4 @@ def policy_spec(name: str, **policy_kwargs: Any) -> PolicySpec:
     if name not in POLICIES:
         raise ValueError(f"unknown policy {name!r}; known: {sorted(POLICIES)}")
     spec = POLICIES[name]
-    return dataclasses.replace(spec, policy_kwargs={**spec.policy_kwargs, **policy_kwargs})
+    return replace(spec, policy_kwargs={**spec.policy_kwargs, **policy_kwargs})

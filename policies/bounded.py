@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from stable_baselines3.common.distributions import DiagGaussianDistribution, Distribution
 from stable_baselines3.common.policies import MultiInputActorCriticPolicy
+from stable_baselines3.common.type_aliases import Schedule
 
 
 class BoundedMeanPolicy(MultiInputActorCriticPolicy):
@@ -29,23 +30,21 @@ class BoundedMeanPolicy(MultiInputActorCriticPolicy):
     through ``preactivation``.
     """
 
+    def _build(self, lr_schedule: Schedule) -> None:
+        super()._build(lr_schedule)
+        # The action space's bounds, on the policy's device with it; not saved (the space is).
+        for name, bound in (("action_low", self.action_space.low), ("action_high", self.action_space.high)):
+            self.register_buffer(name, torch.as_tensor(bound, dtype=torch.float32), persistent=False)
+
     def _get_action_dist_from_latent(self, latent_pi: torch.Tensor) -> Distribution:
         if not isinstance(self.action_dist, DiagGaussianDistribution):  # gSDE, discrete actions
             kind = type(self.action_dist).__name__
             raise ValueError(f"BoundedMeanPolicy needs a Gaussian action (a Box space, no gSDE), not {kind}")
-        low, high = self.bounds()
-        mean = low + (high - low) * (torch.tanh(self.action_net(latent_pi)) + 1) / 2
+        squashed = (torch.tanh(self.action_net(latent_pi)) + 1) / 2  # in (0, 1)
+        mean = self.action_low + (self.action_high - self.action_low) * squashed
         return self.action_dist.proba_distribution(mean, self.log_std)
-
-    def bounds(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The action space's low and high bounds, as tensors on the policy's device."""
-        space = self.action_space
-        low, high = (
-            torch.as_tensor(b, dtype=torch.float32, device=self.device) for b in (space.low, space.high)
-        )
-        return low, high
 
     def preactivation(self, action: torch.Tensor) -> torch.Tensor:
         """The output layer's value whose squashed mean is ``action`` (inside the bounds)."""
-        low, high = (bound.cpu() for bound in self.bounds())
+        low, high = self.action_low.cpu(), self.action_high.cpu()
         return torch.atanh((2 * (action - low) / (high - low) - 1).clamp(-0.999, 0.999))
