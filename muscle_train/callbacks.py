@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv, sync_envs_normalization
 from tqdm import tqdm
@@ -97,6 +98,37 @@ class EpisodeMetricsCallback(BaseCallback):
                     if not math.isnan(value):  # e.g. the reach time of an episode that never reached
                         self.logger.record_mean(key, value)
         return True
+
+
+class ActionStdSchedule(BaseCallback):
+    """PPO's exploration noise on a schedule instead of learnt: the Gaussian policy's ``log_std``
+    stops training and falls linearly from the policy's ``log_std_init`` to ``log(final)`` at
+    ``total_timesteps`` (set before each rollout, and at the end), so the noise ends small and the
+    action mean, what a deterministic evaluation runs, is the policy that was trained. Follows the
+    step counter, so a resumed run continues the schedule."""
+
+    def __init__(self, final: float, total_timesteps: int):
+        super().__init__()
+        self.final, self.total_timesteps = final, total_timesteps
+
+    def _on_training_start(self) -> None:
+        self.model.policy.log_std.requires_grad_(False)  # (Adam skips a parameter without a gradient)
+        self._set()
+
+    def _on_rollout_start(self) -> None:
+        self._set()
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_training_end(self) -> None:
+        self._set()
+
+    def _set(self) -> None:
+        start = float(self.model.policy.log_std_init)
+        fraction = min(1.0, self.model.num_timesteps / self.total_timesteps)
+        with torch.no_grad():
+            self.model.policy.log_std.fill_(start + (math.log(self.final) - start) * fraction)
 
 
 class Evaluation:

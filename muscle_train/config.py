@@ -37,10 +37,12 @@ RUN_SETTINGS = (
     "keep_checkpoints",
     "initial_action",
     "observation_keys",
+    "final_action_std",
 )
 # Run settings whose None is itself a choice (the others are required by the trainers they apply to).
 # observation_keys: the Dict observation's keys the policy sees (None: all of them).
-OPTIONAL_RUN_SETTINGS = ("initial_action", "observation_keys")
+# final_action_std: the Gaussian's std at the end of training (None: learnt, as SB3 does).
+OPTIONAL_RUN_SETTINGS = ("initial_action", "observation_keys", "final_action_std")
 # initial_action: where the policy's action mean starts. None: the policy's own initialisation (SB3:
 # the middle of the range, excitation 0.5); "holding": the env's holding excitation
 # (MuscleEnv.holding_excitation), a posture the body keeps for a while open loop.
@@ -115,6 +117,9 @@ class RunConfig:
         observation_keys: the observation keys the policy sees (the env's others are dropped): the
             run setting of that name, or a distilled student's (its teacher's, without the
             privileged keys); None: all of them.
+        final_action_std: PPO's exploration noise no longer learnt but falling log-linearly from the
+            policy's ``log_std_init`` to this std (of the policy's [-1, 1] range) at
+            ``total_timesteps`` (``muscle_train.callbacks.ActionStdSchedule``); None: learnt.
         wandb_id: the W&B run id, so a resumed run logs to the same W&B run.
         mlflow_run_id: the MLflow run id, so a resumed run logs to the same MLflow run.
         study: the Optuna study and trial the run is part of (``muscle_train.sweeps``):
@@ -143,6 +148,7 @@ class RunConfig:
     teacher: str | None = None
     transfer: str | None = None
     observation_keys: tuple[str, ...] | None = None
+    final_action_std: float | None = None
     wandb_id: str | None = None
     mlflow_run_id: str | None = None
     study: dict[str, Any] | None = None

@@ -421,6 +421,9 @@ def test_hyperparams_come_from_one_file_with_overrides(tmp_path):
         ("MuscleArmReach-v0", {"observation_keys": []}, "observation_keys must be a non-empty list"),
         ("MuscleArmReach-v0", {"observation_keys": "target"}, "observation_keys must be a non-empty list"),
         ("MuscleArmReach-v0", {"observation_keys": ["target", "target"]}, "names a key twice"),
+        ("MuscleArmReach-v0", {"final_action_std": 0}, "final_action_std must be a positive number"),
+        ("MuscleArmReach-v0", {"final_action_std": "small"}, "final_action_std must be a positive number"),
+        ("MuscleArmReach-v0", {"final_action_std": 0.1, "use_sde": True}, "ppo with use_sde has none"),
     ],
 )
 def test_bad_training_settings_are_named(tmp_path, env, settings, message):
@@ -428,6 +431,36 @@ def test_bad_training_settings_are_named(tmp_path, env, settings, message):
     path.write_text(yaml.safe_dump(settings))
     with pytest.raises(mt_config.RunError, match=message):
         training.new_run_config(training.RunRequest(env=env, hyperparams_file=path))
+
+
+def test_off_policy_algorithms_refuse_a_noise_schedule():
+    with pytest.raises(mt_config.RunError, match="sac has none"):
+        training.new_run_config(
+            training.RunRequest(env="MuscleArmReach-v0", algo="sac", hyperparams={"final_action_std": 0.1})
+        )
+
+
+def test_the_exploration_noise_follows_its_schedule_and_is_not_learnt(tmp_path):
+    """``final_action_std``: PPO's std falls log-linearly from ``log_std_init`` (the arm's 0: std 1) to
+    the final std over training. Each update's logged std is the one scheduled before its rollout
+    (the gradient steps do not move it: it is not learnt), and the final model keeps the final std."""
+    run_dir = tmp_path / "run"
+    hyperparams = tiny_hyperparams(tmp_path, final_action_std=0.1, eval_freq=0)
+    result = run(*train_args(run_dir, hyperparams, steps=2048))
+    assert result.returncode == 0, result.stderr
+    (log_dir,) = (run_dir / "tb").iterdir()
+    events = EventAccumulator(str(log_dir))
+    events.Reload()
+    logged = [event.value for event in events.Scalars("train/std")]
+    # 2 envs x 256 steps per rollout: the first 3 of 4 updates (SB3 writes an update's figures after
+    # the next rollout, so the last one's are not logged)
+    assert logged == pytest.approx(0.1 ** (np.arange(3) * 512 / 2048), rel=1e-5)
+    config = rundir.load_config(run_dir)
+    assert config.final_action_std == 0.1
+    venv = envs.make_run_vec_env(config, 1)
+    model = rundir.load_model(run_dir / "final_model.zip", venv, config)
+    venv.close()
+    assert np.exp(model.policy.log_std.detach().numpy()) == pytest.approx(0.1)
 
 
 def test_observation_keys_of_a_flat_observation_are_refused():

@@ -11,6 +11,7 @@ counter and normalizer.
 from __future__ import annotations
 
 import inspect
+import math
 import signal
 import sys
 from pathlib import Path
@@ -27,6 +28,7 @@ from muscle_envs.observations import RULE
 from muscle_envs.vector import FastVecNormalize
 from muscle_train import rundir
 from muscle_train.callbacks import (
+    ActionStdSchedule,
     CheckpointCallback,
     EpisodeMetricsCallback,
     EvalCallback,
@@ -74,6 +76,15 @@ class SB3Trainer(Trainer):
         not depend on the env's spaces: a one-entry space stands in, and no env is made)."""
         stand_in = gym.spaces.Box(-1.0, 1.0, (1,))
         rundir.algorithm_kwargs(config.hyperparams, stand_in, stand_in)
+        std, sde = config.final_action_std, config.hyperparams.get("use_sde")
+        if std is not None:
+            if issubclass(rundir.ALGORITHMS[config.algo], OffPolicyAlgorithm) or sde:
+                raise RunError(
+                    "final_action_std schedules PPO's Gaussian noise (its log_std, without use_sde); "
+                    f"{config.algo}{' with use_sde' if sde else ''} has none"
+                )
+            if isinstance(std, bool) or not isinstance(std, (int, float)) or not 0 < std < math.inf:
+                raise RunError(f"final_action_std must be a positive number (a std of [-1, 1]), got {std!r}")
 
     def check_resume(self, run_dir: Path, config: RunConfig, session: Session) -> None:
         """A readable checkpoint is there; the unreadable ones after it are named."""
@@ -281,6 +292,8 @@ def learn(
         EpisodeMetricsCallback(),
         CheckpointCallback(run_dir, config.checkpoint_freq or 0, config.keep_checkpoints),
     ]
+    if config.final_action_std is not None:
+        callbacks.append(ActionStdSchedule(config.final_action_std, config.total_timesteps))
     if evaluation is not None:
         callbacks.append(evaluation)
     if session.progress:
