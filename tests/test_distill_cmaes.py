@@ -17,7 +17,7 @@ from muscle_analysis.recording import Recording
 from muscle_envs.arm_multitask import TASK_NAMES
 from muscle_envs.observations import CATEGORICAL, PRIVILEGED, PROPRIOCEPTION
 from muscle_train import envs, rollouts, rundir
-from muscle_train.config import RunConfig, Session
+from muscle_train.config import RunConfig, RunError, Session
 from muscle_train.trainers import distillation, evolution
 from policies import actor_means, initial_state, policy_spec
 
@@ -357,6 +357,23 @@ def test_cmaes_improves_the_fitness_and_resumes_where_it_stopped(tmp_path):
         int(r["step"]) for r in rundir.read_csv(tmp_path / "whole" / rundir.EVALUATIONS_FILE)
     ]
     worker.venv.close()
+
+
+@pytest.mark.parametrize("diagonal", [False, True])
+def test_a_std_floor_keeps_the_search_from_contracting(diagonal):
+    """``min_std``: on a sphere, where the search contracts without end, its step in every weight
+    stays at the floor (the full and the diagonal covariance alike)."""
+    steps = {}
+    for floor in (0.0, 0.02):
+        settings = evolution.Settings(sigma0=0.3, popsize=8, diagonal=diagonal, min_std=floor)
+        es = evolution.new_search(np.ones(10), settings, seed=0)
+        for _ in range(150):
+            candidates = es.ask()
+            es.tell(candidates, [float(np.sum(np.square(x))) for x in candidates])
+        steps[floor] = es.stds.min()
+    assert steps[0.0] < 0.002 and steps[0.02] >= 0.02 * (1 - 1e-9), steps
+    with pytest.raises(RunError, match=r"min_std must be >= 0 and below sigma0 \(0.1\), got 0.5"):
+        evolution.Settings(sigma0=0.1, min_std=0.5)
 
 
 def test_each_generation_scores_all_its_candidates_on_the_same_new_episodes():

@@ -74,6 +74,8 @@ class Settings:
         fresh_episodes: new episodes each generation (else one fixed set throughout).
         diagonal: a diagonal covariance (sep-CMA-ES): linear rather than quadratic cost in the number
             of weights, for controllers beyond a few thousand weights.
+        min_std: a floor under the search's step in every weight (cma's ``minstd``; 0: none), so a
+            noisy ranking cannot contract the search to a point before it finds what it looks for.
         n_workers: processes evaluating the population (None: one per CPU core).
         eval_every: evaluate the distribution's mean every this many generations (and at the end).
         checkpoint_every: save the search state and the mean's model every this many generations.
@@ -86,6 +88,7 @@ class Settings:
     fitness_episodes: int = 8
     fresh_episodes: bool = True
     diagonal: bool = False
+    min_std: float = 0.0
     n_workers: int | None = None
     eval_every: int = 10
     checkpoint_every: int = 10
@@ -99,6 +102,10 @@ class Settings:
             raise RunError(f"cmaes: popsize must be >= 2, got {self.popsize}")
         if self.sigma0 <= 0:
             raise RunError(f"cmaes: sigma0 must be > 0, got {self.sigma0}")
+        if not 0 <= self.min_std < self.sigma0:
+            raise RunError(
+                f"cmaes: min_std must be >= 0 and below sigma0 ({self.sigma0}), got {self.min_std}"
+            )
         if self.n_workers is not None and self.n_workers < 1:
             raise RunError(f"cmaes: n_workers must be >= 1, got {self.n_workers}")
 
@@ -295,6 +302,7 @@ def new_search(x0: np.ndarray, settings: Settings, seed: int) -> cma.CMAEvolutio
         "randn": np.random.RandomState(seed).randn,
         "verbose": -9,
         "CMA_diagonal": settings.diagonal,
+        "minstd": settings.min_std,
         # the budget is ours (generations); cma's own stopping rules (flat fitness...) would end early
         "tolfun": 0,
         "tolflatfitness": math.inf,
