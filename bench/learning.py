@@ -19,6 +19,7 @@
     python bench/learning.py legs_sac            # SAC, 8 envs, one gradient step per 4 env steps
     python bench/learning.py legs_bounded        # the action mean kept in the action range (mlp_bounded)
     python bench/learning.py legs_std_decay      # the noise not learnt: its std falling 0.37 -> 0.15
+    python bench/learning.py legs_push           # the shipped standing baseline trained on with pushes
     python bench/learning.py arm_sensory_lstm_lin  # the recurrent sensory arm, its rate decaying to 0
     python bench/learning.py walk_ppo walk_sac walk_td3_per  # MyoLegsWalk-v0: seed 002's comparison
     python bench/learning.py arm_distill_dagger  # the arm run distilled into a sensory_rnn (DAgger)
@@ -239,6 +240,13 @@ SETTINGS: dict[str, dict] = {
         "evaluate_checkpoints": [2250000],
         "goal": ">= 90% final (3 seeds, none < 80%), 75% checkpoint >= 85%, <= 3M steps",
     },
+    # Robust standing: the shipped standing baseline (a policy that never felt a push: 0% of 100 with
+    # 300 N pushes) trained on, all of it, with 300 N pelvis pushes every 1-3 s (--finetune).
+    "legs_push": {
+        "args": ["--env_kwargs", "push_force=300", "--total_timesteps", "2000000"],
+        "finetune": PRETRAINED_PREFIX + "MyoLegsStand-v0",
+        "goal": ">= 80% stand the full 10 s with push_force=300 (100 episodes)",
+    },
     # Off-policy: SAC on 8 batched envs, one gradient step per 4 env steps (the walking entry's replay
     # buffer and start), the same evaluations and checkpoints as the PPO levers.
     "legs_sac": {
@@ -403,7 +411,8 @@ def run(name: str, quick: bool, results_path: Path, seed: int | None = None, res
         run_dir = earlier[-1]
     args = [*setting["args"], *([] if seed is None else ["--seed", str(seed)]), "--run_dir", str(run_dir)]
     args.append("--no_progress")
-    for source in ("teacher", "transfer"):  # a run that starts from another setting's recorded run
+    # a run that starts from another setting's recorded run
+    for source in ("teacher", "transfer", "finetune"):
         if source in setting and setting[source].startswith(PRETRAINED_PREFIX):  # or a shipped baseline
             args += [f"--{source}", str(baseline_dir(setting[source].removeprefix(PRETRAINED_PREFIX)))]
         elif source in setting:

@@ -114,6 +114,8 @@ class RunConfig:
         teacher: a distillation's teacher run directory.
         transfer: the run this one learns a new task from, training only the actor's weights from
             the rule input (``policies.transfer``), its normalizer frozen.
+        finetune: the run whose final model and normalizer this one starts from, training all of it
+            (the normalizer's statistics go on updating), e.g. on changed env options.
         observation_keys: the observation keys the policy sees (the env's others are dropped): the
             run setting of that name, or a distilled student's (its teacher's, without the
             privileged keys); None: all of them.
@@ -147,6 +149,7 @@ class RunConfig:
     env_config: dict[str, Any] = field(default_factory=dict)
     teacher: str | None = None
     transfer: str | None = None
+    finetune: str | None = None
     observation_keys: tuple[str, ...] | None = None
     final_action_std: float | None = None
     wandb_id: str | None = None

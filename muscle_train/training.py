@@ -132,8 +132,8 @@ def new_run_config(request: RunRequest) -> RunConfig:
     Raises:
         RunError: anything the run could not start with, in one line.
     """
-    if request.transfer is not None:
-        return transfer_run_config(request)
+    if request.transfer is not None or request.finetune is not None:
+        return derived_run_config(request)
     if request.policy is not None:
         check_policy_name(request.policy)
     algo = default_algo(request)
@@ -173,36 +173,54 @@ def new_run_config(request: RunRequest) -> RunConfig:
     return config
 
 
-def transfer_run_config(request: RunRequest) -> RunConfig:
-    """A run that learns a new task from ``request.transfer`` (seed 004's transfer): the source run's
-    settings, algorithm, policy and hyperparameters, its env with ``request.env_kwargs`` over its
-    options (e.g. ``tasks=[Figure8]``, a task it never saw), and ``total_timesteps`` and ``seed`` if
-    given. Only the actor's weights from the rule input train (``policies.transfer``); the critic
-    learns; the normalizer is the source's, frozen.
+# Runs that start from a trained run: what they train of it, and the algorithms they start from.
+DERIVED_RUNS = {
+    "transfer": ("ppo", "recurrent_ppo"),  # the weights from the rule input (and the critic)
+    "finetune": ("ppo", "recurrent_ppo"),  # all of it (SAC, TD3: their replay buffers would start empty)
+}
+
+
+def derived_run_config(request: RunRequest) -> RunConfig:
+    """A run that starts from the trained run ``request.transfer`` or ``request.finetune``: the
+    source run's settings, algorithm, policy and hyperparameters, its env with ``request.env_kwargs``
+    over its options (e.g. ``tasks=[Figure8]``, a task it never saw; ``push_force=300``), and
+    ``total_timesteps``, ``n_envs``, ``vec_env`` and ``seed`` if given; its steps count from 0.
+
+    transfer (seed 004's): only the actor's weights from the rule input train (``policies.transfer``),
+    the critic learns, the normalizer is the source's, frozen. finetune: the whole model trains from
+    the source's final one, and the normalizer's statistics go on from the source's.
 
     Raises:
-        RunError: no run there, one not trained by an SB3 algorithm, or an option the env refuses.
+        RunError: both asked, extra options, no run there, a run of another algorithm, or an
+            option the env refuses.
     """
-    assert request.transfer is not None
+    kinds = [kind for kind in DERIVED_RUNS if getattr(request, kind) is not None]
+    if len(kinds) > 1:
+        raise RunError("--transfer and --finetune each start a run from another; give one")
+    (kind,) = kinds
+    source_dir = getattr(request, kind)
     given = [
         name for name in ("env", "algo", "policy", "teacher", "hyperparams_file") if getattr(request, name)
     ]
     if given:
         dropped = ", ".join("--" + ("hyperparams" if g == "hyperparams_file" else g) for g in given)
-        raise RunError(f"a transfer run takes these from its source run; drop {dropped}")
-    source = rundir.load_config(request.transfer)
-    if source.algo not in ("ppo", "recurrent_ppo"):
-        raise RunError(f"transfer starts from a PPO or RecurrentPPO run; {request.transfer} is {source.algo}")
+        raise RunError(f"a {kind} run takes these from its source run; drop {dropped}")
+    source = rundir.load_config(source_dir)
+    if source.algo not in DERIVED_RUNS[kind]:
+        names = ", ".join(rundir.ALGORITHMS[algo].__name__ for algo in DERIVED_RUNS[kind])
+        raise RunError(f"{kind} starts from a run of {names}; {source_dir} is {source.algo}")
     env_kwargs = {**source.env_kwargs, **request.env_kwargs}
     config = source.replace(
         env_kwargs=env_kwargs,
         env_config=check_env_options(source.env, env_kwargs),
-        transfer=str(request.transfer),
+        **{derived: str(source_dir) if derived == kind else None for derived in DERIVED_RUNS},
         seed=source.seed if request.seed is None else request.seed,
         total_timesteps=request.total_timesteps or source.total_timesteps,
         n_envs=request.n_envs or source.n_envs,
         vec_env=request.vec_env or source.vec_env,
         wandb_id=None,
+        mlflow_run_id=None,
+        study=None,
         command=None,
         resumed=(),
     )

@@ -14,6 +14,7 @@ from pathlib import Path
 import imageio.v2 as imageio
 import numpy as np
 import pytest
+import torch
 import yaml
 from stable_baselines3 import PPO
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -461,6 +462,42 @@ def test_the_exploration_noise_follows_its_schedule_and_is_not_learnt(tmp_path):
     model = rundir.load_model(run_dir / "final_model.zip", venv, config)
     venv.close()
     assert np.exp(model.policy.log_std.detach().numpy()) == pytest.approx(0.1)
+
+
+def test_a_finetune_run_trains_all_of_its_source_on_changed_env_options(tmp_path):
+    """``--finetune RUN``: a new run (steps from 0) on the source's env with the given options over
+    its own, starting from the source's final model, all of whose weights train, and from its
+    normalizer, whose statistics go on counting."""
+    source_dir, finetune_dir = tmp_path / "source", tmp_path / "finetune"
+    hyperparams = tiny_hyperparams(tmp_path, eval_freq=0)
+    result = run(*train_args(source_dir, hyperparams, "--env_kwargs", "effort_weight=0.1", steps=512))
+    assert result.returncode == 0, result.stderr
+    source_model = source_dir / rundir.MODEL_FILE
+    marked = PPO.load(source_model, device="cpu")
+    with torch.no_grad():  # a mark far from any initialisation, to find in the finetuned model
+        marked.policy.action_net.bias += 2.0
+    marked.save(source_model)
+    result = run(
+        "train_sb3.py", "--finetune", str(source_dir), "--env_kwargs", "effort_weight=1",
+        "--total_timesteps", "512", "--run_dir", str(finetune_dir), "--no_progress",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    config = rundir.load_config(finetune_dir)
+    assert config.finetune == str(source_dir) and config.transfer is None
+    assert config.env_kwargs == {"effort_weight": 1}
+    before, after = (PPO.load(d / rundir.MODEL_FILE, device="cpu") for d in (source_dir, finetune_dir))
+    assert after.num_timesteps == 512
+    start, learned = dict(before.policy.named_parameters()), dict(after.policy.named_parameters())
+    assert (learned["action_net.bias"] - start["action_net.bias"]).abs().max() < 0.1
+    frozen = [name for name, value in start.items() if torch.equal(value, learned[name])]
+    assert not frozen, f"{frozen} did not train"
+    counts = [
+        json.loads((d / "vec_normalize.json").read_text())["ret_rms"]["count"]
+        for d in (source_dir, finetune_dir)
+    ]
+    assert counts[1] == pytest.approx(counts[0] + 512, abs=1)
+    both = run("train_sb3.py", "--finetune", str(source_dir), "--transfer", str(source_dir))
+    assert both.returncode == 2 and "give one" in both.stderr, both.stderr
 
 
 def test_observation_keys_of_a_flat_observation_are_refused():

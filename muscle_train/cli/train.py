@@ -58,6 +58,7 @@ RESUME_FIXED = (
     "hyperparams",
     "teacher",
     "transfer",
+    "finetune",
 )
 
 
@@ -86,6 +87,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="RUN_DIR",
         help="learn a new task from a PPO/RecurrentPPO run (seed 004): only the actor's weights from the "
         "rule input train, the normalizer frozen; --env_kwargs change its env (e.g. tasks=[Figure8])",
+    )
+    parser.add_argument(
+        "--finetune",
+        type=Path,
+        default=None,
+        metavar="RUN_DIR",
+        help="a new run that continues training a PPO/RecurrentPPO run's final model and normalizer, all "
+        "of it; --env_kwargs change its env (e.g. push_force=300)",
     )
     parser.add_argument(
         "--policy", choices=sorted(POLICIES), default=None, help="policy (default per env and algo)"
@@ -252,6 +261,7 @@ def request_of(args: argparse.Namespace) -> RunRequest:
         hyperparams_file=args.hyperparams,
         teacher=args.teacher,
         transfer=args.transfer,
+        finetune=args.finetune,
     )
 
 

@@ -30,6 +30,7 @@ class RunRequest:
         hyperparams: keys overriding both (an Optuna trial's sampled settings).
         teacher: a distillation's teacher run directory.
         transfer: a run to learn a new task from through the rule input (see ``training``).
+        finetune: a run to continue training, all of it, as a new run (see ``training``).
     """
 
     env: str | None = None
@@ -44,6 +45,7 @@ class RunRequest:
     hyperparams: dict[str, Any] = dataclasses.field(default_factory=dict)
     teacher: Path | None = None
     transfer: Path | None = None
+    finetune: Path | None = None
 
     def replace(self, **changes: Any) -> RunRequest:
         return dataclasses.replace(self, **changes)

@@ -124,8 +124,8 @@ class SB3Trainer(Trainer):
             if config.transfer is not None:
                 freeze_for_transfer(model)
             print(f"resuming {run_dir} from {checkpoint.name} ({model.num_timesteps:,} steps)")
-        elif config.transfer is not None:
-            model, venv = transfer_model(config, venv, run_dir, session)
+        elif config.transfer is not None or config.finetune is not None:
+            model, venv = derived_model(config, venv, run_dir, session)
         else:
             model = new_model(config, spec, venv, run_dir, session.device)
         return learn(
@@ -191,25 +191,29 @@ def new_model(config: RunConfig, spec: PolicySpec, venv: VecEnv, run_dir: Path, 
     return model
 
 
-def transfer_model(
+def derived_model(
     config: RunConfig, venv: VecEnv, run_dir: Path, session: Session
 ) -> tuple[BaseAlgorithm, VecEnv]:
-    """The final model of the run ``config.transfer``, its actor frozen but for the weights from the
-    rule input (``policies.transfer``), on ``venv`` normalized with that run's statistics, frozen."""
-    assert config.transfer is not None
-    source_dir = Path(config.transfer)
+    """The final model of the run ``config.transfer`` or ``config.finetune`` on ``venv`` normalized with
+    that run's statistics: for a transfer, its actor frozen but for the weights from the rule input
+    (``policies.transfer``) and the statistics frozen; for a finetune, all of it training."""
+    source_dir = Path(config.transfer or config.finetune or "")
     source = rundir.load_config(source_dir)
     model_path, normalizer_path = rundir.run_files(source_dir, "final", source)
+    frozen = config.transfer is not None
     if isinstance(venv, VecNormalize) and normalizer_path is not None:
-        venv = rundir.load_normalizer(normalizer_path, venv.venv, training=False, trust=session.trust)
+        venv = rundir.load_normalizer(normalizer_path, venv.venv, training=not frozen, trust=session.trust)
     model = rundir.load_model(model_path, venv, source, session.trust, session.device, for_training=True)
     model.tensorboard_log = str(run_dir / rundir.TENSORBOARD_DIR)
     model.num_timesteps = 0  # a new run: its steps count from 0
-    weights = freeze_for_transfer(model)
-    print(
-        f"transfer from {source_dir}: training {weights} weights from the rule input and the critic; "
-        "the rest of the actor and the normalizer are frozen"
-    )
+    if frozen:
+        weights = freeze_for_transfer(model)
+        print(
+            f"transfer from {source_dir}: training {weights} weights from the rule input and the critic; "
+            "the rest of the actor and the normalizer are frozen"
+        )
+    else:
+        print(f"finetuning {source_dir}'s final model ({config.env} {config.env_kwargs or ''})")
     return model, venv
 
 
