@@ -30,7 +30,7 @@
     python bench/learning.py arm_distill_small   # the arm baseline distilled into that same controller
     python bench/learning.py arm_cmaes_sep       # sep-CMA-ES (diagonal), 16 fitness episodes
     python bench/learning.py arm_cmaes_pop       # the same, 108 candidates x 4 episodes
-    python bench/learning.py arm_cmaes_floor     # arm_cmaes_sep with a floor under its step (min_std)
+    python bench/learning.py arm_cmaes_floor     # arm_cmaes_sep with a floor under its step, 900 generations
     python bench/learning.py arm_rppo_small      # RecurrentPPO on that same controller
     python bench/learning.py multitask_teacher   # PPO-MLP on MuscleArmMultiTask-v0 with the privileged keys
     python bench/learning.py multitask_distill   # that teacher distilled into a GRU on seed 004's inputs
@@ -350,7 +350,8 @@ SETTINGS: dict[str, dict] = {
         "goal": ">= 80% on 100 held-out episodes in <= 60 min (both cores)",
     },
     # ... and a floor under the step (sep's sigma fell from 0.1 to 0.005 by generation 215, faster than
-    # its fitness rose), for the 60 minutes of the goal (~3.6 s a generation with both cores: ~900).
+    # its fitness rose), and 3x sep's 300 generations: the 60 minutes of the goal (~3.6 s a generation
+    # with both cores: ~900).
     "arm_cmaes_floor": {
         "args": ["--algo", "cmaes"],
         "hyperparams": {"diagonal": True, "fitness_episodes": 16, "min_std": 0.02, "generations": 900},
@@ -429,6 +430,8 @@ def run(name: str, quick: bool, results_path: Path, seed: int | None = None, res
             hyperparams["policy_kwargs"] = policy_kwargs
         if kind == "sb3":
             args += ["--total_timesteps", "2048", "--n_envs", "2"]
+    if any(source in setting for source in ("transfer", "finetune")):
+        hyperparams = {}  # (a run derived from another takes its hyperparameters; --quick: only fewer steps)
     if hyperparams:
         file = run_dir.parent / f"{name}{'_quick' if quick else ''}_hyperparams.yml"
         file.parent.mkdir(parents=True, exist_ok=True)

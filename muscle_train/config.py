@@ -47,6 +47,9 @@ OPTIONAL_RUN_SETTINGS = ("initial_action", "observation_keys", "final_action_std
 # the middle of the range, excitation 0.5); "holding": the env's holding excitation
 # (MuscleEnv.holding_excitation), a posture the body keeps for a while open loop.
 INITIAL_ACTIONS = (None, "holding")
+# Runs that start from a trained run (RunConfig.derived_from): a transfer trains the actor's weights
+# from the rule input (and the critic), its normalizer frozen; a finetune trains all of it.
+DERIVED_RUNS = ("transfer", "finetune")
 
 
 class RunError(Exception):
@@ -161,6 +164,15 @@ class RunConfig:
 
     def replace(self, **changes: Any) -> RunConfig:
         return dataclasses.replace(self, **changes)
+
+    @property
+    def derived_from(self) -> tuple[str, Path] | None:
+        """("transfer" or "finetune", the source run's directory) for a run that started from
+        another; None for one of its own."""
+        for kind in DERIVED_RUNS:
+            if getattr(self, kind) is not None:
+                return kind, Path(getattr(self, kind))
+        return None
 
     def to_dict(self) -> dict[str, Any]:
         """config.yml's mapping: unset optional settings are left out, tuples become lists."""

@@ -21,6 +21,7 @@ import torch
 
 from muscle_train import rundir
 from muscle_train.config import (
+    DERIVED_RUNS,
     INITIAL_ACTIONS,
     OPTIONAL_RUN_SETTINGS,
     POLICY_ACTION_RANGE,
@@ -173,11 +174,9 @@ def new_run_config(request: RunRequest) -> RunConfig:
     return config
 
 
-# Runs that start from a trained run: what they train of it, and the algorithms they start from.
-DERIVED_RUNS = {
-    "transfer": ("ppo", "recurrent_ppo"),  # the weights from the rule input (and the critic)
-    "finetune": ("ppo", "recurrent_ppo"),  # all of it (SAC, TD3: their replay buffers would start empty)
-}
+# The algorithms whose runs a transfer or finetune starts from (SAC's and TD3's replay buffers would
+# start empty).
+DERIVED_FROM = ("ppo", "recurrent_ppo")
 
 
 def derived_run_config(request: RunRequest) -> RunConfig:
@@ -199,16 +198,17 @@ def derived_run_config(request: RunRequest) -> RunConfig:
         raise RunError("--transfer and --finetune each start a run from another; give one")
     (kind,) = kinds
     source_dir = getattr(request, kind)
-    given = [
-        name for name in ("env", "algo", "policy", "teacher", "hyperparams_file") if getattr(request, name)
-    ]
+    given = [name for name in ("env", "algo", "policy", "teacher") if getattr(request, name)]
+    if request.hyperparams_file or request.hyperparams:  # (a study's sampled ones too)
+        given.append("hyperparams")
     if given:
-        dropped = ", ".join("--" + ("hyperparams" if g == "hyperparams_file" else g) for g in given)
-        raise RunError(f"a {kind} run takes these from its source run; drop {dropped}")
+        raise RunError(
+            f"a {kind} run takes these from its source run; drop {', '.join('--' + g for g in given)}"
+        )
     source = rundir.load_config(source_dir)
-    if source.algo not in DERIVED_RUNS[kind]:
-        names = ", ".join(rundir.ALGORITHMS[algo].__name__ for algo in DERIVED_RUNS[kind])
-        raise RunError(f"{kind} starts from a run of {names}; {source_dir} is {source.algo}")
+    if source.algo not in DERIVED_FROM:
+        names = " or ".join(rundir.ALGORITHMS[algo].__name__ for algo in DERIVED_FROM)
+        raise RunError(f"a {kind} starts from a {names} run; {source_dir} is a {source.algo} run")
     env_kwargs = {**source.env_kwargs, **request.env_kwargs}
     config = source.replace(
         env_kwargs=env_kwargs,

@@ -496,8 +496,62 @@ def test_a_finetune_run_trains_all_of_its_source_on_changed_env_options(tmp_path
         for d in (source_dir, finetune_dir)
     ]
     assert counts[1] == pytest.approx(counts[0] + 512, abs=1)
+    reseeded = finetune_dir.with_name("reseeded")  # --seed is this run's, not the source's
+    result = run(
+        "train_sb3.py", "--finetune", str(source_dir), "--env_kwargs", "effort_weight=1", "--seed", "1",
+        "--total_timesteps", "512", "--run_dir", str(reseeded), "--no_progress",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    other = PPO.load(reseeded / rundir.MODEL_FILE, device="cpu")
+    assert not torch.equal(other.policy.action_net.bias, after.policy.action_net.bias)
     both = run("train_sb3.py", "--finetune", str(source_dir), "--transfer", str(source_dir))
     assert both.returncode == 2 and "give one" in both.stderr, both.stderr
+
+
+def test_a_derived_run_takes_its_sources_settings_but_not_its_identity(tmp_path):
+    """A finetune (or transfer) config: the source's settings with the new env options, seed and
+    budget; not the source's own source, study, tracking ids or command. What it takes from the
+    source (env, algorithm, policy, hyperparameters, a study's sampled ones too) cannot be given."""
+    source = mt_config.RunConfig(
+        env="MuscleArmReach-v0",
+        algo="ppo",
+        policy="mlp",
+        env_kwargs={"vision": False},
+        n_envs=4,
+        vec_env="dummy",
+        total_timesteps=1000,
+        normalize={"norm_obs": True},
+        eval_freq=0,
+        checkpoint_freq=0,
+        keep_checkpoints=1,
+        hyperparams={"n_steps": 64},
+        transfer="elsewhere",
+        wandb_id="w",
+        mlflow_run_id="m",
+        study={"name": "s", "trial": 3},
+        command="train_sb3.py ...",
+    )
+    (tmp_path / "config.yml").write_text(yaml.safe_dump(source.to_dict()))
+    request = training.RunRequest(
+        finetune=tmp_path, env_kwargs={"effort_weight": 1}, seed=5, total_timesteps=99
+    )
+    config = training.new_run_config(request)
+    assert config.derived_from == ("finetune", tmp_path) and config.transfer is None
+    assert config.env_kwargs == {"vision": False, "effort_weight": 1} and config.hyperparams == {
+        "n_steps": 64
+    }
+    assert (config.seed, config.total_timesteps, config.n_envs) == (5, 99, 4)
+    assert (config.wandb_id, config.mlflow_run_id, config.study, config.command) == (None,) * 4
+    for changes, message in [
+        ({"env": "MyoLegsStand-v0"}, "drop --env"),
+        ({"hyperparams": {"learning_rate": 1e-4}}, "drop --hyperparams"),
+        ({"transfer": tmp_path}, "give one"),
+    ]:
+        with pytest.raises(mt_config.RunError, match=message):
+            training.new_run_config(request.replace(**changes))
+    (tmp_path / "config.yml").write_text(yaml.safe_dump(source.replace(algo="sac").to_dict()))
+    with pytest.raises(mt_config.RunError, match="a finetune starts from a PPO or RecurrentPPO run"):
+        training.new_run_config(request)
 
 
 def test_observation_keys_of_a_flat_observation_are_refused():

@@ -9,6 +9,7 @@ of a trained teacher into a recurrent student, or CMA-ES.
     muscle-train --resume logs/MuscleArmReach-v0/ppo_0_20261121-093000
     muscle-train --algo distill --teacher logs/MuscleArmReach-v0/ppo_0_20261121-093000
     muscle-train --algo cmaes --policy sensory_rnn
+    muscle-train --finetune RUN_DIR --env_kwargs push_force=300   # train on, with pushes
     muscle-train --optimize --n_trials 20                 # an Optuna study of PPO on the arm
     muscle-train --optimize --n_trials 40 --storage postgresql://user@db-host/studies   # one worker
                                                           # per machine running the same command
@@ -93,8 +94,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=Path,
         default=None,
         metavar="RUN_DIR",
-        help="a new run that continues training a PPO/RecurrentPPO run's final model and normalizer, all "
-        "of it; --env_kwargs change its env (e.g. push_force=300)",
+        help="a new run that trains on a PPO/RecurrentPPO run's final model and normalizer, all of it; "
+        "--env_kwargs change its env (e.g. push_force=300); its env, algo, policy and hyperparameters are "
+        "the source's",
     )
     parser.add_argument(
         "--policy", choices=sorted(POLICIES), default=None, help="policy (default per env and algo)"

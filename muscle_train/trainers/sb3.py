@@ -101,11 +101,11 @@ class SB3Trainer(Trainer):
         checkpoint = resumable_checkpoint(run_dir, config, session.trust)[0] if session.resume else None
         venv, eval_env = build_envs(config, run_dir, spec)
         if checkpoint is not None:
-            if isinstance(venv, VecNormalize):  # (a transfer run's stays frozen)
+            if isinstance(venv, VecNormalize):
                 venv = rundir.load_normalizer(
                     checkpoint / rundir.CHECKPOINT_NORMALIZER,
                     venv.venv,
-                    training=config.transfer is None,
+                    training=not is_transfer(config),
                     trust=session.trust,
                 )
             model = rundir.load_model(
@@ -121,10 +121,10 @@ class SB3Trainer(Trainer):
                 print(
                     f"restored the replay buffer ({model.replay_buffer.size() * model.n_envs:,} transitions)"
                 )
-            if config.transfer is not None:
+            if is_transfer(config):
                 freeze_for_transfer(model)
             print(f"resuming {run_dir} from {checkpoint.name} ({model.num_timesteps:,} steps)")
-        elif config.transfer is not None or config.finetune is not None:
+        elif config.derived_from is not None:
             model, venv = derived_model(config, venv, run_dir, session)
         else:
             model = new_model(config, spec, venv, run_dir, session.device)
@@ -191,29 +191,41 @@ def new_model(config: RunConfig, spec: PolicySpec, venv: VecEnv, run_dir: Path, 
     return model
 
 
+def is_transfer(config: RunConfig) -> bool:
+    """A transfer run (``config.derived_from``) keeps its source's normalizer and, but for the weights
+    from the rule input, its actor frozen."""
+    return config.derived_from is not None and config.derived_from[0] == "transfer"
+
+
 def derived_model(
     config: RunConfig, venv: VecEnv, run_dir: Path, session: Session
 ) -> tuple[BaseAlgorithm, VecEnv]:
-    """The final model of the run ``config.transfer`` or ``config.finetune`` on ``venv`` normalized with
-    that run's statistics: for a transfer, its actor frozen but for the weights from the rule input
-    (``policies.transfer``) and the statistics frozen; for a finetune, all of it training."""
-    source_dir = Path(config.transfer or config.finetune or "")
+    """The final model of the run ``config.derived_from`` on ``venv``, normalized with that run's
+    statistics, seeded with this run's seed: for a transfer, its actor frozen but for the weights
+    from the rule input (``policies.transfer``) and the statistics frozen; for a finetune, all of it
+    training."""
+    assert config.derived_from is not None
+    _, source_dir = config.derived_from
     source = rundir.load_config(source_dir)
     model_path, normalizer_path = rundir.run_files(source_dir, "final", source)
-    frozen = config.transfer is not None
     if isinstance(venv, VecNormalize) and normalizer_path is not None:
-        venv = rundir.load_normalizer(normalizer_path, venv.venv, training=not frozen, trust=session.trust)
+        venv = rundir.load_normalizer(
+            normalizer_path, venv.venv, training=not is_transfer(config), trust=session.trust
+        )
     model = rundir.load_model(model_path, venv, source, session.trust, session.device, for_training=True)
     model.tensorboard_log = str(run_dir / rundir.TENSORBOARD_DIR)
     model.num_timesteps = 0  # a new run: its steps count from 0
-    if frozen:
+    model.seed = config.seed  # (the loaded model has its source's, and learn() seeds the envs with it)
+    model.set_random_seed(config.seed)
+    if is_transfer(config):
         weights = freeze_for_transfer(model)
         print(
             f"transfer from {source_dir}: training {weights} weights from the rule input and the critic; "
             "the rest of the actor and the normalizer are frozen"
         )
     else:
-        print(f"finetuning {source_dir}'s final model ({config.env} {config.env_kwargs or ''})")
+        options = " ".join(f"{key}={value}" for key, value in config.env_kwargs.items())
+        print(f"finetuning {source_dir}'s final model on {config.env}{' ' + options if options else ''}")
     return model, venv
 
 
