@@ -19,6 +19,7 @@
     python bench/learning.py legs_sac            # SAC, 8 envs, one gradient step per 4 env steps
     python bench/learning.py legs_bounded        # the action mean kept in the action range (mlp_bounded)
     python bench/learning.py legs_std_decay      # the noise not learnt: its std falling 0.37 -> 0.15
+    python bench/learning.py legs_std_decay_lin  # ... and the learning rate decaying to 0
     python bench/learning.py legs_push           # the shipped standing baseline trained on with pushes
     python bench/learning.py arm_sensory_lstm_lin  # the recurrent sensory arm, its rate decaying to 0
     python bench/learning.py walk_ppo walk_sac walk_td3_per  # MyoLegsWalk-v0: seed 002's comparison
@@ -237,6 +238,15 @@ SETTINGS: dict[str, dict] = {
     "legs_std_decay": {
         "args": ["--env", "MyoLegsStand-v0"],
         "hyperparams": {**LEGS_CHECKPOINTS, "final_action_std": 0.15},
+        "evaluate_checkpoints": [2250000],
+        "goal": ">= 90% final (3 seeds, none < 80%), 75% checkpoint >= 85%, <= 3M steps",
+    },
+    # ... and the learning rate decaying to 0 (legs_std_decay peaked at 2.5M steps, 81% of 100, then
+    # fell to 20% as its updates grew: approx. KL 144 nats at 2.3M, 8.5e4 in the last; a step of the
+    # mean costs KL in proportion to 1/std^2, so the rate falls as the std does).
+    "legs_std_decay_lin": {
+        "args": ["--env", "MyoLegsStand-v0"],
+        "hyperparams": {**LEGS_CHECKPOINTS, "final_action_std": 0.15, "learning_rate": "lin_3.0e-4"},
         "evaluate_checkpoints": [2250000],
         "goal": ">= 90% final (3 seeds, none < 80%), 75% checkpoint >= 85%, <= 3M steps",
     },
