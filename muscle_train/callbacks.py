@@ -102,10 +102,10 @@ class EpisodeMetricsCallback(BaseCallback):
 
 class ActionStdSchedule(BaseCallback):
     """PPO's exploration noise on a schedule instead of learnt: the Gaussian policy's ``log_std``
-    stops training and falls linearly from the policy's ``log_std_init`` to ``log(final)`` at
-    ``total_timesteps`` (set before each rollout, and at the end), so the noise ends small and the
-    action mean, what a deterministic evaluation runs, is the policy that was trained. Follows the
-    step counter, so a resumed run continues the schedule."""
+    stops training and moves linearly from the policy's ``log_std_init`` to ``log(final)`` at
+    ``total_timesteps`` (set before each rollout, and at the end), so that a small final std leaves
+    the action mean, what a deterministic evaluation runs, close to the policy that was trained.
+    Follows the step counter, so a resumed run continues the schedule."""
 
     def __init__(self, final: float, total_timesteps: int):
         super().__init__()

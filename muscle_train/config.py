@@ -122,7 +122,7 @@ class RunConfig:
         observation_keys: the observation keys the policy sees (the env's others are dropped): the
             run setting of that name, or a distilled student's (its teacher's, without the
             privileged keys); None: all of them.
-        final_action_std: PPO's exploration noise no longer learnt but falling log-linearly from the
+        final_action_std: PPO's exploration noise no longer learnt but moving log-linearly from the
             policy's ``log_std_init`` to this std (of the policy's [-1, 1] range) at
             ``total_timesteps`` (``muscle_train.callbacks.ActionStdSchedule``); None: learnt.
         wandb_id: the W&B run id, so a resumed run logs to the same W&B run.

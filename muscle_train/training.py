@@ -133,7 +133,7 @@ def new_run_config(request: RunRequest) -> RunConfig:
     Raises:
         RunError: anything the run could not start with, in one line.
     """
-    if request.transfer is not None or request.finetune is not None:
+    if any(getattr(request, kind) is not None for kind in DERIVED_RUNS):
         return derived_run_config(request)
     if request.policy is not None:
         check_policy_name(request.policy)
