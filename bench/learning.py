@@ -91,6 +91,21 @@ SMALL_CONTROLLER = {
     "features_extractor_kwargs": {"place_cells": [4, 4]},
 }
 LEGS_CHECKPOINTS = {"checkpoint_freq": 750000, "keep_checkpoints": 4}
+LEGS_GOAL = ">= 90% final (3 seeds, none < 80%), 75% checkpoint >= 85%, <= 3M steps"
+
+
+def legs_lever(hyperparams: dict, *args: str, goal: str = LEGS_GOAL) -> dict:
+    """A setting of issue 18's legs levers: the standing defaults with ``hyperparams`` (and ``args``),
+    checkpoints every 750k steps, all kept, so that the one at 75% of training (2.25M) is evaluated
+    on 100 episodes too (no collapse after the peak)."""
+    return {
+        "args": ["--env", "MyoLegsStand-v0", *args],
+        "hyperparams": {**LEGS_CHECKPOINTS, **hyperparams},
+        "evaluate_checkpoints": [2250000],
+        "goal": goal,
+    }
+
+
 SETTINGS: dict[str, dict] = {
     "arm": {"args": ["--env", "MuscleArmReach-v0"], "goal": "success >= 95% in <= 10 min"},
     "arm_effort1": {  # the human-like setting (README, The arm); its kinematics: bench/analysis.py
@@ -111,107 +126,48 @@ SETTINGS: dict[str, dict] = {
         "goal": "final model >= 95% (3 seeds) in <= 30 min",
     },
     "legs": {"args": ["--env", "MyoLegsStand-v0"], "goal": ">= 80% stand 1000 steps after <= 3M steps"},
-    # The levers of issue 18, each over the defaults; checkpoints every 750k steps, all kept, so the
-    # one at 75% of training (2.25M) is evaluated on 100 episodes too (no collapse after the peak).
-    "legs_holding": {
-        "args": ["--env", "MyoLegsStand-v0"],
-        "hyperparams": {**LEGS_CHECKPOINTS, "initial_action": "holding"},
-        "evaluate_checkpoints": [2250000],
-        "goal": ">= 90% final (3 seeds, none < 80%), 75% checkpoint >= 85%, <= 3M steps",
-    },
-    "legs_holding_lin": {
-        "args": ["--env", "MyoLegsStand-v0"],
-        "hyperparams": {**LEGS_CHECKPOINTS, "initial_action": "holding", "learning_rate": "lin_3.0e-4"},
-        "evaluate_checkpoints": [2250000],
-        "goal": ">= 90% final (3 seeds, none < 80%), 75% checkpoint >= 85%, <= 3M steps",
-    },
-    "legs_lin": {  # the defaults (the action mean in the middle: co-contraction), the rate decaying
-        "args": ["--env", "MyoLegsStand-v0"],
-        "hyperparams": {**LEGS_CHECKPOINTS, "learning_rate": "lin_3.0e-4"},
-        "evaluate_checkpoints": [2250000],
-        "goal": ">= 90% final (3 seeds, none < 80%), 75% checkpoint >= 85%, <= 3M steps",
-    },
-    "legs_holding_kl": {  # ... and PPO's epochs stopped once the policy moved 1.5 x 0.05 nats away
-        "args": ["--env", "MyoLegsStand-v0"],
-        "hyperparams": {
-            **LEGS_CHECKPOINTS,
-            "initial_action": "holding",
-            "learning_rate": "lin_3.0e-4",
-            "target_kl": 0.05,
-        },
-        "evaluate_checkpoints": [2250000],
-        "goal": ">= 90% final (3 seeds, none < 80%), 75% checkpoint >= 85%, <= 3M steps",
-    },
-    "legs_fast": {  # twice the envs (one batch on native threads), 4x fewer gradient steps per sample
-        "args": ["--env", "MyoLegsStand-v0"],
-        "hyperparams": {
-            **LEGS_CHECKPOINTS,
-            "n_envs": 16,
-            "batch_size": 2048,
-            "n_epochs": 5,
-            "learning_rate": "lin_3.0e-4",
-        },
-        "evaluate_checkpoints": [2250000],
-        "goal": ">= 90% final (3 seeds, none < 80%), 75% checkpoint >= 85%, <= 3M steps, wall clock halved",
-    },
-    "legs_std2": {  # smaller exploration noise: std e^-2 = 0.14 of the range (defaults: e^-1 = 0.37)
-        "args": ["--env", "MyoLegsStand-v0"],
-        "hyperparams": {
-            **LEGS_CHECKPOINTS,
-            "learning_rate": "lin_3.0e-4",
-            "policy_kwargs": {"net_arch": [256, 256], "log_std_init": -2.0},
-        },
-        "evaluate_checkpoints": [2250000],
-        "goal": ">= 90% final (3 seeds, none < 80%), 75% checkpoint >= 85%, <= 3M steps",
-    },
+    # The levers of issue 18, each over the defaults (legs_lever).
+    "legs_holding": legs_lever({"initial_action": "holding"}),
+    "legs_holding_lin": legs_lever({"initial_action": "holding", "learning_rate": "lin_3.0e-4"}),
+    # the defaults (the action mean in the middle: co-contraction), the rate decaying
+    "legs_lin": legs_lever({"learning_rate": "lin_3.0e-4"}),
+    # ... and PPO's epochs stopped once the policy moved 1.5 x 0.05 nats away
+    "legs_holding_kl": legs_lever(
+        {"initial_action": "holding", "learning_rate": "lin_3.0e-4", "target_kl": 0.05}
+    ),
+    # twice the envs (one batch on native threads), 4x fewer gradient steps per sample
+    "legs_fast": legs_lever(
+        {"n_envs": 16, "batch_size": 2048, "n_epochs": 5, "learning_rate": "lin_3.0e-4"},
+        goal=f"{LEGS_GOAL}, wall clock halved",
+    ),
+    # smaller exploration noise: std e^-2 = 0.14 of the range (defaults: e^-1 = 0.37)
+    "legs_std2": legs_lever(
+        {"learning_rate": "lin_3.0e-4", "policy_kwargs": {"net_arch": [256, 256], "log_std_init": -2.0}}
+    ),
     # More gradient steps per sample (legs_fast, 4x fewer, learnt far slower). The defaults take 40
     # minibatch steps per 4,096 samples; legs_mb256 4x (minibatches of 256); legs_seed003 16x (seed
     # 003's update: 2,048 steps per env, minibatches of 64, 10 epochs: 2,560 per 16,384 samples).
-    "legs_mb256": {
-        "args": ["--env", "MyoLegsStand-v0"],
-        "hyperparams": {**LEGS_CHECKPOINTS, "batch_size": 256},
-        "evaluate_checkpoints": [2250000],
-        "goal": ">= 90% final (3 seeds, none < 80%), 75% checkpoint >= 85%, <= 3M steps",
-    },
-    "legs_seed003": {
-        "args": ["--env", "MyoLegsStand-v0"],
-        "hyperparams": {**LEGS_CHECKPOINTS, "n_steps": 2048, "batch_size": 64},
-        "evaluate_checkpoints": [2250000],
-        "goal": ">= 90% final (3 seeds, none < 80%), 75% checkpoint >= 85%, <= 3M steps",
-    },
-    "legs_seed003_adv": {  # seed 003's "advanced" command: 16 envs, minibatches of 128, rate 1e-4
-        "args": ["--env", "MyoLegsStand-v0"],
-        "hyperparams": {
-            **LEGS_CHECKPOINTS,
-            "n_envs": 16,
-            "n_steps": 2048,
-            "batch_size": 128,
-            "learning_rate": 1.0e-4,
-        },
-        "evaluate_checkpoints": [2250000],
-        "goal": ">= 90% final (3 seeds, none < 80%), 75% checkpoint >= 85%, <= 3M steps",
-    },
+    "legs_mb256": legs_lever({"batch_size": 256}),
+    "legs_seed003": legs_lever({"n_steps": 2048, "batch_size": 64}),
+    # seed 003's "advanced" command: 16 envs, minibatches of 128, rate 1e-4
+    "legs_seed003_adv": legs_lever(
+        {"n_envs": 16, "n_steps": 2048, "batch_size": 128, "learning_rate": 1.0e-4}
+    ),
     # State-dependent exploration (gSDE, Raffin et al. 2021): noise that is a function of the policy's
     # last hidden layer, drawn anew every 4 steps, so muscles' perturbations are correlated and
     # smooth in time. log_std_init -3.25 gives the defaults' initial action std (~0.37 of the policy's
     # [-1, 1]) with 256 tanh features.
-    "legs_sde": {
-        "args": ["--env", "MyoLegsStand-v0"],
-        "hyperparams": {
-            **LEGS_CHECKPOINTS,
+    "legs_sde": legs_lever(
+        {
             "use_sde": True,
             "sde_sample_freq": 4,
             "policy_kwargs": {"net_arch": [256, 256], "log_std_init": -3.25},
-        },
-        "evaluate_checkpoints": [2250000],
-        "goal": ">= 90% final (3 seeds, none < 80%), 75% checkpoint >= 85%, <= 3M steps",
-    },
+        }
+    ),
     # Seed 003's observation (joints, pelvis, feet, activations: 123 numbers) instead of the full 363:
     # without the muscles' lengths, velocities and forces, which the joints' state mostly determines.
-    "legs_obs": {
-        "args": ["--env", "MyoLegsStand-v0"],
-        "hyperparams": {
-            **LEGS_CHECKPOINTS,
+    "legs_obs": legs_lever(
+        {
             "observation_keys": [
                 "joint_position",
                 "joint_velocity",
@@ -220,36 +176,19 @@ SETTINGS: dict[str, dict] = {
                 "foot_contact",
                 "muscle_activation",
             ],
-        },
-        "evaluate_checkpoints": [2250000],
-        "goal": ">= 90% final (3 seeds, none < 80%), 75% checkpoint >= 85%, <= 3M steps",
-    },
+        }
+    ),
     # The action mean kept inside the action range (tanh): a saturated muscle's mean cannot drift
     # (policies.BoundedMeanPolicy); everything else as the defaults.
-    "legs_bounded": {
-        "args": ["--env", "MyoLegsStand-v0", "--policy", "mlp_bounded"],
-        "hyperparams": LEGS_CHECKPOINTS,
-        "evaluate_checkpoints": [2250000],
-        "goal": ">= 90% final (3 seeds, none < 80%), 75% checkpoint >= 85%, <= 3M steps",
-    },
+    "legs_bounded": legs_lever({}, "--policy", "mlp_bounded"),
     # The noise on a schedule (final_action_std): its std no longer learnt but falling log-linearly
     # from the defaults' e^-1 = 0.37 to 0.15 at 3M steps, so what trains at the end is nearly the
     # mean, the deterministic policy (legs_bounded stood on its noise: 70% sampled, 0% deterministic).
-    "legs_std_decay": {
-        "args": ["--env", "MyoLegsStand-v0"],
-        "hyperparams": {**LEGS_CHECKPOINTS, "final_action_std": 0.15},
-        "evaluate_checkpoints": [2250000],
-        "goal": ">= 90% final (3 seeds, none < 80%), 75% checkpoint >= 85%, <= 3M steps",
-    },
+    "legs_std_decay": legs_lever({"final_action_std": 0.15}),
     # ... and the learning rate decaying to 0 (legs_std_decay peaked at 2.5M steps, 81% of 100, then
     # fell to 20% as its updates grew: approx. KL 144 nats at 2.3M, 8.5e4 in the last; a step of the
     # mean costs KL in proportion to 1/std^2, so the rate falls as the std does).
-    "legs_std_decay_lin": {
-        "args": ["--env", "MyoLegsStand-v0"],
-        "hyperparams": {**LEGS_CHECKPOINTS, "final_action_std": 0.15, "learning_rate": "lin_3.0e-4"},
-        "evaluate_checkpoints": [2250000],
-        "goal": ">= 90% final (3 seeds, none < 80%), 75% checkpoint >= 85%, <= 3M steps",
-    },
+    "legs_std_decay_lin": legs_lever({"final_action_std": 0.15, "learning_rate": "lin_3.0e-4"}),
     # Robust standing: the shipped standing baseline (a policy that never felt a push: 0% of 100 with
     # 300 N pushes) trained on, all of it, with 300 N pelvis pushes every 1-3 s (--finetune).
     "legs_push": {
@@ -259,10 +198,8 @@ SETTINGS: dict[str, dict] = {
     },
     # Off-policy: SAC on 8 batched envs, one gradient step per 4 env steps (the walking entry's replay
     # buffer and start), the same evaluations and checkpoints as the PPO levers.
-    "legs_sac": {
-        "args": ["--env", "MyoLegsStand-v0", "--algo", "sac", "--total_timesteps", "3000000"],
-        "hyperparams": {
-            **LEGS_CHECKPOINTS,
+    "legs_sac": legs_lever(
+        {
             "keep_checkpoints": 2,  # each keeps the replay buffer (~1.7 GB); 2.25M and 3M stay
             "n_envs": 8,
             "vec_env": "batched",
@@ -271,9 +208,11 @@ SETTINGS: dict[str, dict] = {
             "eval_freq": 250000,
             "n_eval_episodes": 10,
         },
-        "evaluate_checkpoints": [2250000],
-        "goal": ">= 90% final (3 seeds, none < 80%), 75% checkpoint >= 85%, <= 3M steps",
-    },
+        "--algo",
+        "sac",
+        "--total_timesteps",
+        "3000000",
+    ),
     # Seed 002's comparison on one budget (3M env steps): PPO, SAC, TD3 with prioritized replay.
     "walk_ppo": {
         "args": ["--env", "MyoLegsWalk-v0", "--total_timesteps", "3000000"],
