@@ -20,7 +20,11 @@
     python bench/learning.py legs_bounded        # the action mean kept in the action range (mlp_bounded)
     python bench/learning.py legs_std_decay      # the noise not learnt: its std falling 0.37 -> 0.15
     python bench/learning.py legs_std_decay_lin  # ... and the learning rate decaying to 0
+    python bench/learning.py legs_std_low        # ... to 0.05 (legs_std_lower: 0.02), rate decaying to 0
+    python bench/learning.py legs_std_low_freeze # ... its normalizer frozen at 75% of training
+    python bench/learning.py legs_freeze_short   # legs_std_low_freeze in 1.5M steps (schedules with them)
     python bench/learning.py legs_push           # the shipped standing baseline trained on with pushes
+    python bench/learning.py legs_freeze_push    # legs_std_low_freeze with 300 N pushes from the start
     python bench/learning.py arm_sensory_lstm_lin  # the recurrent sensory arm, its rate decaying to 0
     python bench/learning.py walk_ppo walk_sac walk_td3_per  # MyoLegsWalk-v0: seed 002's comparison
     python bench/learning.py arm_distill_dagger  # the arm run distilled into a sensory_rnn (DAgger)
@@ -90,18 +94,23 @@ SMALL_CONTROLLER = {
     "enable_critic_lstm": False,
     "features_extractor_kwargs": {"place_cells": [4, 4]},
 }
-LEGS_CHECKPOINTS = {"checkpoint_freq": 750000, "keep_checkpoints": 4}
+LEGS_STEPS = 3_000_000  # hyperparams.yml's for MyoLegsStand-v0
 LEGS_GOAL = ">= 90% final (3 seeds, none < 80%), 75% checkpoint >= 85%, <= 3M steps"
+PUSH_GOAL = ">= 80% stand the full 10 s with push_force=300 (100 episodes)"
+# the exploration noise's std falling 0.37 -> 0.05 and the learning rate to 0; and the normalizer frozen
+STD_LOW = {"final_action_std": 0.05, "learning_rate": "lin_3.0e-4"}
+STD_LOW_FREEZE = {**STD_LOW, "normalizer_until": 0.75}
 
 
-def legs_lever(hyperparams: dict, *args: str, goal: str = LEGS_GOAL) -> dict:
+def legs_lever(hyperparams: dict, *args: str, goal: str = LEGS_GOAL, steps: int = LEGS_STEPS) -> dict:
     """A setting of issue 18's legs levers: the standing defaults with ``hyperparams`` (and ``args``),
-    checkpoints every 750k steps, all kept, so that the one at 75% of training (2.25M) is evaluated
-    on 100 episodes too (no collapse after the peak)."""
+    trained for ``steps``, checkpoints every quarter of them, all kept, so that the one at 75% of
+    training is evaluated on 100 episodes too (no collapse after the peak)."""
+    length = {} if steps == LEGS_STEPS else {"total_timesteps": steps}
     return {
         "args": ["--env", "MyoLegsStand-v0", *args],
-        "hyperparams": {**LEGS_CHECKPOINTS, **hyperparams},
-        "evaluate_checkpoints": [2250000],
+        "hyperparams": {"checkpoint_freq": steps // 4, "keep_checkpoints": 4, **length, **hyperparams},
+        "evaluate_checkpoints": [steps * 3 // 4],
         "goal": goal,
     }
 
@@ -189,13 +198,26 @@ SETTINGS: dict[str, dict] = {
     # fell to 20% as its updates grew: approx. KL 144 nats at 2.3M, 8.5e4 in the last; a step of the
     # mean costs KL in proportion to 1/std^2, so the rate falls as the std does).
     "legs_std_decay_lin": legs_lever({"final_action_std": 0.15, "learning_rate": "lin_3.0e-4"}),
+    # ... to a third of that (0.05): legs_std_decay_lin stood with its noise (84% sampled) but not
+    # without it (20%); what trains at the end here is close to the deterministic policy.
+    "legs_std_low": legs_lever(STD_LOW),
+    "legs_std_lower": legs_lever({**STD_LOW, "final_action_std": 0.02}),
+    # ... and the normalizer frozen at 75% of training: legs_std_low's final model stood 73% of 100
+    # with the final normalizer but 98% of 50 with the one of 2.25M (its 2.25M checkpoint: 96%), whose
+    # model falls at once with the final statistics; the rate, near 0 by then, cannot follow them
+    "legs_std_low_freeze": legs_lever(STD_LOW_FREEZE),
+    # ... in half the steps (the schedules with them): issue 18's wall clock halved
+    "legs_freeze_short": legs_lever(STD_LOW_FREEZE, steps=1_500_000),
     # Robust standing: the shipped standing baseline (a policy that never felt a push: 0% of 100 with
     # 300 N pushes) trained on, all of it, with 300 N pelvis pushes every 1-3 s (--finetune).
     "legs_push": {
         "args": ["--env_kwargs", "push_force=300", "--total_timesteps", "2000000"],
         "finetune": PRETRAINED_PREFIX + "MyoLegsStand-v0",
-        "goal": ">= 80% stand the full 10 s with push_force=300 (100 episodes)",
+        "goal": PUSH_GOAL,
     },
+    # ... and pushes from the first step, legs_std_low_freeze's settings (the finetune's first update
+    # wrecked the baseline: approx. KL 110 nats)
+    "legs_freeze_push": legs_lever(STD_LOW_FREEZE, "--env_kwargs", "push_force=300", goal=PUSH_GOAL),
     # Off-policy: SAC on 8 batched envs, one gradient step per 4 env steps (the walking entry's replay
     # buffer and start), the same evaluations and checkpoints as the PPO levers.
     "legs_sac": legs_lever(

@@ -44,7 +44,11 @@ class MyoLegsStandEnv(MyoLegsEnv):
 
     ## Action Space
     ``Box(0, 1, (n_muscles,), float32)``: muscle excitations, clipped to [0, 1]; NaN/inf or a wrong
-    shape raises ``ValueError`` and leaves the env untouched.
+    shape raises ``ValueError`` and leaves the env untouched. Each muscle's activation follows its
+    excitation with MuJoCo's first-order dynamics, 4x faster up (10 ms) than down (40 ms): an
+    excitation that varies about its mean, such as a Gaussian policy's exploration noise, holds the
+    activation above the mean's. A policy that learnt to stand with its noise can therefore fall with
+    its mean alone (bench/RESULTS.md, "What the noise does").
 
     ## Observation Space
     ``obs_layout="dict"`` (default): a ``Dict`` of float64 vectors (units: ``muscle_envs.observations``):

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.vec_env import VecEnv, sync_envs_normalization
+from stable_baselines3.common.vec_env import VecEnv, sync_envs_normalization, unwrap_vec_normalize
 from tqdm import tqdm
 
 from muscle_train import rundir
@@ -100,7 +100,24 @@ class EpisodeMetricsCallback(BaseCallback):
         return True
 
 
-class ActionStdSchedule(BaseCallback):
+class StepSchedule(BaseCallback):
+    """A training setting that follows the step counter: set when training starts and before each
+    rollout (:meth:`_set`), so a resumed run picks it up where it was."""
+
+    def _on_training_start(self) -> None:
+        self._set()
+
+    def _on_rollout_start(self) -> None:
+        self._set()
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _set(self) -> None:
+        raise NotImplementedError
+
+
+class ActionStdSchedule(StepSchedule):
     """PPO's exploration noise on a schedule instead of learnt: the Gaussian policy's ``log_std``
     stops training and moves linearly from the policy's ``log_std_init`` to ``log(final)`` at
     ``total_timesteps`` (set before each rollout, and at the end), so that a small final std leaves
@@ -113,13 +130,7 @@ class ActionStdSchedule(BaseCallback):
 
     def _on_training_start(self) -> None:
         self.model.policy.log_std.requires_grad_(False)  # (Adam skips a parameter without a gradient)
-        self._set()
-
-    def _on_rollout_start(self) -> None:
-        self._set()
-
-    def _on_step(self) -> bool:
-        return True
+        super()._on_training_start()
 
     def _on_training_end(self) -> None:
         self._set()
@@ -129,6 +140,22 @@ class ActionStdSchedule(BaseCallback):
         fraction = min(1.0, self.model.num_timesteps / self.total_timesteps)
         with torch.no_grad():
             self.model.policy.log_std.fill_(start + (math.log(self.final) - start) * fraction)
+
+
+class FreezeNormalizer(StepSchedule):
+    """VecNormalize's statistics (observations and returns) update until ``fraction`` of
+    ``total_timesteps``, then stay as they are for the rest of training: checked before each rollout,
+    so they freeze at the first rollout that starts there. Follows the step counter, so a resumed
+    run past that point stays frozen."""
+
+    def __init__(self, fraction: float, total_timesteps: int):
+        super().__init__()
+        self.until = fraction * total_timesteps
+
+    def _set(self) -> None:
+        normalizer = unwrap_vec_normalize(self.training_env)
+        if normalizer is not None and self.model.num_timesteps >= self.until:
+            normalizer.training = False
 
 
 class Evaluation:

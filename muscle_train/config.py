@@ -38,11 +38,14 @@ RUN_SETTINGS = (
     "initial_action",
     "observation_keys",
     "final_action_std",
+    "normalizer_until",
 )
 # Run settings whose None is itself a choice (the others are required by the trainers they apply to).
 # observation_keys: the Dict observation's keys the policy sees (None: all of them).
 # final_action_std: the Gaussian's std at the end of training (None: learnt, as SB3 does).
-OPTIONAL_RUN_SETTINGS = ("initial_action", "observation_keys", "final_action_std")
+# normalizer_until: the fraction of training after which VecNormalize's statistics stop updating
+# (None: they update to the end, as SB3's do).
+OPTIONAL_RUN_SETTINGS = ("initial_action", "observation_keys", "final_action_std", "normalizer_until")
 # initial_action: where the policy's action mean starts. None: the policy's own initialisation (SB3:
 # the middle of the range, excitation 0.5); "holding": the env's holding excitation
 # (MuscleEnv.holding_excitation), a posture the body keeps for a while open loop.
@@ -125,6 +128,10 @@ class RunConfig:
         final_action_std: PPO's exploration noise no longer learnt but moving log-linearly from the
             policy's ``log_std_init`` to this std (of the policy's [-1, 1] range) at
             ``total_timesteps`` (``muscle_train.callbacks.ActionStdSchedule``); None: learnt.
+        normalizer_until: the fraction of ``total_timesteps`` after which the normalizer's
+            statistics are frozen for the rest of training (``muscle_train.callbacks.FreezeNormalizer``):
+            with a learning rate decaying to 0, the policy can no longer follow statistics that go
+            on moving; None: they update to the end.
         wandb_id: the W&B run id, so a resumed run logs to the same W&B run.
         mlflow_run_id: the MLflow run id, so a resumed run logs to the same MLflow run.
         study: the Optuna study and trial the run is part of (``muscle_train.sweeps``):
@@ -155,6 +162,7 @@ class RunConfig:
     finetune: str | None = None
     observation_keys: tuple[str, ...] | None = None
     final_action_std: float | None = None
+    normalizer_until: float | None = None
     wandb_id: str | None = None
     mlflow_run_id: str | None = None
     study: dict[str, Any] | None = None

@@ -82,6 +82,21 @@ def test_documented_holding_activation_keeps_the_stance_for_half_a_second(plant)
     assert plant.warnings() == {}
 
 
+def test_excitation_varying_about_its_mean_holds_activation_above_it(plant):
+    """The manual's Action Space: activation rises 4x faster than it falls, so an excitation alternating
+    0.3 +- 0.1 every control step settles at a mean activation above 0.3 (a constant 0.3 settles at
+    0.3). Symmetric dynamics would give 0.3 in both cases."""
+    plant.set_state(plant.standing_qpos, activation=np.full(80, 0.3))
+    for _ in range(20):
+        plant.step(np.full(80, 0.3))
+    assert np.allclose(plant.muscle_activation(), 0.3, atol=1e-3)
+    trace = []
+    for k in range(100):
+        plant.step(np.full(80, 0.3 + (0.1 if k % 2 else -0.1)))
+        trace.append(plant.muscle_activation().copy())
+    assert np.mean(trace[50:]) > 0.31
+
+
 def test_reset_starts_standing_with_both_feet_in_contact():
     env = gym.make("MyoLegsStand-v0")
     heights = set()

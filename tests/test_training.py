@@ -425,6 +425,9 @@ def test_hyperparams_come_from_one_file_with_overrides(tmp_path):
         ("MuscleArmReach-v0", {"final_action_std": 0}, "final_action_std must be a positive number"),
         ("MuscleArmReach-v0", {"final_action_std": "small"}, "final_action_std must be a positive number"),
         ("MuscleArmReach-v0", {"final_action_std": 0.1, "use_sde": True}, "ppo with use_sde has none"),
+        ("MuscleArmReach-v0", {"normalizer_until": 0}, "normalizer_until must be a fraction"),
+        ("MuscleArmReach-v0", {"normalizer_until": 1.5}, "normalizer_until must be a fraction"),
+        ("MuscleArmReach-v0", {"normalizer_until": 0.5, "normalize": False}, "this run has none"),
     ],
 )
 def test_bad_training_settings_are_named(tmp_path, env, settings, message):
@@ -462,6 +465,23 @@ def test_the_exploration_noise_follows_its_schedule_and_is_not_learnt(tmp_path):
     model = rundir.load_model(run_dir / "final_model.zip", venv, config)
     venv.close()
     assert np.exp(model.policy.log_std.detach().numpy()) == pytest.approx(0.1)
+
+
+def test_the_normalizer_freezes_at_its_fraction_of_training(tmp_path):
+    """``normalizer_until: 0.5`` of 2,048 steps (2 envs x 256 per rollout): the statistics count the
+    first 1,024 steps (and the 2 first observations), then no more; without it, all of them."""
+
+    def counts(run_dir: Path) -> tuple[float, float]:
+        saved = json.loads((run_dir / "vec_normalize.json").read_text())
+        return saved["obs_rms"]["target"]["count"], saved["ret_rms"]["count"]
+
+    for until, seen in ((0.5, 1024), (None, 2048)):
+        run_dir = tmp_path / f"run_{until}"
+        hyperparams = tiny_hyperparams(tmp_path, normalizer_until=until, eval_freq=0)
+        result = run(*train_args(run_dir, hyperparams, steps=2048))
+        assert result.returncode == 0, result.stderr
+        assert rundir.load_config(run_dir).normalizer_until == until
+        assert counts(run_dir) == pytest.approx((seen + 2, seen), abs=1e-3)
 
 
 def test_a_finetune_run_trains_all_of_its_source_on_changed_env_options(tmp_path):

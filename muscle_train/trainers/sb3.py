@@ -32,6 +32,7 @@ from muscle_train.callbacks import (
     CheckpointCallback,
     EpisodeMetricsCallback,
     EvalCallback,
+    FreezeNormalizer,
     ProgressBarCallback,
     StopOnSignal,
 )
@@ -85,6 +86,12 @@ class SB3Trainer(Trainer):
                 )
             if isinstance(std, bool) or not isinstance(std, (int, float)) or not 0 < std < math.inf:
                 raise RunError(f"final_action_std must be a positive number (a std of [-1, 1]), got {std!r}")
+        until = config.normalizer_until
+        if until is not None:
+            if isinstance(until, bool) or not isinstance(until, (int, float)) or not 0 < until <= 1:
+                raise RunError(f"normalizer_until must be a fraction of training in (0, 1], got {until!r}")
+            if not config.normalize:
+                raise RunError("normalizer_until freezes the normalizer's statistics; this run has none")
 
     def check_resume(self, run_dir: Path, config: RunConfig, session: Session) -> None:
         """A readable checkpoint is there; the unreadable ones after it are named."""
@@ -310,6 +317,8 @@ def learn(
     ]
     if config.final_action_std is not None:
         callbacks.append(ActionStdSchedule(config.final_action_std, config.total_timesteps))
+    if config.normalizer_until is not None:
+        callbacks.append(FreezeNormalizer(config.normalizer_until, config.total_timesteps))
     if evaluation is not None:
         callbacks.append(evaluation)
     if session.progress:
