@@ -203,7 +203,7 @@ SETTINGS: dict[str, dict] = {
     "legs_std_low": legs_lever(STD_LOW),
     "legs_std_lower": legs_lever({**STD_LOW, "final_action_std": 0.02}),
     # ... and the normalizer frozen at 75% of training: legs_std_low's final model stood 73% of 100
-    # with the final normalizer but 98% of 50 with the one of 2.25M (its 2.25M checkpoint: 96%), whose
+    # with the final normalizer but 97% with the one of 2.25M (its 2.25M checkpoint: 96%), whose
     # model falls at once with the final statistics; the rate, near 0 by then, cannot follow them
     "legs_std_low_freeze": legs_lever(STD_LOW_FREEZE),
     # ... in half the steps (the schedules with them): issue 18's wall clock halved
