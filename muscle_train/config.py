@@ -271,6 +271,12 @@ class Session:
     evaluation_hooks: tuple[EvaluationHook, ...] = ()
 
 
+def is_number(value: Any) -> bool:
+    """A plain int or float from a settings file (YAML's true and false are bools, which Python
+    counts as ints)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def plain(value: Any) -> Any:
     """``value`` with tuples as lists and NumPy scalars as Python numbers, for YAML and JSON."""
     if isinstance(value, dict):

@@ -45,7 +45,16 @@ from typing import Any
 import numpy as np
 import yaml
 
-from muscle_train.config import RUN_SETTINGS, Interrupted, RunConfig, RunError, Session, plain, read_yaml
+from muscle_train.config import (
+    RUN_SETTINGS,
+    Interrupted,
+    RunConfig,
+    RunError,
+    Session,
+    is_number,
+    plain,
+    read_yaml,
+)
 from muscle_train.trainers import trainer_for
 from muscle_train.training import (
     DEFAULT_SESSION,
@@ -142,10 +151,7 @@ class Dimension:
         if "low" not in spec or "high" not in spec:
             raise RunError(f"{where} needs low and high (or choices)")
         low, high = spec["low"], spec["high"]
-        if (
-            not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (low, high))
-            or low >= high
-        ):
+        if not (is_number(low) and is_number(high)) or low >= high:
             raise RunError(f"{where}: low and high must be numbers with low < high, got {low!r}, {high!r}")
         log, integer, step = bool(spec.get("log", False)), bool(spec.get("int", False)), spec.get("step")
         if log and (low <= 0 or step is not None):

@@ -36,7 +36,7 @@ from muscle_train.callbacks import (
     ProgressBarCallback,
     StopOnSignal,
 )
-from muscle_train.config import RUN_SETTINGS, RunConfig, RunError, Session
+from muscle_train.config import RUN_SETTINGS, RunConfig, RunError, Session, is_number
 from muscle_train.envs import (
     EVAL_SEED_OFFSET,
     initial_action,
@@ -84,11 +84,11 @@ class SB3Trainer(Trainer):
                     "final_action_std schedules PPO's Gaussian noise (its log_std, without use_sde); "
                     f"{config.algo}{' with use_sde' if sde else ''} has none"
                 )
-            if isinstance(std, bool) or not isinstance(std, (int, float)) or not 0 < std < math.inf:
+            if not is_number(std) or not 0 < std < math.inf:
                 raise RunError(f"final_action_std must be a positive number (a std of [-1, 1]), got {std!r}")
         until = config.normalizer_until
         if until is not None:
-            if isinstance(until, bool) or not isinstance(until, (int, float)) or not 0 < until <= 1:
+            if not is_number(until) or not 0 < until <= 1:
                 raise RunError(f"normalizer_until must be a fraction of training in (0, 1], got {until!r}")
             if not config.normalize:
                 raise RunError("normalizer_until freezes the normalizer's statistics; this run has none")
