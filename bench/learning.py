@@ -28,6 +28,7 @@
     python bench/learning.py legs_freeze_push    # legs_std_low_freeze with 300 N pushes from the start
     python bench/learning.py arm_sensory_lstm_lin  # the recurrent sensory arm, its rate decaying to 0
     python bench/learning.py walk_ppo walk_sac walk_td3_per  # MyoLegsWalk-v0: seed 002's comparison
+    python bench/learning.py legs_reflex_cmaes walk_reflex_cmaes  # the reflex controller, CMA-ES
     python bench/learning.py arm_distill_dagger  # the arm run distilled into a sensory_rnn (DAgger)
     python bench/learning.py arm_distill_bc      # the same, plain cloning of as many episodes
     python bench/learning.py legs_distill        # the legs run distilled into a sensory_gru (DAgger)
@@ -253,6 +254,13 @@ SETTINGS: dict[str, dict] = {
         "args": ["--env", "MyoLegsWalk-v0", "--algo", "td3", "--total_timesteps", "3000000"],
         "goal": WALK_GOAL,
     },
+    # Issue 19's stretch: the reflex controller (policies.reflex, Song & Geyer 2015: 169 gains) tuned
+    # by CMA-ES, as SCONE tunes its own; standing first, then walking.
+    "legs_reflex_cmaes": {
+        "args": ["--env", "MyoLegsStand-v0", "--algo", "cmaes"],
+        "goal": "reported: how long the tuned reflexes stand (success: 10 s)",
+    },
+    "walk_reflex_cmaes": {"args": ["--env", "MyoLegsWalk-v0", "--algo", "cmaes"], "goal": WALK_GOAL},
     "arm_distill_dagger": {
         "args": ["--algo", "distill"],
         "teacher": "arm",

@@ -33,7 +33,13 @@ from muscle_train.config import (
     hyperparams_table,
     read_yaml,
 )
-from muscle_train.envs import check_env_id, check_env_options, check_observation_keys, initial_action
+from muscle_train.envs import (
+    check_env_id,
+    check_env_options,
+    check_observation_keys,
+    check_policy_fits_env,
+    initial_action,
+)
 from muscle_train.tracking import MlflowRun, log_model_artifact, start_wandb
 from muscle_train.trainers import TRAINERS, RunRequest, trainer_for
 from policies import POLICIES
@@ -252,6 +258,7 @@ def check_config(config: RunConfig) -> None:
     trainer.check_policy(config.algo, config.policy)
     check_hyperparams(config.algo, config.hyperparams)
     trainer.check(config)
+    check_policy_fits_env(config)
 
 
 def default_run_dir(config: RunConfig, root: Path = Path("logs")) -> Path:

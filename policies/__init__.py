@@ -18,9 +18,10 @@ an env. Short names, for train_sb3.py's ``--policy`` and for code::
 | `sensory_rnn`  | RecurrentPPO | the same with a ReLU RNN core (seeds 000/001)                 |
 | `gru`          | RecurrentPPO | `PlainRecurrentPolicy`: flattened observation, GRU core       |
 | `rnn`          | RecurrentPPO | the same with a vanilla ReLU RNN core (seed 001's student)    |
+| `reflex`       | PPO          | `ReflexPolicy`: Song & Geyer's muscle-group reflexes (MyoLeg)  |
 
 The recurrent policies are also what ``--algo distill`` trains as students and ``--algo cmaes``
-evolves (``actor_means`` runs one along whole sequences).
+evolves (``actor_means`` runs one along whole sequences), as it does ``reflex``'s gains.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ from policies.recurrent import (
     actor_means,
     initial_state,
 )
+from policies.reflex import RAW_KEYS as REFLEX_RAW_KEYS
+from policies.reflex import ReflexPolicy, SongGeyerReflexes
 from policies.sensory import Afferents, SensoryModule
 from policies.target import TargetEncoder
 
@@ -55,6 +58,8 @@ __all__ = [
     "PlainRecurrentPolicy",
     "PolicySpec",
     "ReflexArcs",
+    "ReflexPolicy",
+    "SongGeyerReflexes",
     "SensoryExtractor",
     "SensoryRecurrentPolicy",
     "SensoryModule",
@@ -79,6 +84,8 @@ class PolicySpec:
             ``norm_obs_keys``).
         recurrent: train with sb3-contrib's RecurrentPPO (else PPO).
         off_policy: SAC and TD3 can train it too (their own actor of the same name).
+        env_attributes: attributes of the env the policy's constructor takes (``muscle_names``):
+            :meth:`kwargs_for` adds them to ``policy_kwargs``.
     """
 
     policy: str | type
@@ -86,6 +93,13 @@ class PolicySpec:
     raw_observation_keys: tuple[str, ...] = ()
     recurrent: bool = False
     off_policy: bool = True
+    env_attributes: tuple[str, ...] = ()
+
+    def kwargs_for(self, venv: Any) -> dict[str, Any]:
+        """``policy_kwargs`` for a policy on ``venv`` (an SB3 VecEnv): with each of
+        ``env_attributes`` read from its first env, unless given."""
+        wanted = [name for name in self.env_attributes if name not in self.policy_kwargs]
+        return {**self.policy_kwargs, **{name: venv.get_attr(name, [0])[0] for name in wanted}}
 
     @property
     def algorithm(self) -> type[PPO] | type[RecurrentPPO]:
@@ -110,6 +124,9 @@ POLICIES: dict[str, PolicySpec] = {
         for core in ("lstm", "gru", "rnn")
     },
     **{core: PolicySpec(PlainRecurrentPolicy, {"core": core}, recurrent=True) for core in ("gru", "rnn")},
+    "reflex": PolicySpec(
+        ReflexPolicy, {}, REFLEX_RAW_KEYS, off_policy=False, env_attributes=("muscle_names",)
+    ),
 }
 
 

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 from sb3_contrib import RecurrentPPO
+from stable_baselines3.common.vec_env import DummyVecEnv
 
 import muscle_envs  # noqa: F401  (registers the ids)
 from muscle_envs import observations as keys
@@ -176,13 +177,14 @@ def test_fusimotor_loop_is_closed_gamma_at_t_changes_ia_at_t_plus_1_only():
 
 @pytest.mark.parametrize("name", sorted(POLICIES))
 def test_each_policy_learns_saves_and_reloads(name, tmp_path):
-    """learn() changes the weights; plain PPO.load / RecurrentPPO.load gives identical actions."""
-    env = gym.make("MuscleArmReach-v0")
+    """learn() changes the weights; plain PPO.load / RecurrentPPO.load gives identical actions (the
+    reflex controller on the legs, with the muscle names it takes from them)."""
+    env = gym.make("MyoLegs26Stand-v0" if name == "reflex" else "MuscleArmReach-v0")
     spec = policy_spec(name, net_arch=[16], **({"lstm_hidden_size": 16} if POLICIES[name].recurrent else {}))
     model = spec.algorithm(
         spec.policy,
         env,
-        policy_kwargs=spec.policy_kwargs,
+        policy_kwargs=spec.kwargs_for(DummyVecEnv([lambda: env])),
         n_steps=64,
         batch_size=32,
         n_epochs=1,

@@ -374,7 +374,11 @@ def distil(config: RunConfig, run_dir: Path, session: Session) -> dict[str, Any]
             eval_env, training=False, norm_reward=False, norm_obs_keys=normalizer.norm_obs_keys
         )
         model = RecurrentPPO(
-            spec.policy, normalizer, policy_kwargs=spec.policy_kwargs, seed=seed, device=session.device
+            spec.policy,
+            normalizer,
+            policy_kwargs=spec.kwargs_for(normalizer),
+            seed=seed,
+            device=session.device,
         )
         policy = model.policy
         optimizer = torch.optim.Adam(policy.parameters(), lr=settings.learning_rate)

@@ -114,7 +114,7 @@ def build_model(config: RunConfig, spec: PolicySpec, venv: VecEnv, device: str =
     """The controller as an SB3 model (its algorithm's defaults; only the policy matters), initialized
     from the run's seed: the same weights in every process."""
     return spec.algorithm(
-        spec.policy, venv, policy_kwargs=spec.policy_kwargs, seed=config.seed, device=device
+        spec.policy, venv, policy_kwargs=spec.kwargs_for(venv), seed=config.seed, device=device
     )
 
 

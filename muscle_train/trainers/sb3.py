@@ -185,7 +185,7 @@ def new_model(config: RunConfig, spec: PolicySpec, venv: VecEnv, run_dir: Path, 
     model = algorithm(
         spec.policy,
         venv,
-        policy_kwargs=spec.policy_kwargs,
+        policy_kwargs=spec.kwargs_for(venv),
         seed=config.seed,
         device=device,
         verbose=0,
