@@ -37,7 +37,8 @@ GROUPS: dict[str, tuple[str, ...]] = {
 NAMES = tuple(GROUPS)
 SIDES = ("_r", "_l")  # legs in the observation's order: right, then left
 
-# The observation entries the controller reads, in their physical units (keep them out of a normalizer).
+# The observation entries the controller reads, in their physical units (keep them out of a normalizer);
+# the last two are the legs' loads, of which it needs one.
 RAW_KEYS = (
     keys.MUSCLE_LENGTH,
     keys.MUSCLE_FORCE,
@@ -241,9 +242,10 @@ class ReflexPolicy(MultiInputActorCriticPolicy):
     ):
         if muscle_names is None:
             raise ValueError("ReflexPolicy needs muscle_names (the env's, in its action order)")
-        missing = {keys.MUSCLE_FORCE, keys.MUSCLE_LENGTH, keys.JOINT_POSITION, keys.PELVIS_POSE} - set(
-            observation_space.spaces
-        )
+        observed = set(getattr(observation_space, "spaces", ()))
+        missing = set(RAW_KEYS[:-2]) - observed  # and a load: the foot contact or the ground's force
+        if not {keys.FOOT_CONTACT, keys.GROUND_REACTION_FORCE} & observed:
+            missing.add(keys.FOOT_CONTACT)
         if missing:
             raise ValueError(f"ReflexPolicy reads {sorted(missing)}, which this env does not observe")
         self.muscle_names, self.reflex_kwargs = list(muscle_names), dict(reflex_kwargs or {})
