@@ -104,14 +104,27 @@ STD_LOW = {"final_action_std": 0.05, "learning_rate": "lin_3.0e-4"}
 STD_LOW_FREEZE = {**STD_LOW, "normalizer_until": 0.75}
 
 
+# MyoLegsStand-v0's PPO defaults before the ninth session (a learnt std, a constant rate, the
+# statistics updating to the end): what `legs` and the levers were measured over. Today's defaults are
+# legs_std_low_freeze's.
+LEGS_BEFORE = {"learning_rate": 3.0e-4, "final_action_std": None, "normalizer_until": None}
+
+
 def legs_lever(hyperparams: dict, *args: str, goal: str = LEGS_GOAL, steps: int = LEGS_STEPS) -> dict:
-    """A setting of issue 18's legs levers: the standing defaults with ``hyperparams`` (and ``args``),
-    trained for ``steps``, checkpoints every quarter of them, all kept, so that the one at 75% of
-    training is evaluated on 100 episodes too (no collapse after the peak)."""
+    """A setting of issue 18's legs levers: the standing defaults of the time (``LEGS_BEFORE``) with
+    ``hyperparams`` (and ``args``), trained for ``steps``, checkpoints every quarter of them, all
+    kept, so that the one at 75% of training is evaluated on 100 episodes too (no collapse after the
+    peak)."""
     length = {} if steps == LEGS_STEPS else {"total_timesteps": steps}
     return {
         "args": ["--env", "MyoLegsStand-v0", *args],
-        "hyperparams": {"checkpoint_freq": steps // 4, "keep_checkpoints": 4, **length, **hyperparams},
+        "hyperparams": {
+            **LEGS_BEFORE,
+            "checkpoint_freq": steps // 4,
+            "keep_checkpoints": 4,
+            **length,
+            **hyperparams,
+        },
         "evaluate_checkpoints": [steps * 3 // 4],
         "goal": goal,
     }
@@ -136,7 +149,11 @@ SETTINGS: dict[str, dict] = {
         "hyperparams": {"learning_rate": "lin_3.0e-4"},
         "goal": "final model >= 95% (3 seeds) in <= 30 min",
     },
-    "legs": {"args": ["--env", "MyoLegsStand-v0"], "goal": ">= 80% stand 1000 steps after <= 3M steps"},
+    "legs": {  # the defaults of the time
+        "args": ["--env", "MyoLegsStand-v0"],
+        "hyperparams": LEGS_BEFORE,
+        "goal": ">= 80% stand 1000 steps after <= 3M steps",
+    },
     # The levers of issue 18, each over the defaults (legs_lever).
     "legs_holding": legs_lever({"initial_action": "holding"}),
     "legs_holding_lin": legs_lever({"initial_action": "holding", "learning_rate": "lin_3.0e-4"}),
