@@ -4,8 +4,9 @@
     python bench/policy_speed.py --quick    # ~30 s, rough
 
 1. Forward cost per step (``policy.predict``, deterministic, torch with 1 thread) of every policy in
-   ``policies.POLICIES`` on MuscleArmReach-v0 observations, at batch 1 and 16, min/median/max over
-   repeats. Recurrent policies carry their state.
+   ``policies.POLICIES`` on MuscleArmReach-v0 observations (the reflex controller, which needs legs,
+   on MyoLegsWalk-v0's), at batch 1 and 16, min/median/max over repeats. Recurrent policies carry
+   their state.
 2. RecurrentPPO training fps (env steps per second, 4 DummyVecEnv envs) of ``sensory_lstm`` and of
    sb3-contrib's stock ``MultiInputLstmPolicy`` (``lstm``), alternated in the same process; the
    ratio is stock fps / sensory fps per repeat. Two settings: train_sb3.py's defaults for the env
@@ -32,6 +33,7 @@ from muscle_train.training import load_hyperparams, split_hyperparams
 from policies import POLICIES, policy_spec
 
 ENV = "MuscleArmReach-v0"
+ENV_OF = {"reflex": "MyoLegsWalk-v0"}  # where a policy cannot run on ENV
 
 
 def build(name: str, env, **overrides):
@@ -39,7 +41,7 @@ def build(name: str, env, **overrides):
     return spec.algorithm(
         spec.policy,
         env,
-        policy_kwargs=spec.policy_kwargs,
+        policy_kwargs=spec.kwargs_for(env),
         seed=0,
         device="cpu",
         n_steps=128,
@@ -49,7 +51,7 @@ def build(name: str, env, **overrides):
 
 
 def forward_cost(name: str, batch: int, repeats: int, steps: int) -> list[float]:
-    venv = make_vec_env(ENV, n_envs=batch)
+    venv = make_vec_env(ENV_OF.get(name, ENV), n_envs=batch)
     model = build(name, venv, **({"lstm_hidden_size": 64} if policy_spec(name).recurrent else {}))
     obs = venv.reset()
     starts = np.ones(batch, dtype=bool)
@@ -100,7 +102,8 @@ def main() -> None:
         cells = [
             " / ".join(f"{f(forward[name][b]):.0f}" for f in (min, statistics.median, max)) for b in (1, 16)
         ]
-        print(f"| {name} | {cells[0]} | {cells[1]} |")
+        label = f"{name} ({ENV_OF[name]})" if name in ENV_OF else name
+        print(f"| {label} | {cells[0]} | {cells[1]} |")
 
     training = {"small": (SMALL, 1024 if args.quick else 4096, 1 if args.quick else 3, 4)}
     if not args.quick:  # the settings users train with (hyperparams.yml), their number of envs too
