@@ -36,6 +36,11 @@ ENV = "MuscleArmReach-v0"
 ENV_OF = {"reflex": "MyoLegsWalk-v0"}  # where a policy cannot run on ENV
 
 
+def policy_label(name: str) -> str:
+    """A policy's name in the tables, with its env where that is not ENV."""
+    return f"{name} ({ENV_OF[name]})" if name in ENV_OF else name
+
+
 def build(name: str, env, **overrides):
     spec = policy_spec(name, **overrides)
     return spec.algorithm(
@@ -102,8 +107,7 @@ def main() -> None:
         cells = [
             " / ".join(f"{f(forward[name][b]):.0f}" for f in (min, statistics.median, max)) for b in (1, 16)
         ]
-        label = f"{name} ({ENV_OF[name]})" if name in ENV_OF else name
-        print(f"| {label} | {cells[0]} | {cells[1]} |")
+        print(f"| {policy_label(name)} | {cells[0]} | {cells[1]} |")
 
     training = {"small": (SMALL, 1024 if args.quick else 4096, 1 if args.quick else 3, 4)}
     if not args.quick:  # the settings users train with (hyperparams.yml), their number of envs too

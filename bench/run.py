@@ -71,7 +71,7 @@ import matplotlib.ticker
 import numpy as np
 import torch
 from env_speed import chunk_timers, measure
-from policy_speed import ENV_OF, forward_cost
+from policy_speed import forward_cost, policy_label
 from results_io import RESULTS, save_results
 from stable_baselines3 import PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
@@ -683,10 +683,7 @@ def policy(budget: Budget, done: Results) -> dict[str, Any]:
     }
     table(
         ["policy", "forward, batch 1 (us) min / median / max", "batch 16 (us)"],
-        [
-            [f"{name} ({ENV_OF[name]})" if name in ENV_OF else name, spread(cost[1]), spread(cost[16])]
-            for name, cost in costs.items()
-        ],
+        [[policy_label(name), spread(cost[1]), spread(cost[16])] for name, cost in costs.items()],
     )
     return {"results": {name: {str(batch): us for batch, us in cost.items()} for name, cost in costs.items()}}
 

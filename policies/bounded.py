@@ -3,9 +3,23 @@
 from __future__ import annotations
 
 import torch
+from gymnasium import spaces
 from stable_baselines3.common.distributions import DiagGaussianDistribution, Distribution
 from stable_baselines3.common.policies import MultiInputActorCriticPolicy
 from stable_baselines3.common.type_aliases import Schedule
+from torch import nn
+
+
+def register_action_bounds(policy: nn.Module, space: spaces.Box) -> None:
+    """``space``'s bounds as ``policy``'s buffers ``action_low`` and ``action_high``: on its device
+    with it, not saved (the space is)."""
+    for name, bound in (("action_low", space.low), ("action_high", space.high)):
+        policy.register_buffer(name, torch.as_tensor(bound, dtype=torch.float32), persistent=False)
+
+
+def within_bounds(policy: nn.Module, unit: torch.Tensor) -> torch.Tensor:
+    """``unit`` (in [0, 1]) mapped onto the bounds :func:`register_action_bounds` gave ``policy``."""
+    return policy.action_low + (policy.action_high - policy.action_low) * unit
 
 
 class BoundedMeanPolicy(MultiInputActorCriticPolicy):
@@ -32,16 +46,14 @@ class BoundedMeanPolicy(MultiInputActorCriticPolicy):
 
     def _build(self, lr_schedule: Schedule) -> None:
         super()._build(lr_schedule)
-        # The action space's bounds, on the policy's device with it; not saved (the space is).
-        for name, bound in (("action_low", self.action_space.low), ("action_high", self.action_space.high)):
-            self.register_buffer(name, torch.as_tensor(bound, dtype=torch.float32), persistent=False)
+        register_action_bounds(self, self.action_space)
 
     def _get_action_dist_from_latent(self, latent_pi: torch.Tensor) -> Distribution:
         if not isinstance(self.action_dist, DiagGaussianDistribution):  # gSDE, discrete actions
             kind = type(self.action_dist).__name__
             raise ValueError(f"BoundedMeanPolicy needs a Gaussian action (a Box space, no gSDE), not {kind}")
         squashed = (torch.tanh(self.action_net(latent_pi)) + 1) / 2  # in (0, 1)
-        mean = self.action_low + (self.action_high - self.action_low) * squashed
+        mean = within_bounds(self, squashed)
         return self.action_dist.proba_distribution(mean, self.log_std)
 
     def preactivation(self, action: torch.Tensor) -> torch.Tensor:

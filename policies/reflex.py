@@ -18,6 +18,7 @@ from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
 
 from muscle_envs import observations as keys
+from policies.bounded import register_action_bounds, within_bounds
 
 # Song & Geyer's eleven muscle groups per leg, and the MyoLeg muscles each lumps (by name without the
 # _r/_l side: myo-sim's 40 per leg, then the 13 of the 26-muscle model). Every muscle belongs to one.
@@ -37,18 +38,19 @@ GROUPS: dict[str, tuple[str, ...]] = {
 NAMES = tuple(GROUPS)
 SIDES = ("_r", "_l")  # legs in the observation's order: right, then left
 
-# The observation entries the controller reads, in their physical units (keep them out of a normalizer);
-# the last two are the legs' loads, of which it needs one.
-RAW_KEYS = (
+# The observation entries the controller reads, in their physical units (keep them out of a normalizer):
+# all of the body's state, and one of the legs' loads (the walking envs' ground reaction force, else
+# the standing envs' foot contact).
+STATE_KEYS = (
     keys.MUSCLE_LENGTH,
     keys.MUSCLE_FORCE,
     keys.JOINT_POSITION,
     keys.JOINT_VELOCITY,
     keys.PELVIS_POSE,
     keys.PELVIS_VELOCITY,
-    keys.FOOT_CONTACT,
-    keys.GROUND_REACTION_FORCE,
 )
+LOAD_KEYS = (keys.GROUND_REACTION_FORCE, keys.FOOT_CONTACT)
+RAW_KEYS = (*STATE_KEYS, *LOAD_KEYS)
 
 # Starting gains, after Geyer & Herr (2010) and Song & Geyer (2015), in excitation per unit signal:
 # forces in Fmax, lengths in L0, angles in rad, rates in rad/s, loads in body weights.
@@ -243,8 +245,8 @@ class ReflexPolicy(MultiInputActorCriticPolicy):
         if muscle_names is None:
             raise ValueError("ReflexPolicy needs muscle_names (the env's, in its action order)")
         observed = set(getattr(observation_space, "spaces", ()))
-        missing = set(RAW_KEYS[:-2]) - observed  # and a load: the foot contact or the ground's force
-        if not {keys.FOOT_CONTACT, keys.GROUND_REACTION_FORCE} & observed:
+        missing = set(STATE_KEYS) - observed
+        if not set(LOAD_KEYS) & observed:
             missing.add(keys.FOOT_CONTACT)
         if missing:
             raise ValueError(f"ReflexPolicy reads {sorted(missing)}, which this env does not observe")
@@ -259,8 +261,7 @@ class ReflexPolicy(MultiInputActorCriticPolicy):
             raise ValueError(
                 f"ReflexPolicy needs a Gaussian action (no gSDE), not {type(self.action_dist).__name__}"
             )
-        for name, bound in (("action_low", self.action_space.low), ("action_high", self.action_space.high)):
-            self.register_buffer(name, torch.as_tensor(bound, dtype=torch.float32), persistent=False)
+        register_action_bounds(self, self.action_space)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         return {
@@ -270,7 +271,7 @@ class ReflexPolicy(MultiInputActorCriticPolicy):
         }
 
     def _distribution(self, obs: dict[str, torch.Tensor]) -> DiagGaussianDistribution:
-        mean = self.action_low + (self.action_high - self.action_low) * self.reflexes(obs)
+        mean = within_bounds(self, self.reflexes(obs))
         return self.action_dist.proba_distribution(mean, self.log_std)
 
     def forward(
