@@ -126,12 +126,14 @@ class RunConfig:
             run setting of that name, or a distilled student's (its teacher's, without the
             privileged keys); None: all of them.
         final_action_std: PPO's exploration noise no longer learnt but moving log-linearly from the
-            policy's ``log_std_init`` to this std (of the policy's [-1, 1] range) at
-            ``total_timesteps`` (``muscle_train.callbacks.ActionStdSchedule``); None: learnt.
+            policy's ``log_std_init`` (a finetune's: where its source's noise ended) to this std (of
+            the policy's [-1, 1] range) at ``total_timesteps``
+            (``muscle_train.callbacks.ActionStdSchedule``); None: learnt.
         normalizer_until: the fraction of ``total_timesteps`` after which the normalizer's
             statistics are frozen for the rest of training (``muscle_train.callbacks.FreezeNormalizer``):
             with a learning rate decaying to 0, the policy can no longer follow statistics that go
-            on moving; None: they update to the end.
+            on moving; 0: never updated (a run started from another keeps that run's); None: they
+            update to the end.
         wandb_id: the W&B run id, so a resumed run logs to the same W&B run.
         mlflow_run_id: the MLflow run id, so a resumed run logs to the same MLflow run.
         study: the Optuna study and trial the run is part of (``muscle_train.sweeps``):

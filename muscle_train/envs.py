@@ -22,7 +22,6 @@ import muscle_envs
 from muscle_envs.observations import CATEGORICAL
 from muscle_envs.vector import new_monitor_file
 from muscle_train.config import POLICY_ACTION_RANGE, VEC_ENVS, RunConfig, RunError, plain
-from policies import policy_spec
 
 TRAINING_EVAL_ENVS = 5  # periodic evaluation episodes run side by side, in one process (make_eval_env)
 EVAL_SEED_OFFSET = 10_000  # periodic evaluation episodes are seeded with the run's seed + this
@@ -241,29 +240,6 @@ def check_env_options(env_id: str, env_kwargs: dict[str, Any]) -> dict[str, Any]
     config = getattr(env.unwrapped, "config", None)
     env.close()
     return plain(asdict(config)) if is_dataclass(config) else {}
-
-
-def check_policy_fits_env(config: RunConfig) -> None:
-    """Build the run's policy once on its env if the policy takes attributes of the env (its spec's
-    ``env_attributes``, e.g. the reflex controller's muscle names), so that a policy that cannot work
-    on this env is reported in one line before anything is written.
-
-    Raises:
-        RunError: the policy refuses the env (or its ``policy_kwargs``).
-    """
-    spec = policy_spec(config.policy, **config.hyperparams.get("policy_kwargs", {}))
-    if not spec.env_attributes or isinstance(spec.policy, str):
-        return
-    env = make_env(
-        config.env, config.env_kwargs, config.action_range, observation_keys=config.observation_keys
-    )
-    venv = DummyVecEnv([lambda: env])
-    try:
-        spec.policy(venv.observation_space, venv.action_space, lambda _: 0.0, **spec.kwargs_for(venv))
-    except (TypeError, ValueError) as err:
-        raise RunError(f"policy {config.policy!r} cannot run on {config.env}: {err}") from None
-    finally:
-        venv.close()
 
 
 def check_observation_keys(env_id: str, env_kwargs: dict[str, Any], keys: tuple[str, ...] | None) -> None:

@@ -497,9 +497,7 @@ def _rebuilt_entries(algorithm: type[BaseAlgorithm], config: RunConfig, venv: Ve
     observation, episode buffers)."""
     from policies import POLICIES
 
-    policy = POLICIES[config.policy].policy
-    if isinstance(policy, str):
-        policy = algorithm.policy_aliases[policy]
+    policy = POLICIES[config.policy].policy_class(algorithm)
     defaults = inspect.signature(algorithm.__init__).parameters
 
     def setting(name: str) -> Any:  # as the run was built: its hyperparameter, else the default
@@ -575,13 +573,20 @@ def load_model(
 ) -> BaseAlgorithm:
     """Load a model and check that it fits ``venv``. With the run's ``config`` nothing pickled in the
     file is run (see above); without one, or for an entry the run cannot rebuild, only with ``trust``.
-    ``for_training``: bound to ``venv`` to continue training (else for prediction)."""
+    ``for_training``: bound to ``venv`` to continue training (else for prediction), with ``config``'s
+    hyperparameters over the file's (a resumed run's are its own; a finetune's, its source's with its
+    overrides)."""
     env = venv if for_training else None
     if config is None and not trust:
         raise RunError(f"{model_path} has no config.yml beside it to rebuild its settings from; {TRUST_HINT}")
+    training = (
+        algorithm_kwargs(config.hyperparams, venv.observation_space, venv.action_space)
+        if for_training and config is not None
+        else {}
+    )
     if trust:
         algorithm = algorithm_of(model_path) if config is None else model_algorithm(config)
-        model = algorithm.load(model_path, env=env, device=device)
+        model = algorithm.load(model_path, env=env, device=device, custom_objects=training)
     else:
         algorithm = model_algorithm(config)
         pickled = [
@@ -598,7 +603,10 @@ def load_model(
             )
         try:
             model = algorithm.load(
-                model_path, env=env, device=device, custom_objects={key: rebuilt[key] for key in pickled}
+                model_path,
+                env=env,
+                device=device,
+                custom_objects={**{key: rebuilt[key] for key in pickled}, **training},
             )
         except (RuntimeError, ValueError, KeyError) as err:  # weights of another shape, a missing entry
             raise RunError(

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from stable_baselines3.common.vec_env import DummyVecEnv
 
 from muscle_train import rundir
 from muscle_train.config import (
@@ -37,12 +38,12 @@ from muscle_train.envs import (
     check_env_id,
     check_env_options,
     check_observation_keys,
-    check_policy_fits_env,
     initial_action,
+    make_env,
 )
 from muscle_train.tracking import MlflowRun, log_model_artifact, start_wandb
 from muscle_train.trainers import TRAINERS, RunRequest, trainer_for
-from policies import POLICIES
+from policies import POLICIES, policy_spec
 
 DEFAULT_ENV = "MuscleArmReach-v0"
 DEFAULT_SESSION = Session()  # on the CPU, with progress bars, without W&B
@@ -183,20 +184,25 @@ def new_run_config(request: RunRequest) -> RunConfig:
 # The algorithms whose runs a transfer or finetune starts from (SAC's and TD3's replay buffers would
 # start empty).
 DERIVED_FROM = ("ppo", "recurrent_ppo")
+# The settings that make the model and its inputs: a run started from another keeps its source's.
+MODEL_SETTINGS = ("policy", "policy_kwargs", "normalize", "observation_keys", "initial_action")
 
 
 def derived_run_config(request: RunRequest) -> RunConfig:
     """A run that starts from the trained run ``request.transfer`` or ``request.finetune``: the
     source run's settings, algorithm, policy and hyperparameters, its env with ``request.env_kwargs``
-    over its options (e.g. ``tasks=[Figure8]``, a task it never saw; ``push_force=300``), and
-    ``total_timesteps``, ``n_envs``, ``vec_env`` and ``seed`` if given; its steps count from 0.
+    over its options (e.g. ``tasks=[Figure8]``, a task it never saw; ``push_force=300``), the
+    request's hyperparameters over the source's but for those that make the model
+    (``MODEL_SETTINGS``: e.g. a lower learning rate), and ``total_timesteps``, ``n_envs``, ``vec_env``
+    and ``seed`` if given; its steps count from 0.
 
     transfer (seed 004's): only the actor's weights from the rule input train (``policies.transfer``),
     the critic learns, the normalizer is the source's, frozen. finetune: the whole model trains from
     the source's final one, and the normalizer's statistics go on from the source's.
 
     Raises:
-        RunError: both asked, extra options, no run there, a run of another algorithm, or an
+        RunError: both asked, options that are the source's (``--env``, ``--policy``...), a
+            hyperparameter that makes the model, no run there, a run of another algorithm, or an
             option the env refuses.
     """
     kinds = [kind for kind in DERIVED_RUNS if getattr(request, kind) is not None]
@@ -205,8 +211,6 @@ def derived_run_config(request: RunRequest) -> RunConfig:
     (kind,) = kinds
     source_dir = getattr(request, kind)
     given = [name for name in ("env", "algo", "policy", "teacher") if getattr(request, name)]
-    if request.hyperparams_file or request.hyperparams:  # (a study's sampled ones too)
-        given.append("hyperparams")
     if given:
         raise RunError(
             f"a {kind} run takes these from its source run; drop {', '.join('--' + g for g in given)}"
@@ -215,15 +219,24 @@ def derived_run_config(request: RunRequest) -> RunConfig:
     if source.algo not in DERIVED_FROM:
         names = " or ".join(rundir.ALGORITHMS[algo].__name__ for algo in DERIVED_FROM)
         raise RunError(f"a {kind} starts from a {names} run; {source_dir} is a {source.algo} run")
+    overrides = read_hyperparams_file(request.hyperparams_file) if request.hyperparams_file else {}
+    overrides.update(request.hyperparams or {})  # (a study's sampled ones too)
+    check_hyperparams(source.algo, overrides)
+    fixed = [key for key in overrides if key in MODEL_SETTINGS]
+    if fixed:
+        raise RunError(f"a {kind} trains its source run's model; drop {fixed} from the hyperparameters")
+    run, algo_kwargs = split_hyperparams(overrides)
+    for key in ("total_timesteps", "n_envs", "vec_env"):
+        if getattr(request, key):
+            run[key] = getattr(request, key)
     env_kwargs = {**source.env_kwargs, **request.env_kwargs}
     config = source.replace(
         env_kwargs=env_kwargs,
         env_config=check_env_options(source.env, env_kwargs),
         **{derived: str(source_dir) if derived == kind else None for derived in DERIVED_RUNS},
         seed=source.seed if request.seed is None else request.seed,
-        total_timesteps=request.total_timesteps or source.total_timesteps,
-        n_envs=request.n_envs or source.n_envs,
-        vec_env=request.vec_env or source.vec_env,
+        **run,
+        hyperparams={**source.hyperparams, **algo_kwargs},
         wandb_id=None,
         mlflow_run_id=None,
         study=None,
@@ -258,7 +271,31 @@ def check_config(config: RunConfig) -> None:
     trainer.check_policy(config.algo, config.policy)
     check_hyperparams(config.algo, config.hyperparams)
     trainer.check(config)
-    check_policy_fits_env(config)
+    check_policy_builds(config)
+
+
+def check_policy_builds(config: RunConfig) -> None:
+    """Build the run's policy once, as its algorithm would, on its env's spaces, so that
+    ``policy_kwargs`` the policy does not take (e.g. a recurrent entry's ``lstm_hidden_size`` given to
+    ``mlp``) or an env it cannot work on (the reflex controller's muscle groups) are reported in one
+    line before anything is written.
+
+    Raises:
+        RunError: the policy refuses its ``policy_kwargs`` or the env.
+    """
+    kwargs = config.hyperparams.get("policy_kwargs", {})
+    spec = policy_spec(config.policy, **kwargs)
+    policy = spec.policy_class(rundir.model_algorithm(config))
+    keys = config.observation_keys
+    env = make_env(config.env, config.env_kwargs, config.action_range, observation_keys=keys)
+    venv = DummyVecEnv([lambda: env])
+    try:
+        policy(venv.observation_space, venv.action_space, lambda _: 0.0, **spec.kwargs_for(venv))
+    except (TypeError, ValueError) as err:
+        given = f" (the hyperparameters' policy_kwargs: {kwargs})" if kwargs else ""
+        raise RunError(f"policy {config.policy!r} cannot run on {config.env}: {err}{given}") from None
+    finally:
+        venv.close()
 
 
 def default_run_dir(config: RunConfig, root: Path = Path("logs")) -> Path:

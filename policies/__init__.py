@@ -31,6 +31,8 @@ from typing import Any
 
 from sb3_contrib import RecurrentPPO
 from stable_baselines3 import PPO
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.policies import BasePolicy
 
 from muscle_envs.observations import PROPRIOCEPTION, TARGET
 from policies.bounded import BoundedMeanPolicy
@@ -100,6 +102,10 @@ class PolicySpec:
         ``env_attributes`` read from its first env, unless given."""
         wanted = [name for name in self.env_attributes if name not in self.policy_kwargs]
         return {**self.policy_kwargs, **{name: venv.get_attr(name, [0])[0] for name in wanted}}
+
+    def policy_class(self, algorithm: type[BaseAlgorithm]) -> type[BasePolicy]:
+        """The policy class ``algorithm`` builds for this spec (a name is the algorithm's alias)."""
+        return algorithm.policy_aliases[self.policy] if isinstance(self.policy, str) else self.policy
 
     @property
     def algorithm(self) -> type[PPO] | type[RecurrentPPO]:

@@ -425,7 +425,8 @@ def test_hyperparams_come_from_one_file_with_overrides(tmp_path):
         ("MuscleArmReach-v0", {"final_action_std": 0}, "final_action_std must be a positive number"),
         ("MuscleArmReach-v0", {"final_action_std": "small"}, "final_action_std must be a positive number"),
         ("MuscleArmReach-v0", {"final_action_std": 0.1, "use_sde": True}, "ppo with use_sde has none"),
-        ("MuscleArmReach-v0", {"normalizer_until": 0}, "normalizer_until must be a fraction"),
+        ("MuscleArmReach-v0", {"normalizer_until": 0}, "a new run has none to keep"),
+        ("MuscleArmReach-v0", {"normalizer_until": -0.5}, "normalizer_until must be a fraction"),
         ("MuscleArmReach-v0", {"normalizer_until": 1.5}, "normalizer_until must be a fraction"),
         ("MuscleArmReach-v0", {"normalizer_until": 0.5, "normalize": False}, "this run has none"),
     ],
@@ -528,10 +529,49 @@ def test_a_finetune_run_trains_all_of_its_source_on_changed_env_options(tmp_path
     assert both.returncode == 2 and "give one" in both.stderr, both.stderr
 
 
+def test_a_finetune_trains_with_its_own_hyperparameters_and_the_noise_goes_on_from_its_source(tmp_path):
+    """A finetune's hyperparameters over its source's: its learning rate and epochs are the ones the
+    model trains with; ``final_action_std`` moves the std from where the source's ended (not from
+    ``log_std_init``, which would throw a trained policy's small noise back up), and a resume keeps
+    that start; ``normalizer_until: 0`` keeps the source's statistics."""
+    source_dir, finetune_dir = tmp_path / "source", tmp_path / "finetune"
+    result = run(*train_args(source_dir, tiny_hyperparams(tmp_path, final_action_std=0.1, eval_freq=0)))
+    assert result.returncode == 0, result.stderr
+    overrides = tmp_path / "finetune.yml"
+    overrides.write_text(
+        yaml.safe_dump(
+            {"final_action_std": 0.05, "learning_rate": 1e-5, "n_epochs": 3, "normalizer_until": 0}
+        )
+    )
+    result = run(
+        "train_sb3.py", "--finetune", str(source_dir), "--hyperparams", str(overrides),
+        "--total_timesteps", "1024", "--run_dir", str(finetune_dir), "--no_progress",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    (log_dir,) = (finetune_dir / "tb").iterdir()
+    events = EventAccumulator(str(log_dir))
+    events.Reload()
+    # 2 rollouts of 2 x 256 steps, the first update's figures logged: the source's final std
+    assert [event.value for event in events.Scalars("train/std")] == pytest.approx([0.1], rel=1e-5)
+    config = rundir.load_config(finetune_dir)
+    venv = envs.make_run_vec_env(config, 1)
+    model = rundir.load_model(finetune_dir / rundir.MODEL_FILE, venv, config)
+    venv.close()
+    assert np.exp(model.policy.log_std.detach().numpy()) == pytest.approx(0.05)
+    assert model.policy_kwargs["log_std_init"] == pytest.approx(np.log(0.1))  # what a resume starts from
+    assert model.n_epochs == 3 and model.lr_schedule(1.0) == pytest.approx(1e-5)
+    counts = [
+        json.loads((d / "vec_normalize.json").read_text())["obs_rms"]["target"]["count"]
+        for d in (source_dir, finetune_dir)
+    ]
+    assert counts[1] == counts[0]
+
+
 def test_a_derived_run_takes_its_sources_settings_but_not_its_identity(tmp_path):
     """A finetune (or transfer) config: the source's settings with the new env options, seed and
     budget; not the source's own source, study, tracking ids or command. What it takes from the
-    source (env, algorithm, policy, hyperparameters, a study's sampled ones too) cannot be given."""
+    source (env, algorithm, policy) cannot be given; hyperparameters (a study's sampled ones too) are
+    given over the source's, but for those that make the model."""
     source = mt_config.RunConfig(
         env="MuscleArmReach-v0",
         algo="ppo",
@@ -562,9 +602,15 @@ def test_a_derived_run_takes_its_sources_settings_but_not_its_identity(tmp_path)
     }
     assert (config.seed, config.total_timesteps, config.n_envs) == (5, 99, 4)
     assert (config.wandb_id, config.mlflow_run_id, config.study, config.command) == (None,) * 4
+    trained_on = training.new_run_config(
+        request.replace(hyperparams={"learning_rate": 1e-4, "normalizer_until": 0, "n_envs": 2})
+    )  # the training settings given over the source's, the rest the source's
+    assert trained_on.hyperparams == {"n_steps": 64, "learning_rate": 1e-4}
+    assert (trained_on.normalizer_until, trained_on.n_envs, trained_on.vec_env) == (0, 2, "dummy")
     for changes, message in [
         ({"env": "MyoLegsStand-v0"}, "drop --env"),
-        ({"hyperparams": {"learning_rate": 1e-4}}, "drop --hyperparams"),
+        ({"hyperparams": {"policy_kwargs": {"net_arch": [8]}}}, r"drop \['policy_kwargs'\]"),
+        ({"hyperparams": {"learning_rat": 1e-4}}, "did you mean 'learning_rate'"),
         ({"transfer": tmp_path}, "give one"),
     ]:
         with pytest.raises(mt_config.RunError, match=message):
@@ -572,6 +618,17 @@ def test_a_derived_run_takes_its_sources_settings_but_not_its_identity(tmp_path)
     (tmp_path / "config.yml").write_text(yaml.safe_dump(source.replace(algo="sac").to_dict()))
     with pytest.raises(mt_config.RunError, match="a finetune starts from a PPO or RecurrentPPO run"):
         training.new_run_config(request)
+
+
+def test_a_policy_that_refuses_its_policy_kwargs_is_named_before_the_run_starts(tmp_path):
+    """CMA-ES's entry holds its recurrent controller's policy_kwargs; ``--policy mlp`` with them is
+    refused in one line, and no run directory is left behind."""
+    refused = r"policy 'mlp' cannot run on .*'lstm_hidden_size' \(the hyperparameters' policy_kwargs"
+    with pytest.raises(mt_config.RunError, match=refused):
+        training.new_run_config(training.RunRequest(algo="cmaes", policy="mlp"))
+    result = run("train_sb3.py", "--algo", "cmaes", "--policy", "mlp", "--run_dir", str(tmp_path / "r"))
+    assert result.returncode == 2 and "cannot run on" in result.stderr, result.stderr
+    assert not (tmp_path / "r").exists()
 
 
 def test_observation_keys_of_a_flat_observation_are_refused():

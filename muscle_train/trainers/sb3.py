@@ -88,8 +88,13 @@ class SB3Trainer(Trainer):
                 raise RunError(f"final_action_std must be a positive number (a std of [-1, 1]), got {std!r}")
         until = config.normalizer_until
         if until is not None:
-            if not is_number(until) or not 0 < until <= 1:
-                raise RunError(f"normalizer_until must be a fraction of training in (0, 1], got {until!r}")
+            if not is_number(until) or not 0 <= until <= 1:
+                raise RunError(f"normalizer_until must be a fraction of training in [0, 1], got {until!r}")
+            if until == 0 and config.derived_from is None:
+                raise RunError(
+                    "normalizer_until 0 keeps the statistics a run starts with, those of the run it "
+                    "starts from (--finetune); a new run has none to keep"
+                )
             if not config.normalize:
                 raise RunError("normalizer_until freezes the normalizer's statistics; this run has none")
 
@@ -216,10 +221,13 @@ def derived_model(
     source = rundir.load_config(source_dir)
     model_path, normalizer_path = rundir.run_files(source_dir, "final", source)
     if isinstance(venv, VecNormalize) and normalizer_path is not None:
-        venv = rundir.load_normalizer(
-            normalizer_path, venv.venv, training=not is_transfer(config), trust=session.trust
-        )
-    model = rundir.load_model(model_path, venv, source, session.trust, session.device, for_training=True)
+        frozen = is_transfer(config) or config.normalizer_until == 0
+        venv = rundir.load_normalizer(normalizer_path, venv.venv, training=not frozen, trust=session.trust)
+    model = rundir.load_model(model_path, venv, config, session.trust, session.device, for_training=True)
+    if config.final_action_std is not None:  # the noise's schedule starts where the source's noise ended
+        start = float(model.policy.log_std.detach().mean())
+        model.policy.log_std_init = start
+        model.policy_kwargs["log_std_init"] = start  # (saved with the model: a resumed run keeps it)
     model.tensorboard_log = str(run_dir / rundir.TENSORBOARD_DIR)
     model.num_timesteps = 0  # a new run: its steps count from 0
     model.seed = config.seed  # (the loaded model has its source's, and learn() seeds the envs with it)
