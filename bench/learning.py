@@ -435,14 +435,17 @@ def run(name: str, quick: bool, results_path: Path, seed: int | None = None, res
     args = [*setting["args"], *([] if seed is None else ["--seed", str(seed)]), "--run_dir", str(run_dir)]
     args.append("--no_progress")
     # a run that starts from another setting's recorded run
+    derived = []
     for source in ("teacher", "transfer", "finetune"):
         if source in setting and setting[source].startswith(PRETRAINED_PREFIX):  # or a shipped baseline
-            args += [f"--{source}", str(baseline_dir(setting[source].removeprefix(PRETRAINED_PREFIX)))]
+            path = baseline_dir(setting[source].removeprefix(PRETRAINED_PREFIX))
+            derived += [f"--{source}", str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)]
         elif source in setting:
             recorded = load(results_path).get(setting[source])
             if recorded is None:
                 sys.exit(f"{name} starts from the {setting[source]!r} run: run that setting first")
-            args += [f"--{source}", str(ROOT / recorded["run_dir"])]
+            derived += [f"--{source}", recorded["run_dir"]]
+    args += derived
     kind = next((algo for algo in ("distill", "cmaes") if algo in setting["args"]), "sb3")
     hyperparams = dict(setting.get("hyperparams", {}))
     if quick:
@@ -483,7 +486,7 @@ def run(name: str, quick: bool, results_path: Path, seed: int | None = None, res
     entry = {
         "setting": name,
         "goal": setting["goal"],
-        "command": "python train_sb3.py " + " ".join(args[: args.index("--run_dir")]),
+        "command": "python train_sb3.py " + " ".join([*args[: args.index("--run_dir")], *derived]),
         "hyperparams": hyperparams,
         "run_dir": str(run_dir.relative_to(ROOT)),
         "train_minutes": round(train_seconds / 60, 2),
