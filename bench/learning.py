@@ -435,17 +435,17 @@ def run(name: str, quick: bool, results_path: Path, seed: int | None = None, res
     args = [*setting["args"], *([] if seed is None else ["--seed", str(seed)]), "--run_dir", str(run_dir)]
     args.append("--no_progress")
     # a run that starts from another setting's recorded run
-    derived = []
+    derived = []  # (option, the source run's directory)
     for source in ("teacher", "transfer", "finetune"):
         if source in setting and setting[source].startswith(PRETRAINED_PREFIX):  # or a shipped baseline
-            path = baseline_dir(setting[source].removeprefix(PRETRAINED_PREFIX))
-            derived += [f"--{source}", str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)]
+            derived.append((f"--{source}", baseline_dir(setting[source].removeprefix(PRETRAINED_PREFIX))))
         elif source in setting:
             recorded = load(results_path).get(setting[source])
             if recorded is None:
                 sys.exit(f"{name} starts from the {setting[source]!r} run: run that setting first")
-            derived += [f"--{source}", recorded["run_dir"]]
-    args += derived
+            derived.append((f"--{source}", ROOT / recorded["run_dir"]))
+    for option, path in derived:
+        args += [option, str(path)]
     kind = next((algo for algo in ("distill", "cmaes") if algo in setting["args"]), "sb3")
     hyperparams = dict(setting.get("hyperparams", {}))
     if quick:
@@ -479,6 +479,8 @@ def run(name: str, quick: bool, results_path: Path, seed: int | None = None, res
     if status != 0:
         sys.exit(f"{label}: training failed (exit status {status})")
     train_seconds = before * 60 + time.monotonic() - start
+    # the command as one would type it in the repository: the sources' paths relative to it
+    sources = [f"{o} {p.relative_to(ROOT) if p.is_relative_to(ROOT) else p}" for o, p in derived]
     extra = setting.get("evaluate_args", [])
     evaluation, best = (evaluate(run_dir, which, quick, extra) for which in ("final", "best"))
     steps = [step for step in setting.get("evaluate_checkpoints", []) if not quick]
@@ -486,7 +488,7 @@ def run(name: str, quick: bool, results_path: Path, seed: int | None = None, res
     entry = {
         "setting": name,
         "goal": setting["goal"],
-        "command": "python train_sb3.py " + " ".join([*args[: args.index("--run_dir")], *derived]),
+        "command": " ".join(["python train_sb3.py", *args[: args.index("--run_dir")], *sources]),
         "hyperparams": hyperparams,
         "run_dir": str(run_dir.relative_to(ROOT)),
         "train_minutes": round(train_seconds / 60, 2),
