@@ -26,6 +26,7 @@
     python bench/learning.py legs_freeze_short   # legs_std_low_freeze in 1.5M steps (schedules with them)
     python bench/learning.py legs_push           # the shipped standing baseline trained on with pushes
     python bench/learning.py legs_freeze_push    # legs_std_low_freeze with 300 N pushes from the start
+    python bench/learning.py legs_push_ramp      # ... the pushes growing from 0 to 300 N (2M to 3M of 4M)
     python bench/learning.py arm_sensory_lstm_lin  # the recurrent sensory arm, its rate decaying to 0
     python bench/learning.py walk_ppo walk_sac walk_td3_per  # MyoLegsWalk-v0: seed 002's comparison
     python bench/learning.py legs_reflex_cmaes walk_reflex_cmaes  # the reflex controller, CMA-ES
@@ -261,6 +262,16 @@ SETTINGS: dict[str, dict] = {
     # ... and pushes from the first step, legs_std_low_freeze's settings (the finetune's first update
     # wrecked the baseline: approx. KL 110 nats)
     "legs_freeze_push": legs_lever(STD_LOW_FREEZE, "--env_kwargs", "push_force=300", goal=PUSH_GOAL),
+    # ... with the pushes on a ramp instead (a curriculum): off until the stance is usually found (2M;
+    # the seeds stood from 1.75-2.25M), then growing to 300 N at 3M, where the normalizer freezes, and
+    # full for the last 1M; 4M steps, so the schedules (std, rate) run over the longer budget.
+    "legs_push_ramp": legs_lever(
+        {**STD_LOW_FREEZE, "push_ramp": [0.5, 0.75]},
+        "--env_kwargs",
+        "push_force=300",
+        goal=PUSH_GOAL,
+        steps=4_000_000,
+    ),
     # Off-policy: SAC on 8 batched envs, one gradient step per 4 env steps (the walking entry's replay
     # buffer and start), the same evaluations and checkpoints as the PPO levers.
     "legs_sac": legs_lever(

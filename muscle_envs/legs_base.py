@@ -9,6 +9,7 @@ env or a batch, the same code.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
@@ -86,6 +87,7 @@ class MyoLegsEnv(MuscleEnv):
         plant = LegsPlant(cfg.model, cfg.frame_skip, self.floor)
         super().__init__(plant, render_mode, camera=None, render_size=cfg.render_size)
         self.config = cfg
+        self.push_scale = 1.0  # the fraction of push_force a push applies (set_push_scale)
         self.plant: LegsPlant = plant
         plant.detect_instability = True  # a blown-up simulation restarts standing (Episode End)
         n, nc = plant.n_muscles, len(plant.coordinates)
@@ -167,6 +169,19 @@ class MyoLegsEnv(MuscleEnv):
         """Write the task's entries of ``vector`` (those of :meth:`_task_entries`)."""
 
     # -- episode ------------------------------------------------------------------------------------
+    def set_push_scale(self, scale: float) -> None:
+        """Pushes from now on apply ``scale`` x ``push_force`` (0 <= scale <= 1; 1 when made): a
+        training curriculum grows them (the run setting ``push_ramp``). They come at the same times
+        and in the same directions whatever the scale, so a scaled env's episodes are its unscaled
+        episodes with gentler pushes.
+
+        Raises:
+            ValueError: ``scale`` is not a number in [0, 1].
+        """
+        if not isinstance(scale, numbers.Real) or not 0.0 <= scale <= 1.0:
+            raise ValueError(f"push scale must be a number in [0, 1], got {scale!r}")
+        self.push_scale = float(scale)
+
     def holding_excitation(self) -> NDArray[np.float64]:
         """The plant's holding activation (``LegsPlant.holding_activation``): held as an excitation,
         the activation settles there."""
@@ -241,7 +256,8 @@ class MyoLegsEnv(MuscleEnv):
                 lane.next_push = now + rng.uniform(*cfg.push_interval)
             else:
                 angle = rng.uniform(0, 2 * math.pi)
-                lane.push[...] = np.array([math.cos(angle), math.sin(angle), 0.0]) * cfg.push_force
-                lane.push_force, lane.push_end = cfg.push_force, now + cfg.push_duration
+                force = cfg.push_force * self.push_scale
+                lane.push[...] = np.array([math.cos(angle), math.sin(angle), 0.0]) * force
+                lane.push_force, lane.push_end = force, now + cfg.push_duration
                 lane.next_push = math.inf
         lanes.plant.apply_force(self.plant.pelvis_id, episode.push)

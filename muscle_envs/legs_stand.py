@@ -115,7 +115,9 @@ class MyoLegsStandEnv(MyoLegsEnv):
     ## Perturbations
     Off by default. With ``push_force > 0`` N, the pelvis is pushed horizontally in a random direction
     for ``push_duration`` s, every U(``push_interval``) s; ``info["push_force"]`` is the force
-    currently applied (N).
+    currently applied (N). ``env.unwrapped.set_push_scale(s)`` makes the pushes ``s`` x
+    ``push_force`` (0 <= s <= 1) at the same times and in the same directions: a curriculum grows them
+    during training (the run setting ``push_ramp``) while evaluation pushes with the full force.
 
     ## Info
     The reward terms, ``pelvis_height`` (m), ``is_success``, ``physics_unstable``, ``push_force``.

@@ -120,7 +120,8 @@ class MyoLegsWalkEnv(MyoLegsEnv):
     ``success_speed``. An unstable simulation ends the episode as in ``MyoLegsStand-v0``.
 
     ## Perturbations
-    As ``MyoLegsStand-v0``: off by default, pelvis pushes with ``push_force > 0``.
+    As ``MyoLegsStand-v0``: off by default, pelvis pushes with ``push_force > 0``, scaled by
+    ``set_push_scale``.
 
     ## Info
     The reward terms, ``pelvis_height`` (m), ``forward_speed`` (m/s), ``is_success``,

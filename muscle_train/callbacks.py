@@ -158,6 +158,30 @@ class FreezeNormalizer(StepSchedule):
             normalizer.training = False
 
 
+class PushRamp(StepSchedule):
+    """The training envs' pelvis pushes on a ramp (the run setting ``push_ramp``): off until
+    ``start`` x ``total_timesteps``, then growing linearly to the env's full ``push_force`` at ``end``
+    x ``total_timesteps`` (each env's ``set_push_scale``, before each rollout), full after that. The
+    scale the first env holds is logged as ``train/push_scale``. Follows the step counter, so a
+    resumed run continues the ramp."""
+
+    def __init__(self, start: float, end: float, total_timesteps: int):
+        super().__init__()
+        self.start, self.end = start * total_timesteps, end * total_timesteps
+
+    def scale(self, num_timesteps: int) -> float:
+        """The fraction of ``push_force`` the pushes apply after ``num_timesteps`` steps."""
+        if num_timesteps >= self.end:
+            return 1.0
+        if num_timesteps <= self.start:
+            return 0.0
+        return (num_timesteps - self.start) / (self.end - self.start)
+
+    def _set(self) -> None:
+        self.training_env.env_method("set_push_scale", self.scale(self.model.num_timesteps))
+        self.logger.record("train/push_scale", self.training_env.get_attr("push_scale", indices=0)[0])
+
+
 class Evaluation:
     """A run's evaluations: ``n_episodes`` on ``eval_env`` (re-seeded with ``seed`` each time, so the
     curve shows the policy improving, not the luck of the draw), logged as ``eval/...``, appended to

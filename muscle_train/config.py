@@ -39,13 +39,24 @@ RUN_SETTINGS = (
     "observation_keys",
     "final_action_std",
     "normalizer_until",
+    "push_ramp",
 )
 # Run settings whose None is itself a choice (the others are required by the trainers they apply to).
 # observation_keys: the Dict observation's keys the policy sees (None: all of them).
 # final_action_std: the Gaussian's std at the end of training (None: learnt, as SB3 does).
 # normalizer_until: the fraction of training after which VecNormalize's statistics stop updating
 # (None: they update to the end, as SB3's do).
-OPTIONAL_RUN_SETTINGS = ("initial_action", "observation_keys", "final_action_std", "normalizer_until")
+# push_ramp: (start, end) fractions of training over which the training envs' pelvis pushes grow from
+# nothing to the env's push_force (None: full pushes throughout).
+OPTIONAL_RUN_SETTINGS = (
+    "initial_action",
+    "observation_keys",
+    "final_action_std",
+    "normalizer_until",
+    "push_ramp",
+)
+# Settings that are sequences: tuples in a RunConfig, lists in YAML.
+SEQUENCE_SETTINGS = ("action_range", "observation_keys", "push_ramp", "resumed")
 # initial_action: where the policy's action mean starts. None: the policy's own initialisation (SB3:
 # the middle of the range, excitation 0.5); "holding": the env's holding excitation
 # (MuscleEnv.holding_excitation), a posture the body keeps for a while open loop.
@@ -134,6 +145,10 @@ class RunConfig:
             with a learning rate decaying to 0, the policy can no longer follow statistics that go
             on moving; 0: never updated (a run started from another keeps that run's); None: they
             update to the end.
+        push_ramp: ``(start, end)``, fractions of ``total_timesteps``: the training envs' pelvis
+            pushes are off (scale 0) until ``start``, grow linearly to the env's ``push_force`` at
+            ``end`` and stay there (``muscle_train.callbacks.PushRamp``); the evaluation pushes with
+            the full force throughout. None: full pushes from the start.
         wandb_id: the W&B run id, so a resumed run logs to the same W&B run.
         mlflow_run_id: the MLflow run id, so a resumed run logs to the same MLflow run.
         study: the Optuna study and trial the run is part of (``muscle_train.sweeps``):
@@ -165,12 +180,18 @@ class RunConfig:
     observation_keys: tuple[str, ...] | None = None
     final_action_std: float | None = None
     normalizer_until: float | None = None
+    push_ramp: tuple[float, float] | None = None
     wandb_id: str | None = None
     mlflow_run_id: str | None = None
     study: dict[str, Any] | None = None
     command: str | None = None
     resumed: tuple[str, ...] = ()
     versions: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in SEQUENCE_SETTINGS:  # (YAML's lists)
+            if isinstance(getattr(self, name), list):
+                object.__setattr__(self, name, tuple(getattr(self, name)))
 
     def replace(self, **changes: Any) -> RunConfig:
         return dataclasses.replace(self, **changes)
@@ -214,11 +235,7 @@ class RunConfig:
             raise RunError(f"{source} lacks the settings {missing}")
         values = dict(record)
         values.setdefault("normalize", True)  # what 0.1.0 read a config.yml without it as
-        if values.get("action_range") is not None:
-            values["action_range"] = tuple(values["action_range"])
-        values["resumed"] = tuple(values.get("resumed") or ())
-        if values.get("observation_keys") is not None:
-            values["observation_keys"] = tuple(values["observation_keys"])
+        values["resumed"] = values.get("resumed") or ()
         for key in ("env_kwargs", "hyperparams", "env_config", "versions"):
             values[key] = values.get(key) or {}
         return cls(**values)

@@ -164,8 +164,6 @@ def new_run_config(request: RunRequest) -> RunConfig:
             run[key] = value
     if run.get("n_envs") is not None:
         run["vec_env"] = run.get("vec_env") or ("subproc" if run["n_envs"] > 1 else "dummy")
-    if isinstance(run.get("observation_keys"), list):  # YAML's list, config.yml's tuple
-        run["observation_keys"] = tuple(run["observation_keys"])
     config = RunConfig(
         env=env_id,
         env_kwargs=dict(request.env_kwargs),

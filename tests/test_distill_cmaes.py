@@ -459,6 +459,9 @@ def test_cmaes_run_reloads_in_evaluate_and_logs_its_progress(tmp_path):
     tags = set(events.Tags()["scalars"])
     assert {"fitness/best", "fitness/mean", "fitness/best_ever", "cmaes/sigma", "eval/success_rate"} <= tags
     assert len(events.Scalars("fitness/best")) == 2
+    # each weight's step, which a floor (min_std) acts on, where the overall sigma hides it
+    steps = {q: [e.value for e in events.Scalars(f"cmaes/std_{q}")] for q in ("min", "median", "max")}
+    assert all(0 < lo <= mid <= hi for lo, mid, hi in zip(*steps.values(), strict=True)), steps
     out = tmp_path / "eval.json"
     result = run("evaluate.py", str(run_dir), "--episodes", "2", "--json", str(out))
     assert result.returncode == 0, result.stderr

@@ -242,6 +242,24 @@ def test_pushes_are_applied_and_recorded():
     change = np.linalg.norm(horizontal_velocity(pushed, 10) - horizontal_velocity(calm, 10))
     assert 0.05 < change < 0.5
 
+    # scaled by half (a curriculum's set_push_scale): the same push at the same time, half as strong
+    def half(env):
+        env.unwrapped.set_push_scale(0.5)
+        return np.full(80, 0.1)
+
+    halved = run(
+        gym.make("MyoLegsStand-v0", push_force=300.0, push_interval=(0.05, 0.05), push_duration=0.05),
+        0,
+        10,
+        half,
+    )
+    assert [info["push_force"] for *_, info in halved[1:]] == [0.0] * 5 + [150.0] * 5
+    half_change = horizontal_velocity(halved, 10) - horizontal_velocity(calm, 10)
+    assert np.linalg.norm(half_change) == pytest.approx(change / 2, rel=0.1)
+    for bad in (-0.1, 1.5, float("nan"), "half"):
+        with pytest.raises(ValueError, match="push scale must be a number in \\[0, 1\\]"):
+            gym.make("MyoLegsStand-v0").unwrapped.set_push_scale(bad)
+
 
 def test_standing_to_the_limit_truncates_with_success():
     """With falls out of reach of the thresholds, the episode runs to the 1000-step limit and ends

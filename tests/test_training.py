@@ -429,6 +429,10 @@ def test_hyperparams_come_from_one_file_with_overrides(tmp_path):
         ("MuscleArmReach-v0", {"normalizer_until": -0.5}, "normalizer_until must be a fraction"),
         ("MuscleArmReach-v0", {"normalizer_until": 1.5}, "normalizer_until must be a fraction"),
         ("MuscleArmReach-v0", {"normalizer_until": 0.5, "normalize": False}, "this run has none"),
+        ("MuscleArmReach-v0", {"push_ramp": [0, 0.5]}, "MuscleArmReach-v0 has no pelvis pushes"),
+        ("MyoLegsStand-v0", {"push_ramp": [0, 0.5]}, "MyoLegsStand-v0 has push_force 0"),
+        ("MyoLegsStand-v0", {"push_ramp": [0.5, 0.2]}, r"0 <= start <= end <= 1, got \(0.5, 0.2\)"),
+        ("MyoLegsStand-v0", {"push_ramp": 0.5}, "push_ramp must be \\[start, end\\]"),
     ],
 )
 def test_bad_training_settings_are_named(tmp_path, env, settings, message):
@@ -483,6 +487,26 @@ def test_the_normalizer_freezes_at_its_fraction_of_training(tmp_path):
         assert result.returncode == 0, result.stderr
         assert rundir.load_config(run_dir).normalizer_until == until
         assert counts(run_dir) == pytest.approx((seen + 2, seen), abs=1e-3)
+
+
+def test_the_training_pushes_grow_on_their_ramp(tmp_path):
+    """``push_ramp: [0.25, 0.75]`` of 2,048 steps (2 envs x 256 per rollout): before each of the 4
+    rollouts (at 0, 512, 1,024 and 1,536 steps) the training envs' pushes are set to 0, 0, 0.5 and 1
+    of the env's push_force, and the setting round-trips through config.yml."""
+    run_dir = tmp_path / "run"
+    hyperparams = tiny_hyperparams(tmp_path, push_ramp=[0.25, 0.75], eval_freq=0)
+    result = run(
+        *train_args(
+            run_dir, hyperparams, "--env", "MyoLegsStand-v0", "--env_kwargs", "push_force=300", steps=2048
+        )
+    )
+    assert result.returncode == 0, result.stderr
+    (log_dir,) = (run_dir / "tb").iterdir()
+    events = EventAccumulator(str(log_dir))
+    events.Reload()
+    assert [event.value for event in events.Scalars("train/push_scale")] == pytest.approx([0, 0, 0.5, 1])
+    config = rundir.load_config(run_dir)
+    assert config.push_ramp == (0.25, 0.75)
 
 
 def test_a_finetune_run_trains_all_of_its_source_on_changed_env_options(tmp_path):

@@ -379,6 +379,10 @@ def search(config: RunConfig, run_dir: Path, session: Session) -> dict[str, Any]
                 logger.record("fitness/best_success_rate", results[best].success_rate)
                 logger.record("fitness/best_ever", -es.result.fbest)
                 logger.record("cmaes/sigma", es.sigma)
+                stds = es.stds  # each weight's own step, sigma x sqrt(its variance): what min_std floors
+                logger.record("cmaes/std_min", float(np.min(stds)))
+                logger.record("cmaes/std_median", float(np.median(stds)))
+                logger.record("cmaes/std_max", float(np.max(stds)))
                 logger.record("cmaes/generation", generation)
                 logger.record("time/generation_s", time.monotonic() - started)
                 logger.record("time/env_steps", env_steps)

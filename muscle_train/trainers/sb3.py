@@ -34,6 +34,7 @@ from muscle_train.callbacks import (
     EvalCallback,
     FreezeNormalizer,
     ProgressBarCallback,
+    PushRamp,
     StopOnSignal,
 )
 from muscle_train.config import RUN_SETTINGS, RunConfig, RunError, Session, is_number
@@ -97,6 +98,24 @@ class SB3Trainer(Trainer):
                 )
             if not config.normalize:
                 raise RunError("normalizer_until freezes the normalizer's statistics; this run has none")
+        ramp = config.push_ramp
+        if ramp is not None:
+            if not (
+                isinstance(ramp, tuple)
+                and len(ramp) == 2
+                and all(map(is_number, ramp))
+                and 0 <= ramp[0] <= ramp[1] <= 1
+            ):
+                raise RunError(
+                    "push_ramp must be [start, end], fractions of training with 0 <= start <= end <= 1, "
+                    f"got {ramp!r}"
+                )
+            if not config.env_config.get("push_force"):
+                has = "has push_force 0" if "push_force" in config.env_config else "has no pelvis pushes"
+                raise RunError(
+                    f"push_ramp grows the training envs' pelvis pushes to the env's push_force; {config.env} "
+                    f"{has} (e.g. --env_kwargs push_force=300)"
+                )
 
     def check_resume(self, run_dir: Path, config: RunConfig, session: Session) -> None:
         """A readable checkpoint is there; the unreadable ones after it are named."""
@@ -327,6 +346,8 @@ def learn(
         callbacks.append(ActionStdSchedule(config.final_action_std, config.total_timesteps))
     if config.normalizer_until is not None:
         callbacks.append(FreezeNormalizer(config.normalizer_until, config.total_timesteps))
+    if config.push_ramp is not None:
+        callbacks.append(PushRamp(*config.push_ramp, config.total_timesteps))
     if evaluation is not None:
         callbacks.append(evaluation)
     if session.progress:
