@@ -30,6 +30,7 @@
     python bench/learning.py legs_push_ramp      # ... the pushes growing from 0 to 300 N (2M to 3M of 4M)
     python bench/learning.py arm_sensory_lstm_lin  # the recurrent sensory arm, its rate decaying to 0
     python bench/learning.py walk_ppo walk_sac walk_td3_per  # MyoLegsWalk-v0: seed 002's comparison
+    python bench/learning.py walk_ppo_150k walk_sac_150k walk_td3_per_150k  # ... on 150k steps each
     python bench/learning.py legs_reflex_cmaes walk_reflex_cmaes  # the reflex controller, CMA-ES
     python bench/learning.py arm_distill_dagger  # the arm run distilled into a sensory_rnn (DAgger)
     python bench/learning.py arm_distill_bc      # the same, plain cloning of as many episodes
@@ -57,8 +58,9 @@ Each setting runs ``train_sb3.py`` as a user would (its run directory goes under
 it, then runs ``evaluate.py RUN --episodes 100`` (deterministic). Results: bench/results/learning.json
 (one entry per setting, replaced when it is rerun; the final and the best model are each
 evaluated); the curves (periodic evaluations, success rate
-against env steps and against wall-clock minutes): bench/figures/learning_curves.png, and for the
-other training methods (distillation, CMA-ES, beside PPO) bench/figures/training_methods.png.
+against env steps and against wall-clock minutes): bench/figures/learning_curves.png, for the
+other training methods (distillation, CMA-ES, beside PPO) bench/figures/training_methods.png, and
+for walking (time before a fall, distance) bench/figures/walking_curves.png.
 A distillation setting's teacher is the recorded run of the setting it names (``teacher``), or a
 shipped baseline (``pretrained:NAME``); its entry keeps the student/teacher ratios of the run's
 distillation.json.
@@ -141,6 +143,21 @@ def legs_lever(hyperparams: dict, *args: str, goal: str = LEGS_GOAL, steps: int 
         },
         "evaluate_checkpoints": [steps * 3 // 4],
         "goal": goal,
+    }
+
+
+WALK_BUDGET = 150_000
+WALK_DT = 0.01  # MyoLegsWalk-v0's seconds per env step (1000 steps: 10 s)
+WALK_SETTINGS = ("walk_ppo", "walk_ppo_150k", "walk_sac_150k", "walk_td3_per_150k")  # the walking figure's
+
+
+def walk_budget(*args: str) -> dict:
+    """Seed 002's comparison on ``WALK_BUDGET`` env steps: MyoLegsWalk-v0 with the learner's
+    hyperparams.yml entry (``args``: its ``--algo``), evaluated every 25k steps."""
+    return {
+        "args": ["--env", "MyoLegsWalk-v0", *args, "--total_timesteps", str(WALK_BUDGET)],
+        "hyperparams": {"eval_freq": 25_000},
+        "goal": f"reported: how far each learner walks after {WALK_BUDGET:,} env steps",
     }
 
 
@@ -308,6 +325,11 @@ SETTINGS: dict[str, dict] = {
         "args": ["--env", "MyoLegsWalk-v0", "--algo", "td3", "--total_timesteps", "3000000"],
         "goal": WALK_GOAL,
     },
+    # ... on the budget one session holds: SAC and TD3 train at ~50-65 env steps/s side by side (one
+    # gradient step per env step), so 3M steps would take ~15 h of a core each.
+    "walk_ppo_150k": walk_budget(),
+    "walk_sac_150k": walk_budget("--algo", "sac"),
+    "walk_td3_per_150k": walk_budget("--algo", "td3"),
     # Issue 19's stretch: the reflex controller (policies.reflex, Song & Geyer 2015: 169 gains) tuned
     # by CMA-ES, as SCONE tunes its own; standing first, then walking.
     "legs_reflex_cmaes": {
@@ -415,6 +437,8 @@ METHODS = ("arm", "arm_distill_bc", "arm_distill_dagger", "arm_cmaes", "arm_rppo
 # Tiny budgets of --quick, per kind of setting.
 QUICK = {
     "sb3": {"n_steps": 256, "batch_size": 256, "eval_freq": 1024, "n_eval_episodes": 2},
+    # (SAC and TD3 read n_steps as n-step returns: not theirs to shrink)
+    "off_policy": {"learning_starts": 256, "batch_size": 64, "eval_freq": 1024, "n_eval_episodes": 2},
     "distill": {
         "n_envs": 2,
         "demo_episodes": 4,
@@ -463,14 +487,15 @@ def run(name: str, quick: bool, results_path: Path, seed: int | None = None, res
             derived.append((f"--{source}", ROOT / recorded["run_dir"]))
     for option, path in derived:
         args += [option, str(path)]
-    kind = next((algo for algo in ("distill", "cmaes") if algo in setting["args"]), "sb3")
+    algo = setting["args"][setting["args"].index("--algo") + 1] if "--algo" in setting["args"] else "ppo"
+    kind = {"distill": "distill", "cmaes": "cmaes", "sac": "off_policy", "td3": "off_policy"}.get(algo, "sb3")
     hyperparams = dict(setting.get("hyperparams", {}))
     if quick:
         policy_kwargs = {**hyperparams.get("policy_kwargs", {}), **QUICK[kind].get("policy_kwargs", {})}
         hyperparams.update(QUICK[kind])
         if policy_kwargs:
             hyperparams["policy_kwargs"] = policy_kwargs
-        if kind == "sb3":
+        if kind in ("sb3", "off_policy"):
             args += ["--total_timesteps", "2048", "--n_envs", "2"]
     if hyperparams:
         file = run_dir.parent / f"{name}{'_quick' if quick else ''}_hyperparams.yml"
@@ -599,7 +624,12 @@ def evaluate(run_dir: Path, which: str, quick: bool, extra: list[str]) -> dict:
 
 def read_curve(run_dir: Path) -> list[dict]:
     keep = ("step", "wall_time_s", "success_rate", "mean_reward", "mean_episode_length")
-    extra = ("task/position_error_cm", "task/premature_movement_cm")  # the multi-task envs'
+    extra = (
+        "task/position_error_cm",  # the multi-task envs'
+        "task/premature_movement_cm",
+        "task/distance",  # the walking envs'
+        "task/speed",
+    )
     rows = rundir.read_csv(run_dir / rundir.EVALUATIONS_FILE)
     return [
         {key: float(row[key]) for key in (*keep, *extra) if row.get(key) not in (None, "")} for row in rows
@@ -642,6 +672,37 @@ def plot_errors(entries: dict[str, dict], path: Path) -> None:
     print(f"wrote {path}")
 
 
+def plot_walk(entries: dict[str, dict], path: Path) -> None:
+    """The walking settings (seed 002's comparison): how long the periodic evaluations' episodes last
+    before a fall (of 10 s) and how far they walk, against env steps and against wall-clock minutes."""
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7.5), sharex="col")
+    for i, (name, entry) in enumerate(entries.items()):
+        curve = entry["curve"]
+        final = entry["evaluation"]
+        label = (
+            f"{name}: {final['task/walk_duration']:.2f} s, {final['task/distance']:.2f} m "
+            f"(mean of {final['n_episodes']} episodes; {entry['train_minutes']:.0f} min)"
+        )
+        walked = [row for row in curve if "task/distance" in row]  # (recorded since the twelfth session)
+        for column, at in enumerate((lambda row: row["step"], lambda row: row["wall_time_s"] / 60)):
+            seconds = [row["mean_episode_length"] * WALK_DT for row in curve]
+            legend = None if column else label
+            axes[0, column].plot([at(row) for row in curve], seconds, "o-", ms=3, color=f"C{i}", label=legend)
+            distance = [row["task/distance"] for row in walked]
+            axes[1, column].plot([at(row) for row in walked], distance, "o-", ms=3, color=f"C{i}")
+    axes[0, 0].set(ylabel="time before a fall (s; 10 = the whole episode)", xscale="log")
+    axes[1, 0].set(ylabel="distance walked (m)", xlabel="env steps", xscale="log")
+    axes[1, 1].set(xlabel="wall-clock minutes of training (2 cores)")
+    for ax in axes.flat:
+        ax.grid(alpha=0.3)
+    fig.legend(fontsize=8, loc="lower center", ncol=2, frameon=False)
+    fig.suptitle("MyoLegsWalk-v0: periodic deterministic evaluations during training", fontsize=10)
+    fig.tight_layout(rect=(0, 0.04 * (len(entries) + 1) / 2, 1, 1))
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    print(f"wrote {path}")
+
+
 def plot(
     entries: dict[str, dict],
     path: Path,
@@ -659,7 +720,7 @@ def plot(
         best = entry.get("best_evaluation")
         label = f"{name}: final {final:.0f}%"
         label += f", best model {100 * best['success_rate']:.0f}%" if best else ""
-        label += f" of 100 episodes ({entry['train_minutes']:.0f} min)"
+        label += f" of {entry['evaluation']['n_episodes']} episodes ({entry['train_minutes']:.0f} min)"
         axes[0].plot(steps, success, "o-", color=f"C{i}", ms=3, label=label)
         axes[1].plot(minutes, success, "o-", color=f"C{i}", ms=3)
         for other in entry.get("seeds", [])[1:]:  # the other seeds, thin
@@ -739,8 +800,11 @@ def main() -> None:
     entries = load(results_path)
     other = {name for name, setting in SETTINGS.items() if {"distill", "cmaes"} & set(setting["args"])}
     multitask = {name: entry for name, entry in entries.items() if name.startswith("multitask")}
-    sb3 = {name: entry for name, entry in entries.items() if name not in other | set(multitask)}
+    walk = {name: entries[name] for name in WALK_SETTINGS if name in entries}
+    sb3 = {name: entry for name, entry in entries.items() if name not in other | set(multitask) | set(walk)}
     plot(sb3, FIGURES / f"learning_curves{suffix}.png")
+    if walk:
+        plot_walk(walk, FIGURES / f"walking_curves{suffix}.png")
     if multitask:
         plot_errors(multitask, FIGURES / f"multitask_curves{suffix}.png")
     methods = {name: entries[name] for name in METHODS if name in entries}
