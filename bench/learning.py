@@ -122,7 +122,7 @@ STD_LOW_FREEZE = {**STD_LOW, "normalizer_until": 0.75}
 
 # MyoLegsStand-v0's PPO defaults before the ninth session (a learnt std, a constant rate, the
 # statistics updating to the end): what `legs` and the levers were measured over. Today's defaults are
-# legs_std_low_freeze's.
+# legs_kl_guard's (legs_std_low_freeze's until the twelfth session).
 LEGS_BEFORE = {"learning_rate": 3.0e-4, "final_action_std": None, "normalizer_until": None}
 
 
