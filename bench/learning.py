@@ -121,21 +121,24 @@ STD_LOW_FREEZE = {**STD_LOW, "normalizer_until": 0.75}
 
 
 # MyoLegsStand-v0's PPO defaults before the ninth session (a learnt std, a constant rate, the
-# statistics updating to the end): what `legs` and the levers were measured over. Today's defaults are
-# legs_kl_guard's (legs_std_low_freeze's until the twelfth session).
+# statistics updating to the end; and PPO's, no KL target): what `legs` and the levers were measured
+# over. Today's defaults are legs_kl_guard's (legs_std_low_freeze's until the twelfth session).
 LEGS_BEFORE = {"learning_rate": 3.0e-4, "final_action_std": None, "normalizer_until": None}
+LEGS_BEFORE_PPO = {"target_kl": None}
 
 
 def legs_lever(hyperparams: dict, *args: str, goal: str = LEGS_GOAL, steps: int = LEGS_STEPS) -> dict:
-    """A setting of issue 18's legs levers: the standing defaults of the time (``LEGS_BEFORE``) with
-    ``hyperparams`` (and ``args``), trained for ``steps``, checkpoints every quarter of them, all
-    kept, so that the one at 75% of training is evaluated on 100 episodes too (no collapse after the
-    peak)."""
+    """A setting of issue 18's legs levers: the standing defaults of the time (``LEGS_BEFORE``, and
+    for PPO ``LEGS_BEFORE_PPO``) with ``hyperparams`` (and ``args``), trained for ``steps``,
+    checkpoints every quarter of them, all kept, so that the one at 75% of training is evaluated on
+    100 episodes too (no collapse after the peak)."""
     length = {} if steps == LEGS_STEPS else {"total_timesteps": steps}
+    ppo = "--algo" not in args  # (MyoLegsStand-v0's default algorithm)
     return {
         "args": ["--env", "MyoLegsStand-v0", *args],
         "hyperparams": {
             **LEGS_BEFORE,
+            **(LEGS_BEFORE_PPO if ppo else {}),
             "checkpoint_freq": steps // 4,
             "keep_checkpoints": 4,
             **length,
@@ -182,7 +185,7 @@ SETTINGS: dict[str, dict] = {
     },
     "legs": {  # the defaults of the time
         "args": ["--env", "MyoLegsStand-v0"],
-        "hyperparams": LEGS_BEFORE,
+        "hyperparams": {**LEGS_BEFORE, **LEGS_BEFORE_PPO},
         "goal": ">= 80% stand 1000 steps after <= 3M steps",
     },
     # The levers of issue 18, each over the defaults (legs_lever).
