@@ -127,18 +127,22 @@ LEGS_BEFORE = {"learning_rate": 3.0e-4, "final_action_std": None, "normalizer_un
 LEGS_BEFORE_PPO = {"target_kl": None}
 
 
+def setting_algo(args: list[str] | tuple[str, ...]) -> str:
+    """The algorithm a setting's ``train_sb3.py`` arguments train with (``--algo``; PPO without)."""
+    return args[args.index("--algo") + 1] if "--algo" in args else "ppo"
+
+
 def legs_lever(hyperparams: dict, *args: str, goal: str = LEGS_GOAL, steps: int = LEGS_STEPS) -> dict:
     """A setting of issue 18's legs levers: the standing defaults of the time (``LEGS_BEFORE``, and
     for PPO ``LEGS_BEFORE_PPO``) with ``hyperparams`` (and ``args``), trained for ``steps``,
     checkpoints every quarter of them, all kept, so that the one at 75% of training is evaluated on
     100 episodes too (no collapse after the peak)."""
     length = {} if steps == LEGS_STEPS else {"total_timesteps": steps}
-    ppo = "--algo" not in args  # (MyoLegsStand-v0's default algorithm)
     return {
         "args": ["--env", "MyoLegsStand-v0", *args],
         "hyperparams": {
             **LEGS_BEFORE,
-            **(LEGS_BEFORE_PPO if ppo else {}),
+            **(LEGS_BEFORE_PPO if setting_algo(args) == "ppo" else {}),
             "checkpoint_freq": steps // 4,
             "keep_checkpoints": 4,
             **length,
@@ -490,8 +494,9 @@ def run(name: str, quick: bool, results_path: Path, seed: int | None = None, res
             derived.append((f"--{source}", ROOT / recorded["run_dir"]))
     for option, path in derived:
         args += [option, str(path)]
-    algo = setting["args"][setting["args"].index("--algo") + 1] if "--algo" in setting["args"] else "ppo"
-    kind = {"distill": "distill", "cmaes": "cmaes", "sac": "off_policy", "td3": "off_policy"}.get(algo, "sb3")
+    kind = {"distill": "distill", "cmaes": "cmaes", "sac": "off_policy", "td3": "off_policy"}.get(
+        setting_algo(setting["args"]), "sb3"
+    )
     hyperparams = dict(setting.get("hyperparams", {}))
     if quick:
         policy_kwargs = {**hyperparams.get("policy_kwargs", {}), **QUICK[kind].get("policy_kwargs", {})}
@@ -686,12 +691,12 @@ def plot_walk(entries: dict[str, dict], path: Path) -> None:
             f"{name}: {final['task/walk_duration']:.2f} s, {final['task/distance']:.2f} m "
             f"(mean of {final['n_episodes']} episodes; {entry['train_minutes']:.0f} min)"
         )
+        seconds = [row["mean_episode_length"] * WALK_DT for row in curve]
         walked = [row for row in curve if "task/distance" in row]  # (recorded since the twelfth session)
+        distance = [row["task/distance"] for row in walked]
         for column, at in enumerate((lambda row: row["step"], lambda row: row["wall_time_s"] / 60)):
-            seconds = [row["mean_episode_length"] * WALK_DT for row in curve]
             legend = None if column else label
             axes[0, column].plot([at(row) for row in curve], seconds, "o-", ms=3, color=f"C{i}", label=legend)
-            distance = [row["task/distance"] for row in walked]
             axes[1, column].plot([at(row) for row in walked], distance, "o-", ms=3, color=f"C{i}")
     axes[0, 0].set(ylabel="time before a fall (s; 10 = the whole episode)", xscale="log")
     axes[1, 0].set(ylabel="distance walked (m)", xlabel="env steps", xscale="log")
@@ -801,7 +806,7 @@ def main() -> None:
             f"{entries[name]['train_minutes']:.1f} min of training"
         )
     entries = load(results_path)
-    other = {name for name, setting in SETTINGS.items() if {"distill", "cmaes"} & set(setting["args"])}
+    other = {name for name, s in SETTINGS.items() if setting_algo(s["args"]) in ("distill", "cmaes")}
     multitask = {name: entry for name, entry in entries.items() if name.startswith("multitask")}
     walk = {name: entries[name] for name in WALK_SETTINGS if name in entries}
     sb3 = {name: entry for name, entry in entries.items() if name not in other | set(multitask) | set(walk)}
