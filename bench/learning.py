@@ -487,10 +487,11 @@ MINUTES_FILE = "bench_train_minutes.txt"  # a run's training minutes so far, ove
 
 
 def train(command: list[str]) -> int:
-    """Run the training ``command`` and return its exit status. The run has its own process group and
-    this process passes Ctrl-C and SIGTERM on to it, once each: it stops at its next safe point and
-    saves, as when it runs alone (a second Ctrl-C stops it at once). (subprocess.run would kill it
-    a quarter of a second after a Ctrl-C, before it saved, and leave a CMA-ES run's workers behind.)"""
+    """Run the training ``command`` and return its exit status. The run has its own process group (a
+    Ctrl-C in the terminal reaches this process only) and this process passes on each Ctrl-C and
+    SIGTERM it gets: the run stops at its next safe point and saves, as when it runs alone (a second
+    Ctrl-C stops it at once). (subprocess.run would kill it a quarter of a second after a Ctrl-C,
+    before it saved, and leave a CMA-ES run's workers behind.)"""
     with subprocess.Popen(command, cwd=ROOT, start_new_session=True) as process:
         previous = {
             signum: signal.signal(signum, lambda signum, frame: process.send_signal(signum))
